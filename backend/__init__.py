@@ -1,0 +1,1 @@
+"""Constitution Studio backend: settings, errors, CAI core, services."""

@@ -1,0 +1,1 @@
+"""The Constitutional AI core: pure functions over constitutions (and, later, engines)."""

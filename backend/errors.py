@@ -1,0 +1,45 @@
+"""Typed errors. Each message says what went wrong and what the user can do about it."""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """Base class for errors that are shown to the user as a plain message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(StudioError):
+    """Input broke a rule; ``problems`` lists each one as 'where: what to fix'."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        full = message if not self.problems else message + "\n" + "\n".join(
+            f"- {p}" for p in self.problems
+        )
+        super().__init__(full)
+
+
+class ImportFormatError(ValidationError):
+    """An imported file is malformed, too large, or of an unknown or unsupported format."""
+
+
+class NotFoundError(StudioError):
+    """The thing asked for does not exist (or no longer does)."""
+
+
+class ConflictError(StudioError):
+    """Someone else saved first: the edit was based on a version that is no longer the head."""
+
+
+class NoChangesError(StudioError):
+    """A save that would create a version identical to the current head."""
+
+
+class IntegrityError(StudioError):
+    """Stored data failed verification (hash chain or content hash mismatch)."""

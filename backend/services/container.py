@@ -1,0 +1,47 @@
+"""Wiring: one Services object built from Settings at the entry point and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.services.audit import AuditService
+from backend.services.constitution_io import ConstitutionIO
+from backend.services.constitutions import ConstitutionService
+from backend.settings import Settings
+from db import migrate
+from db.engine import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    constitutions: ConstitutionService
+    constitution_io: ConstitutionIO
+    audit: AuditService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
+    """Open the database (migrating it to the newest schema unless ``upgrade`` is False)."""
+    db = Database(settings.resolved_database_url())
+    if upgrade:
+        migrate.upgrade(db)
+    constitutions = ConstitutionService(db)
+    return Services(
+        settings=settings,
+        db=db,
+        constitutions=constitutions,
+        constitution_io=ConstitutionIO(constitutions, max_import_bytes=settings.max_import_bytes),
+        audit=AuditService(db),
+    )
+
+
+def start(settings: Settings) -> Services:
+    """What `cstudio serve` does before the UI starts: migrate, then seed if the store is empty."""
+    services = build_services(settings)
+    if settings.seed_default:
+        services.constitution_io.seed_default(actor=settings.user)
+    return services

@@ -1,0 +1,57 @@
+"""Settings: built once at the entry point (``cstudio``) and passed down; never read globally.
+
+Every field can be set from the environment with the ``CSTUDIO_`` prefix (for example
+``CSTUDIO_DATA_DIR``); the database URL also reads the conventional ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "constitution-studio"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSTUDIO_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir,
+                           description="Where the SQLite database, exports and runs live.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CSTUDIO_DATABASE_URL", "DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL; default: SQLite file studio.db in the data directory.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the studio binds to.")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port the studio listens on.")
+    user: str = Field(default_factory=lambda: os.environ.get("USER") or "local",
+                      description="Name recorded as author of edits made without sign-in.")
+    max_import_bytes: int = Field(default=2_000_000, ge=1_000,
+                                  description="Largest constitution file accepted for import.")
+    seed_default: bool = Field(default=True,
+                               description="Create the default constitution on first start.")
+
+    @field_validator("user")
+    @classmethod
+    def _user_is_one_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(ord(c) < 32 for c in value) or len(value) > 120:
+            raise ValueError("user must be a non-empty single line of at most 120 characters")
+        return value
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def binds_locally(self) -> bool:
+        return self.host in LOCAL_HOSTS

@@ -1,0 +1,1 @@
+"""Gradio UI and the ``cstudio`` entry point."""
