@@ -1,0 +1,53 @@
+"""build_app(settings, services) -> gr.Blocks, and launching it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from backend.services.container import Services
+from backend.settings import Settings
+from studio.constitution_tab import build_constitution_tab
+from studio.render import escape_md
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
+
+
+def _user_line(settings: Settings) -> str:
+    return f"Signed in: **{escape_md(settings.user)}** (single local user, no sign-in)"
+
+
+def build_app(settings: Settings, services: Services) -> gr.Blocks:
+    with gr.Blocks(title="Constitution Studio", analytics_enabled=False) as demo:
+        with gr.Row(elem_id="studio-header"):
+            gr.Markdown("## Constitution Studio", elem_id="studio-title")
+            header = gr.Markdown(elem_id="active-constitution")
+            gr.Markdown("Model: **none configured yet** (model engines are not part of this "
+                        "build)", elem_id="model-badge")
+            gr.Markdown(_user_line(settings), elem_id="user-badge")
+        with gr.Tabs(), gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
+            build_constitution_tab(services, header, demo)
+    app: gr.Blocks = demo
+    return app
+
+
+def css() -> str | None:
+    path = STATIC_DIR / "studio.css"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> None:
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        run_history=False,
+        footer_links=["api"],
+        max_file_size=MAX_UPLOAD,
+        show_error=False,
+        css=css(),
+        prevent_thread_lock=not block,
+        quiet=True,
+    )

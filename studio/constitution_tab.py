@@ -1,0 +1,118 @@
+"""Layout of the Constitution tab and its event wiring (handlers live in constitution_handlers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from backend.services.container import Services
+from studio.constitution_handlers import HISTORY_HEADERS, ConstitutionHandlers
+
+
+def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blocks) -> None:
+    h = ConstitutionHandlers(services)
+    draft = gr.State(None)
+    page = gr.State(0)
+
+    with gr.Row():
+        picker = gr.Dropdown(label="Constitution", choices=[], elem_id="constitution-picker",
+                             scale=2)
+        status = gr.Markdown(elem_id="draft-status")
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            principle_list = gr.Radio(label="Principles (in order)", choices=[],
+                                      elem_id="principle-list")
+            with gr.Row():
+                up_btn = gr.Button("↑ Up", size="sm", elem_id="principle-up")
+                down_btn = gr.Button("↓ Down", size="sm", elem_id="principle-down")
+            with gr.Row():
+                add_btn = gr.Button("+ Add", size="sm", elem_id="principle-add")
+                delete_btn = gr.Button("Delete", size="sm", variant="stop",
+                                       elem_id="principle-delete")
+        with gr.Column(scale=3):
+            with gr.Row():
+                key_box = gr.Textbox(label="Key (stable id)", interactive=False, scale=1,
+                                     elem_id="principle-key")
+                title_box = gr.Textbox(label="Title", scale=3, elem_id="principle-title")
+                enabled_box = gr.Checkbox(label="Enabled", elem_id="principle-enabled")
+            tags_box = gr.Textbox(label="Tags (comma-separated)", elem_id="principle-tags")
+            critique_box = gr.Textbox(label="Critique request", lines=3,
+                                      elem_id="principle-critique")
+            revision_box = gr.Textbox(label="Revision request", lines=3,
+                                      elem_id="principle-revision")
+            choice_box = gr.Textbox(label="Choice instruction (A/B preference)", lines=3,
+                                    elem_id="principle-choice")
+
+    with gr.Row():
+        message_box = gr.Textbox(label="Save message", placeholder="What did you change, and why?",
+                                 scale=4, elem_id="save-message")
+        save_btn = gr.Button("Save new version", variant="primary", scale=1, elem_id="save-btn")
+        preview_btn = gr.Button("Preview changes", scale=1, elem_id="preview-btn")
+        discard_btn = gr.Button("Discard draft", scale=1, elem_id="discard-btn")
+    result = gr.Markdown(elem_id="save-result")
+
+    with gr.Accordion("History and diff", open=True):
+        history = gr.Dataframe(headers=HISTORY_HEADERS, datatype="str", interactive=False,
+                               elem_id="history-table", wrap=True)
+        with gr.Row():
+            newer_btn = gr.Button("← Newer", size="sm", elem_id="history-newer")
+            page_label = gr.Markdown("Page 1")
+            older_btn = gr.Button("Older →", size="sm", elem_id="history-older")
+        with gr.Row():
+            diff_old = gr.Dropdown(label="From version", choices=[], elem_id="diff-old")
+            diff_new = gr.Dropdown(label="To version", choices=[], elem_id="diff-new")
+            diff_btn = gr.Button("Show diff", elem_id="diff-btn")
+            revert_btn = gr.Button("Revert to 'From' version", elem_id="revert-btn")
+        diff_view = gr.Markdown(elem_id="diff-view")
+
+    with gr.Accordion("Import, export, copy", open=False):
+        with gr.Row():
+            upload = gr.File(label="Constitution file (.yaml/.json) or the paper's JSON files",
+                             file_count="multiple", file_types=[".yaml", ".yml", ".json"],
+                             type="filepath", elem_id="import-files")
+            with gr.Column():
+                import_name = gr.Textbox(label="Name for the imported constitution (optional)",
+                                         elem_id="import-name")
+                import_btn = gr.Button("Import", elem_id="import-btn")
+        with gr.Row():
+            export_fmt = gr.Radio(["yaml", "json", "paper"], value="yaml",
+                                  label="Export format (paper = zip of the paper's files)",
+                                  elem_id="export-format")
+            export_btn = gr.Button("Export the loaded version", elem_id="export-btn")
+            export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
+        with gr.Row():
+            copy_name = gr.Textbox(label="New constitution name", elem_id="copy-name")
+            copy_btn = gr.Button("Save draft as a new constitution", elem_id="copy-btn")
+
+    editor: list[Any] = [key_box, title_box, enabled_box, tags_box, critique_box, revision_box,
+                         choice_box]
+    view = [draft, principle_list, *editor, header, status, history, page_label, page,
+            diff_old, diff_new]
+    full = [picker, *view]
+    restructure = [draft, principle_list, *editor, status]
+
+    demo.load(lambda: h.load(None), inputs=None, outputs=full)
+    picker.input(h.load, inputs=picker, outputs=full)
+    for box in editor[1:]:
+        box.input(h.edit, inputs=[draft, *editor], outputs=[draft, principle_list, status],
+                  trigger_mode="always_last", show_progress="hidden")
+    principle_list.input(h.pick, inputs=[draft, principle_list, *editor], outputs=restructure)
+    up_btn.click(h.up, inputs=[draft, *editor], outputs=restructure)
+    down_btn.click(h.down, inputs=[draft, *editor], outputs=restructure)
+    add_btn.click(h.add, inputs=[draft, *editor], outputs=restructure)
+    delete_btn.click(h.delete, inputs=[draft, *editor], outputs=restructure)
+    discard_btn.click(h.discard, inputs=draft, outputs=full)
+    save_btn.click(h.save, inputs=[draft, message_box, *editor],
+                   outputs=[result, message_box, *view])
+    preview_btn.click(h.preview, inputs=[draft, *editor], outputs=diff_view)
+    diff_btn.click(h.diff, inputs=[diff_old, diff_new], outputs=diff_view)
+    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view])
+    newer_btn.click(lambda d, p: h.page(d, p, -1), inputs=[draft, page],
+                    outputs=[history, page_label, page])
+    older_btn.click(lambda d, p: h.page(d, p, 1), inputs=[draft, page],
+                    outputs=[history, page_label, page])
+    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full])
+    export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file)
+    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full])
