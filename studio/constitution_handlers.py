@@ -86,8 +86,9 @@ class ConstitutionHandlers:
     # --- editing the draft -----------------------------------------------------------------
 
     def edit(self, draft: Draft, *values: Any) -> tuple[Any, ...]:
+        """Live feedback while typing; returns (list labels, status) and leaves the draft alone."""
         new = drafts.apply_editor(draft, values)
-        return new, gr.update(choices=drafts.choices(new), value=new["selected"]), self.status(new)
+        return gr.update(choices=drafts.choices(new), value=new["selected"]), self.status(new)
 
     def _restructure(self, draft: Draft, values: tuple[Any, ...], change: Any) -> tuple[Any, ...]:
         new = change(drafts.apply_editor(draft, values))

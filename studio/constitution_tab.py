@@ -93,26 +93,36 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     full = [picker, *view]
     restructure = [draft, principle_list, *editor, status]
 
-    demo.load(lambda: h.load(None), inputs=None, outputs=full)
-    picker.input(h.load, inputs=picker, outputs=full)
+    # Handlers that write the draft run one at a time, in the order they were sent, so a slow
+    # one can never put back a draft older than a save. The per-keystroke `edit` only refreshes
+    # the status line and the list labels; it never writes the draft (the handlers below fold
+    # the editor's values in themselves).
+    serial: dict[str, Any] = {"concurrency_id": "constitution-draft", "concurrency_limit": 1}
+    demo.load(lambda: h.load(None), inputs=None, outputs=full, **serial)
+    picker.input(h.load, inputs=picker, outputs=full, **serial)
     for box in editor[1:]:
-        box.input(h.edit, inputs=[draft, *editor], outputs=[draft, principle_list, status],
-                  trigger_mode="always_last", show_progress="hidden")
-    principle_list.input(h.pick, inputs=[draft, principle_list, *editor], outputs=restructure)
-    up_btn.click(h.up, inputs=[draft, *editor], outputs=restructure)
-    down_btn.click(h.down, inputs=[draft, *editor], outputs=restructure)
-    add_btn.click(h.add, inputs=[draft, *editor], outputs=restructure)
-    delete_btn.click(h.delete, inputs=[draft, *editor], outputs=restructure)
-    discard_btn.click(h.discard, inputs=draft, outputs=full)
+        triggers = [box.input, box.blur] if hasattr(box, "blur") else [box.input]
+        for trigger in triggers:
+            trigger(h.edit, inputs=[draft, *editor], outputs=[principle_list, status],
+                    trigger_mode="always_last", show_progress="hidden")
+    principle_list.input(h.pick, inputs=[draft, principle_list, *editor], outputs=restructure,
+                         **serial)
+    up_btn.click(h.up, inputs=[draft, *editor], outputs=restructure, **serial)
+    down_btn.click(h.down, inputs=[draft, *editor], outputs=restructure, **serial)
+    add_btn.click(h.add, inputs=[draft, *editor], outputs=restructure, **serial)
+    delete_btn.click(h.delete, inputs=[draft, *editor], outputs=restructure, **serial)
+    discard_btn.click(h.discard, inputs=draft, outputs=full, **serial)
     save_btn.click(h.save, inputs=[draft, message_box, *editor],
-                   outputs=[result, message_box, *view])
+                   outputs=[result, message_box, *view], **serial)
     preview_btn.click(h.preview, inputs=[draft, *editor], outputs=diff_view)
     diff_btn.click(h.diff, inputs=[diff_old, diff_new], outputs=diff_view)
-    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view])
+    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view], **serial)
     newer_btn.click(lambda d, p: h.page(d, p, -1), inputs=[draft, page],
                     outputs=[history, page_label, page])
     older_btn.click(lambda d, p: h.page(d, p, 1), inputs=[draft, page],
                     outputs=[history, page_label, page])
-    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full])
+    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full],
+                     **serial)
     export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file)
-    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full])
+    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full],
+                   **serial)

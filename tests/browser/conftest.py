@@ -73,12 +73,14 @@ def studio(tmp_path: Path) -> Iterator[Studio]:
     settings = Settings(data_dir=tmp_path / "studio-data", user="browser-tester", port=port,
                         database_url=None)
     services = start(settings)
-    demo = build_app(settings, services)
     try:
-        launch(demo, settings, block=False)
-        yield Studio(url=f"http://127.0.0.1:{port}", services=services)
+        demo = build_app(settings, services)
+        try:
+            launch(demo, settings, block=False)
+            yield Studio(url=f"http://127.0.0.1:{port}", services=services)
+        finally:
+            demo.close()
     finally:
-        demo.close()
         services.close()
 
 

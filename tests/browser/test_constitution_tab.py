@@ -29,8 +29,8 @@ def type_text(box: Locator, text: str) -> None:
 
     Gradio 6's Textbox fires its ``input`` event on ``keypress`` only (not on the DOM
     ``input`` event that ``fill()`` sends), so the last character is typed as a key press.
-    An empty ``text`` is cleared with select-all and Backspace, which fires no ``input`` event
-    in Gradio either, exactly as for a user.
+    An empty ``text`` is just cleared: no Gradio ``input`` event then, exactly as when a user
+    clears the box with Backspace (no keypress either). Save still reads the editor's values.
     """
     if not text:
         box.fill("")
