@@ -43,3 +43,11 @@ class NoChangesError(StudioError):
 
 class IntegrityError(StudioError):
     """Stored data failed verification (hash chain or content hash mismatch)."""
+
+
+class EngineError(StudioError):
+    """The model engine is misconfigured, unreachable, or answered with something unusable."""
+
+
+class ChoiceTokenError(EngineError):
+    """A choice (such as 'A') is not a single token for this model's tokenizer."""

@@ -1,0 +1,1 @@
+"""Model engines behind one Protocol (see base.py)."""
