@@ -27,7 +27,8 @@ DOC_HEADER = (
 
 def machine() -> str:
     cpus = os.cpu_count() or 0
-    return f"{platform.machine()} {cpus} CPUs, {platform.system()} Python {platform.python_version()}"
+    system = f"{platform.system()} Python {platform.python_version()}"
+    return f"{platform.machine()} {cpus} CPUs, {system}"
 
 
 def record(name: str, figures: dict[str, float], unit: str, command: str, summary: str) -> Path:
