@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -38,6 +39,23 @@ class Settings(BaseSettings):
                                   description="Largest constitution file accepted for import.")
     seed_default: bool = Field(default=True,
                                description="Create the default constitution on first start.")
+    engine: Literal["auto", "openai_compat", "local", "tiny", "vllm_inprocess"] = Field(
+        default="auto",
+        description="auto: the vLLM/OpenAI server if a base URL is set, else the local model, "
+                    "else (offline or download failed) the tiny demo model.")
+    engine_base_url: str | None = Field(default=None,
+                                        description="OpenAI-compatible server, e.g. "
+                                                    "http://localhost:8000 (vllm serve).")
+    engine_model: str | None = Field(default=None, description="Model name on that server.")
+    engine_api_key: SecretStr | None = Field(default=None, description="API key for the server.")
+    engine_max_in_flight: int = Field(default=64, ge=1, le=1024,
+                                      description="Concurrent requests to the server.")
+    engine_timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
+    local_model: str = Field(default="Qwen/Qwen2.5-0.5B-Instruct",
+                             description="Hub id or local path for the in-process engine.")
+    prompt_set_path: Path | None = Field(
+        default=None,
+        description="HH-RLHF style .jsonl(.gz) whose first human turns form the demo prompts.")
 
     @field_validator("user")
     @classmethod
@@ -55,3 +73,6 @@ class Settings(BaseSettings):
     @property
     def binds_locally(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+    def hub_offline(self) -> bool:
+        return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Engine, create_engine
 from sqlmodel import SQLModel
 
@@ -20,6 +23,18 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     return not (type_ == "table" and name is not None and name.startswith(MANUAL_TABLE_PREFIXES))
 
 
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write SQLModel's column types as plain SQLAlchemy types, so migrations need no sqlmodel."""
+    if type_ == "type":
+        name = type(obj).__name__
+        if name == "AutoString":
+            length = getattr(obj, "length", None)
+            return f"sa.String(length={length})" if length else "sa.String()"
+        if name == "UTCDateTime":
+            return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations() -> None:
     engine = config.attributes.get("engine")
     if not isinstance(engine, Engine):
@@ -29,6 +44,7 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=target_metadata,
             include_object=include_object,
+            render_item=render_item,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

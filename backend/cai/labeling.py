@@ -1,0 +1,183 @@
+"""AI preference labels (RLAIF) for (prompt, response A, response B).
+
+Without CoT, a verdict is one scoring pass: the normalised probabilities of the next token
+``A`` vs ``B`` after ``The answer is: (``. With CoT the labeller first writes its reasoning
+(one batched generation), then the same probability is read after it, and clamped (the paper:
+40–60 %). Beyond the paper: both orders (A,B) and (B,A) are scored and averaged, and k sampled
+principles can be ensembled. Every variant is recorded in the critique log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import fmean
+from typing import Literal
+
+from backend.cai import prompts as P
+from backend.cai.constitution import ConstitutionContent, Principle
+from backend.cai.critique_loop import clean_text
+from backend.cai.sampling import eligible, sample_k
+from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
+from backend.engines.base import Engine, GenerationParams, Prompt
+from backend.errors import ValidationError
+
+Order = Literal["AB", "BA"]
+CHOICES: tuple[str, str] = ("A", "B")
+
+
+@dataclass(frozen=True)
+class PairItem:
+    prompt: str
+    response_a: str
+    response_b: str
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    cot: bool = False
+    both_orders: bool = True
+    k_principles: int = 1
+    principle_keys: tuple[str, ...] | None = None
+    cot_clamp: tuple[float, float] | None = (0.4, 0.6)
+    form: P.PromptForm = "chat"
+    seed: int = 0
+    cot_params: GenerationParams = field(
+        default_factory=lambda: GenerationParams(max_tokens=192, stop=P.COT_STOPS))
+
+    def validate(self) -> None:
+        if self.cot_clamp is not None:
+            lo, hi = self.cot_clamp
+            if not 0.0 <= lo <= 0.5 <= hi <= 1.0:
+                raise ValidationError("The CoT clamp must satisfy 0 ≤ low ≤ 0.5 ≤ high ≤ 1.")
+        if not 1 <= self.k_principles <= 64:
+            raise ValidationError("The number of principles to ensemble must be 1 to 64.")
+
+
+@dataclass(frozen=True)
+class VariantVerdict:
+    """One scored question: a principle and an order. ``p_a`` is always about the original A."""
+
+    principle_key: str
+    order: Order
+    p_a: float
+    p_first: float  # probability of the response shown first, as the model gave it
+    clamped: bool
+    cot: str | None
+    record_id: int
+    cot_record_id: int | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    chain_id: str
+    p_a: float
+    variants: tuple[VariantVerdict, ...]
+    seed: int
+
+    @property
+    def winner(self) -> str:
+        return "A" if self.p_a > 0.5 else "B" if self.p_a < 0.5 else "tie"
+
+    @property
+    def per_principle(self) -> dict[str, float]:
+        keys = dict.fromkeys(v.principle_key for v in self.variants)
+        return {k: fmean(v.p_a for v in self.variants if v.principle_key == k) for k in keys}
+
+    @property
+    def position_consistent(self) -> bool | None:
+        """Whether swapping A and B left every principle's verdict on the same side."""
+        results = []
+        for key in self.per_principle:
+            sides = {v.order: v.p_a > 0.5 for v in self.variants if v.principle_key == key}
+            if len(sides) == 2:
+                results.append(sides["AB"] == sides["BA"])
+        return all(results) if results else None
+
+
+@dataclass(frozen=True)
+class _Job:
+    item: int
+    principle: Principle
+    order: Order
+
+
+def _shown(item: PairItem, order: Order) -> tuple[str, str]:
+    return (item.response_a, item.response_b) if order == "AB" else (item.response_b,
+                                                                      item.response_a)
+
+
+def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | None,
+                items: Sequence[PairItem], config: LabelConfig, logger: StepLogger
+                ) -> list[Verdict]:
+    config.validate()
+    clean = [PairItem(clean_text(i.prompt, "prompt"), clean_text(i.response_a, "response A"),
+                      clean_text(i.response_b, "response B")) for i in items]
+    if not clean:
+        return []
+    pool = eligible(content, config.principle_keys)
+    orders: tuple[Order, ...] = ("AB", "BA") if config.both_orders else ("AB",)
+    jobs = [_Job(i, p, o) for i in range(len(clean))
+            for p in sample_k(pool, config.k_principles, config.seed, "label", i) for o in orders]
+    chains = [new_chain_id() for _ in clean]
+    reasoning: list[str | None] = [None] * len(jobs)
+    cot_ids: list[int | None] = [None] * len(jobs)
+    if config.cot:
+        cot_prompts = [P.cot_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order),
+                                    j.principle, config.form) for j in jobs]
+        gens = engine.generate(cot_prompts, config.cot_params)
+        reasoning = [_trim_reasoning(g.text) for g in gens]
+        cot_ids = list(logger.log([
+            _step(engine, "cot", chains[j.item], g.prompt_sent, g.text, version_id, j,
+                  config.cot_params.as_dict(), g.latency_s, None, None)
+            for j, g in zip(jobs, gens, strict=True)]))
+    score_prompts: list[Prompt] = [
+        P.choice_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order), j.principle,
+                        config.form, reasoning=r) for j, r in zip(jobs, reasoning, strict=True)]
+    scores = engine.score_choices(score_prompts, CHOICES)
+    params: dict[str, object] = {"cot": config.cot, "both_orders": config.both_orders,
+              "k_principles": config.k_principles, "form": config.form,
+              "cot_clamp": list(config.cot_clamp) if config.cot_clamp else None}
+    variants: list[tuple[_Job, float, float, bool, str | None, int | None]] = []
+    for j, s, r, cot_id in zip(jobs, scores, reasoning, cot_ids, strict=True):
+        p_first = s.probs["A"]
+        clamped = False
+        if config.cot and config.cot_clamp is not None:
+            lo, hi = config.cot_clamp
+            clamped_p = min(max(p_first, lo), hi)
+            clamped, p_first = clamped_p != p_first, clamped_p
+        p_a = p_first if j.order == "AB" else 1.0 - p_first
+        variants.append((j, p_a, p_first, clamped, r, cot_id))
+    ids = logger.log([
+        _step(engine, "verdict", chains[j.item], s.prompt_sent, "A" if p_first >= 0.5 else "B",
+              version_id, j, params, s.latency_s, cot_id,
+              {"probs": s.probs, "logprobs": s.logprobs, "p_first": p_first, "p_a": p_a,
+               "order": j.order, "clamped": clamped})
+        for (j, p_a, p_first, clamped, _r, cot_id), s in zip(variants, scores, strict=True)])
+    by_item: list[list[VariantVerdict]] = [[] for _ in clean]
+    for (j, p_a, p_first, clamped, r, cot_id), rid in zip(variants, ids, strict=True):
+        by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, clamped,
+                                              r, rid, cot_id))
+    return [Verdict(chains[i], fmean(v.p_a for v in vs), tuple(vs), config.seed)
+            for i, vs in enumerate(by_item)]
+
+
+def _trim_reasoning(text: str) -> str:
+    """Cut the reasoning where it starts announcing an answer; we append our own prefix."""
+    cut = len(text)
+    for stop in P.COT_STOPS:
+        at = text.find(stop)
+        if at != -1:
+            cut = min(cut, at)
+    return text[:cut].strip()
+
+
+def _step(engine: Engine, kind: Literal["cot", "verdict"], chain: str, prompt_sent: str,
+          output: str, version_id: int | None, job: _Job, params: dict[str, object],
+          latency_s: float, parent: int | None, probabilities: dict[str, object] | None
+          ) -> StepRecord:
+    return StepRecord(kind=kind, chain_id=chain, prompt_sent=prompt_sent, output=output,
+                      engine=engine.info, params=params, constitution_version_id=version_id,
+                      principle_key=job.principle.key, parent_id=parent,
+                      probabilities=probabilities, latency_s=latency_s)
+

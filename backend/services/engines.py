@@ -1,0 +1,142 @@
+"""Which model engine the studio uses, built lazily from Settings (or from the UI).
+
+With nothing configured (``engine=auto``): an OpenAI-compatible server if a base URL is set;
+otherwise the local model (a small instruct model from the Hub) when the machine is online;
+otherwise — offline (``HF_HUB_OFFLINE=1``) or the download fails — the tiny demo model with
+random weights, which the UI labels as meaningless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from backend.engines.base import Engine, EngineInfo, Health
+from backend.errors import EngineError, ValidationError
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    kind: str = "auto"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    local_model: str = "Qwen/Qwen2.5-0.5B-Instruct"
+    max_in_flight: int = 64
+    timeout_s: float = 120.0
+
+    @staticmethod
+    def from_settings(settings: Settings) -> EngineConfig:
+        key = settings.engine_api_key.get_secret_value() if settings.engine_api_key else None
+        return EngineConfig(settings.engine, settings.engine_base_url, settings.engine_model, key,
+                            settings.local_model, settings.engine_max_in_flight,
+                            settings.engine_timeout_s)
+
+
+class EngineManager:
+    """Holds the active engine; builds it on first use and rebuilds it when reconfigured."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._config = EngineConfig.from_settings(settings)
+        self._engine: Engine | None = None
+        self._note = ""
+        self._lock = threading.Lock()
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @property
+    def note(self) -> str:
+        """Why the engine in use is the one it is (e.g. a fallback to the demo model)."""
+        return self._note
+
+    def tiny_model_dir(self) -> Path:
+        return self._settings.data_dir / "models" / "tiny-random-llama"
+
+    def get(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine, self._note = self._build(self._config)
+            return self._engine
+
+    def info(self) -> EngineInfo | None:
+        """The active engine's description, without building one."""
+        return self._engine.info if self._engine is not None else None
+
+    def configure(self, config: EngineConfig) -> Engine:
+        """Switch engines; the old one is closed only once the new one is ready."""
+        if config.kind == "openai_compat" and not (config.base_url and config.model):
+            raise ValidationError("An OpenAI-compatible engine needs a base URL and a model name.")
+        engine, note = self._build(config)
+        with self._lock:
+            old, self._engine, self._config, self._note = self._engine, engine, config, note
+        if old is not None:
+            old.close()
+        return engine
+
+    def health(self) -> Health:
+        try:
+            return self.get().health()
+        except EngineError as exc:
+            return Health(False, exc.message)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+
+    # --- building ----------------------------------------------------------------------------
+
+    def _build(self, config: EngineConfig) -> tuple[Engine, str]:
+        kind = config.kind
+        if kind == "auto":
+            if config.base_url and config.model:
+                return self._build(replace(config, kind="openai_compat"))
+            if self._settings.hub_offline() and not Path(config.local_model).exists():
+                return self._tiny(), ("The machine is offline (HF_HUB_OFFLINE), so the demo "
+                                      "model is in use.")
+            try:
+                return self._local(config.local_model), ""
+            except EngineError as exc:
+                log.warning("falling back to the tiny demo model: %s", exc)
+                return self._tiny(), f"Could not load {config.local_model}: {exc.message} " \
+                                     "The demo model is in use instead."
+        if kind == "openai_compat":
+            from backend.engines.openai_compat import OpenAICompatEngine
+
+            if not (config.base_url and config.model):
+                raise EngineError("Set the server's base URL and model name "
+                                  "(CSTUDIO_ENGINE_BASE_URL, CSTUDIO_ENGINE_MODEL).")
+            return OpenAICompatEngine(config.base_url, config.model, config.api_key,
+                                      max_in_flight=config.max_in_flight,
+                                      timeout_s=config.timeout_s), ""
+        if kind == "local":
+            return self._local(config.local_model), ""
+        if kind == "vllm_inprocess":
+            from backend.engines.vllm_inprocess import VLLMInProcessEngine
+
+            return VLLMInProcessEngine(config.local_model), ""
+        if kind == "tiny":
+            return self._tiny(), ""
+        raise EngineError(f"Unknown engine kind {kind!r}; use auto, openai_compat, local, tiny "
+                          "or vllm_inprocess.")
+
+    def _local(self, model: str) -> Engine:
+        from backend.engines.local import LocalEngine
+
+        return LocalEngine(model)
+
+    def _tiny(self) -> Engine:
+        from backend.engines.local import LocalEngine
+        from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
+
+        path = build_tiny_model(self.tiny_model_dir())
+        return LocalEngine(str(path), is_demo=True, display_name=TINY_MODEL_NAME)

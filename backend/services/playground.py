@@ -1,0 +1,70 @@
+"""Playground use-cases: stream a critique→revision preview, judge an A/B pair, sample responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.cai.critique_loop import LoopConfig, LoopContext, LoopEvent, stream_critique_loop
+from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
+from backend.cai.prompts import response_prompt
+from backend.engines.base import EngineInfo, GenerationParams
+from backend.services.constitutions import ConstitutionService, VersionDetail
+from backend.services.critique_log import CritiqueLogService
+from backend.services.engines import EngineManager
+from backend.services.prompt_sets import load_first_human_turns
+
+
+@dataclass(frozen=True)
+class VerdictResult:
+    verdict: Verdict
+    version: VersionDetail
+    engine: EngineInfo
+
+
+class PlaygroundService:
+    def __init__(self, constitutions: ConstitutionService, engines: EngineManager,
+                 critique_log: CritiqueLogService, prompt_set_path: Path | None) -> None:
+        self._constitutions = constitutions
+        self._engines = engines
+        self._log = critique_log
+        self._prompt_set_path = prompt_set_path
+        self._prompts: list[str] | None = None
+
+    def prompt_set(self) -> list[str]:
+        """The demo prompts (first human turns of the configured HH-RLHF file), cached."""
+        if self._prompts is None:
+            path = self._prompt_set_path
+            self._prompts = load_first_human_turns(path) if path and path.is_file() else []
+        return self._prompts
+
+    def preview(self, version_id: int, prompt: str, config: LoopConfig, *, actor: str,
+                response: str | None = None) -> Iterator[LoopEvent]:
+        """Stream the response, then each round's critique and revision, logging every step."""
+        version = self._constitutions.version(version_id)
+        ctx = LoopContext(self._engines.get(), version.content, version.info.id,
+                          self._log.logger(actor))
+        yield from stream_critique_loop(ctx, prompt, config, response)
+
+    def verdict(self, version_id: int, item: PairItem, config: LabelConfig, *, actor: str
+                ) -> VerdictResult:
+        version = self._constitutions.version(version_id)
+        engine = self._engines.get()
+        [verdict] = label_pairs(engine, version.content, version.info.id, [item], config,
+                                self._log.logger(actor))
+        return VerdictResult(verdict, version, engine.info)
+
+    def sample_responses(self, prompt: str, *, n: int = 2, temperature: float = 1.0,
+                         max_tokens: int = 128, seed: int = 0) -> list[str]:
+        """n different responses to one prompt (seeded sampling), e.g. to fill A and B."""
+        from backend.cai.critique_loop import clean_text
+
+        text = clean_text(prompt, "prompt")
+        engine = self._engines.get()
+        out = []
+        for i in range(n):
+            params = GenerationParams(max_tokens=max_tokens, temperature=temperature,
+                                      seed=seed + i)
+            out.append(engine.generate([response_prompt(text, "chat")], params)[0].text)
+        return out

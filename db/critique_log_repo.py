@@ -1,0 +1,72 @@
+"""Keyword-only repository functions for the append-only critique log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from db.models import CritiqueLogRecord, utcnow
+
+HASHED_FIELDS: tuple[str, ...] = (
+    "kind", "chain_id", "parent_id", "round", "constitution_version_id", "principle_key",
+    "engine_kind", "model", "params", "seed", "prompt_sent", "output", "probabilities",
+    "latency_s", "actor",
+)
+
+
+def record_hash(record: CritiqueLogRecord) -> str:
+    """sha256 over the row's content and time (not its id, which is assigned on insert)."""
+    fields: dict[str, Any] = {name: getattr(record, name) for name in HASHED_FIELDS}
+    fields["created_at"] = record.created_at.isoformat(timespec="microseconds")
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def insert_record(session: Session, **fields: Any) -> CritiqueLogRecord:
+    """Insert one record (fields as in CritiqueLogRecord, without id/created_at/record_hash)."""
+    record = CritiqueLogRecord(created_at=utcnow(), record_hash="", **fields)
+    record.record_hash = record_hash(record)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def get_record(session: Session, *, record_id: int) -> CritiqueLogRecord | None:
+    return session.get(CritiqueLogRecord, record_id)
+
+
+def chain_records(session: Session, *, chain_id: str) -> Sequence[CritiqueLogRecord]:
+    return session.exec(
+        select(CritiqueLogRecord).where(CritiqueLogRecord.chain_id == chain_id)
+        .order_by(col(CritiqueLogRecord.id))
+    ).all()
+
+
+def recent_records(session: Session, *, limit: int = 50, offset: int = 0
+                   ) -> Sequence[CritiqueLogRecord]:
+    return session.exec(
+        select(CritiqueLogRecord).order_by(col(CritiqueLogRecord.id).desc())
+        .offset(offset).limit(limit)
+    ).all()
+
+
+def count_records(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(CritiqueLogRecord)).one()
+
+
+def iter_records(session: Session, batch: int = 2000) -> Iterator[CritiqueLogRecord]:
+    last_id = 0
+    while True:
+        rows = session.exec(
+            select(CritiqueLogRecord).where(col(CritiqueLogRecord.id) > last_id)
+            .order_by(col(CritiqueLogRecord.id)).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id or last_id
