@@ -34,7 +34,7 @@ def machine() -> str:
 def record(name: str, figures: dict[str, float], unit: str, command: str, summary: str) -> Path:
     """Write the JSON result and replace this benchmark's row in docs/benchmarks.md."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    data = {
+    data: dict[str, object] = {
         "name": name,
         "figures": {k: round(float(v), 6) for k, v in figures.items()},
         "unit": unit,

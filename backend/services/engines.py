@@ -9,6 +9,7 @@ random weights, which the UI labels as meaningless.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +47,7 @@ class EngineManager:
         self._config = EngineConfig.from_settings(settings)
         self._engine: Engine | None = None
         self._note = ""
+        self._owned = True
         self._lock = threading.Lock()
 
     @property
@@ -76,10 +78,16 @@ class EngineManager:
             raise ValidationError("An OpenAI-compatible engine needs a base URL and a model name.")
         engine, note = self._build(config)
         with self._lock:
-            old, self._engine, self._config, self._note = self._engine, engine, config, note
-        if old is not None:
+            old, owned = self._engine, self._owned
+            self._engine, self._config, self._note, self._owned = engine, config, note, True
+        if old is not None and owned:
             old.close()
         return engine
+
+    def use(self, engine: Engine, note: str = "") -> None:
+        """Adopt an engine built elsewhere (tests, embedding); the caller keeps ownership."""
+        with self._lock:
+            self._engine, self._note, self._owned = engine, note, False
 
     def health(self) -> Health:
         try:
@@ -89,9 +97,9 @@ class EngineManager:
 
     def close(self) -> None:
         with self._lock:
-            if self._engine is not None:
+            if self._engine is not None and self._owned:
                 self._engine.close()
-                self._engine = None
+            self._engine = None
 
     # --- building ----------------------------------------------------------------------------
 
@@ -100,9 +108,13 @@ class EngineManager:
         if kind == "auto":
             if config.base_url and config.model:
                 return self._build(replace(config, kind="openai_compat"))
-            if self._settings.hub_offline() and not Path(config.local_model).exists():
+            local = Path(config.local_model).exists() or _in_hub_cache(config.local_model)
+            if not local and self._settings.hub_offline():
                 return self._tiny(), ("The machine is offline (HF_HUB_OFFLINE), so the demo "
                                       "model is in use.")
+            if not local and not _hub_reachable():
+                return self._tiny(), (f"The model hub is unreachable, so {config.local_model} "
+                                      "could not be downloaded; the demo model is in use.")
             try:
                 return self._local(config.local_model), ""
             except EngineError as exc:
@@ -140,3 +152,26 @@ class EngineManager:
 
         path = build_tiny_model(self.tiny_model_dir())
         return LocalEngine(str(path), is_demo=True, display_name=TINY_MODEL_NAME)
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    """Whether the Hugging Face cache already holds this model's config (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model_id, "config.json")
+    except Exception:  # a malformed id or cache; treat as not cached
+        return False
+    return isinstance(found, str)
+
+
+def _hub_reachable(timeout_s: float = 4.0) -> bool:
+    """A quick probe, so a machine without network falls back in seconds, not minutes."""
+    import httpx
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        httpx.head(f"{endpoint}/api/models", timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return True
