@@ -6,13 +6,27 @@ from pathlib import Path
 
 import gradio as gr
 
+from backend.errors import StudioError
 from backend.services.container import Services
 from backend.settings import Settings
 from studio.constitution_tab import build_constitution_tab
+from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
+
+
+def _model_line(services: Services) -> str:
+    """The header badge: which model answers, and a plain warning for the demo model."""
+    try:
+        info = services.engines.get().info
+    except StudioError as exc:
+        return f"Model: **unavailable** — {escape_md(exc.message)}"
+    if info.is_demo:
+        return ("Model: ⚠️ **demo model: random weights** — its outputs are meaningless; "
+                "configure a real model (CSTUDIO_ENGINE_BASE_URL or CSTUDIO_LOCAL_MODEL)")
+    return f"Model: **{escape_md(info.model)}** ({info.kind})"
 
 
 def _user_line(settings: Settings) -> str:
@@ -24,11 +38,14 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown("## Constitution Studio", elem_id="studio-title")
             header = gr.Markdown(elem_id="active-constitution")
-            gr.Markdown("Model: **none configured yet** (model engines are not part of this "
-                        "build)", elem_id="model-badge")
+            model_badge = gr.Markdown(elem_id="model-badge")
             gr.Markdown(_user_line(settings), elem_id="user-badge")
-        with gr.Tabs(), gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
-            build_constitution_tab(services, header, demo)
+        with gr.Tabs():
+            with gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
+                build_constitution_tab(services, header, demo)
+            with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
+                build_playground_tab(services, demo)
+        demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge)
     app: gr.Blocks = demo
     return app
 

@@ -7,6 +7,7 @@ only inside ``serve`` so the other commands start fast.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,6 +75,8 @@ def serve(
             "through an authenticating reverse proxy that forwards to 127.0.0.1."
         )
     services = start(settings)
+    # Load the model in the background so the page opens at once; the header says when it is in.
+    threading.Thread(target=services.engines.health, name="engine-warm-up", daemon=True).start()
     from studio.app import build_app, launch  # gradio loads only for this command
 
     out.print(f"Constitution Studio on http://{settings.host}:{settings.port}  "

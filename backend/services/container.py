@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from backend.services.audit import AuditService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
+from backend.services.critique_log import CritiqueLogService
+from backend.services.engines import EngineManager
+from backend.services.playground import PlaygroundService
+from backend.services.prompt_sets import default_prompt_set_path
 from backend.settings import Settings
 from db import migrate
 from db.engine import Database
@@ -19,8 +23,12 @@ class Services:
     constitutions: ConstitutionService
     constitution_io: ConstitutionIO
     audit: AuditService
+    engines: EngineManager
+    critique_log: CritiqueLogService
+    playground: PlaygroundService
 
     def close(self) -> None:
+        self.engines.close()
         self.db.dispose()
 
 
@@ -30,12 +38,18 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if upgrade:
         migrate.upgrade(db)
     constitutions = ConstitutionService(db)
+    engines = EngineManager(settings)
+    critique_log = CritiqueLogService(db)
+    prompt_set = settings.prompt_set_path or default_prompt_set_path()
     return Services(
         settings=settings,
         db=db,
         constitutions=constitutions,
         constitution_io=ConstitutionIO(constitutions, max_import_bytes=settings.max_import_bytes),
         audit=AuditService(db),
+        engines=engines,
+        critique_log=critique_log,
+        playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
     )
 
 

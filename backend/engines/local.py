@@ -1,0 +1,400 @@
+"""In-process transformers engine: batched generation and one-forward-pass choice scoring.
+
+Loads any causal LM that ``AutoModelForCausalLM`` can load from a local directory or the local
+Hugging Face cache (the demo model from ``tiny.py`` included). Prompts of a call are sorted by
+length, cut into chunks of ``max_batch_size`` and run as left-padded batches. Heavy libraries
+(torch, transformers) are imported when an engine is constructed, not when this module is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import inspect
+import math
+import os
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.engines.base import (
+    ChoiceScores,
+    EngineInfo,
+    Generation,
+    GenerationParams,
+    Health,
+    Prompt,
+)
+from backend.errors import ChoiceTokenError, EngineError
+
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    text: str  # the exact text the model sees (chat template applied)
+    ids: list[int]
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest occurrence of any stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text, False) if cut < 0 else (text[:cut], True)
+
+
+def message_dicts(prompt: Prompt) -> list[dict[str, str]]:
+    assert prompt.messages is not None
+    return [{"role": m.role, "content": m.content} for m in prompt.messages]
+
+
+class LocalEngine:
+    """The Engine protocol on a transformers model in this process."""
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        max_batch_size: int = 32,
+        is_demo: bool = False,
+        display_name: str | None = None,
+        ignore_eos: bool = False,
+    ) -> None:
+        """``ignore_eos`` makes every generation run to ``max_tokens`` (benchmarks only: it
+        keeps batched and sequential runs the same length on a random-weights model)."""
+        if dtype not in _DTYPES:
+            raise EngineError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+        if max_batch_size < 1:
+            raise EngineError(f"max_batch_size must be at least 1, not {max_batch_size}")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self._torch: Any = torch
+        self.model_path = str(model_path)
+        self.max_batch_size = max_batch_size
+        self.ignore_eos = ignore_eos
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.info = EngineInfo(
+            kind="tiny" if is_demo else "local",
+            model=display_name or self.model_path,
+            is_demo=is_demo,
+            detail=f"transformers on {self.device}",
+        )
+        self._lock = threading.RLock()
+        path = Path(self.model_path).expanduser()
+        if not path.exists() and (path.is_absolute() or self.model_path.startswith((".", "~"))):
+            raise EngineError(
+                f"Could not load the model {self.model_path!r}: no such directory. Give a local "
+                "directory holding config.json, the weights and the tokenizer files, or a "
+                "Hugging Face model id. For the built-in demo model use the 'tiny' engine."
+            )
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise EngineError(
+                f"Could not load the model {self.model_path!r}: the directory has no "
+                "config.json. Point at the folder that holds config.json, the weights and the "
+                "tokenizer files (the output of save_pretrained)."
+            )
+        local_only = _offline() or path.exists()
+        try:
+            source = str(path) if path.exists() else self.model_path
+            tokenizer: Any = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            torch_dtype: Any = dtype if dtype == "auto" else getattr(torch, dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                source, dtype=torch_dtype, local_files_only=local_only
+            )
+            model.to(self.device)
+        except Exception as exc:  # any load failure is a configuration problem for the user
+            where = ("no network: HF_HUB_OFFLINE is set, so a Hub id must already be in the "
+                     "local cache" if local_only and not path.exists()
+                     else "check the path or Hub id")
+            raise EngineError(
+                f"Could not load the model {self.model_path!r}: {type(exc).__name__}: "
+                f"{str(exc).strip().rstrip('.')}. "
+                "Give a local directory holding config.json, the weights and the tokenizer "
+                f"files, or a Hugging Face model id ({where}). "
+                "For the built-in demo model use the 'tiny' engine."
+            ) from exc
+        model.eval()
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tok: Any = tokenizer
+        self._model: Any = model
+        self._eos_ids = self._collect_eos_ids()
+        if not self._eos_ids:
+            raise EngineError(f"the tokenizer of {self.model_path!r} has no end-of-sequence token")
+        pad = tokenizer.pad_token_id
+        self._pad_id: int = int(pad) if pad is not None else self._eos_ids[0]
+        self._keeps_last_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._choice_ids: dict[str, int] = {}
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _collect_eos_ids(self) -> list[int]:
+        """End-of-sequence ids from the generation config (some models have several, e.g. an
+        end-of-turn token) and the tokenizer's EOS."""
+        configured = getattr(self._model.generation_config, "eos_token_id", None)
+        candidates = configured if isinstance(configured, list) else [configured]
+        ids: list[int] = []
+        for value in [*candidates, self._tok.eos_token_id]:
+            if value is not None and int(value) not in ids:
+                ids.append(int(value))
+        return ids
+
+    def _live_model(self) -> Any:
+        if self._model is None:
+            raise EngineError(f"the engine for {self.info.model!r} is closed")
+        return self._model
+
+    def _encode(self, prompt: Prompt) -> _Encoded:
+        if prompt.messages is not None:
+            if not getattr(self._tok, "chat_template", None):
+                raise EngineError(
+                    f"{self.info.model!r} has no chat template; use raw prompts with this model"
+                )
+            text = self._tok.apply_chat_template(
+                message_dicts(prompt),
+                tokenize=False,
+                add_generation_prompt=not prompt.continue_final,
+                continue_final_message=prompt.continue_final,
+            )
+            # The template writes special tokens such as BOS itself.
+            ids = self._tok(text, add_special_tokens=False)["input_ids"]
+        else:
+            text = prompt.text or ""
+            ids = self._tok(text)["input_ids"]  # adds BOS where the tokenizer does
+        if not ids:
+            raise EngineError("the prompt is empty (no tokens); give some prompt text")
+        return _Encoded(text=str(text), ids=[int(i) for i in ids])
+
+    def _batch(self, rows: Sequence[list[int]]) -> tuple[Any, Any, Any]:
+        """Left-padded input ids, attention mask and position ids on the model's device."""
+        torch = self._torch
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def _generation_config(self, params: GenerationParams) -> Any:
+        from transformers import GenerationConfig
+
+        if params.max_tokens < 1:
+            raise EngineError(f"max_tokens must be at least 1, not {params.max_tokens}")
+        sample = params.temperature > 0
+        config: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens,
+            "do_sample": sample,
+            "eos_token_id": self._eos_ids,
+            # Finished rows are padded with EOS, so the first EOS marks each row's end.
+            "pad_token_id": self._eos_ids[0],
+            "repetition_penalty": 1.0,
+        }
+        if sample:
+            config.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if self.ignore_eos:
+            config["min_new_tokens"] = params.max_tokens
+        if params.stop:
+            config["stop_strings"] = list(params.stop)
+        return GenerationConfig(**config)  # type: ignore[no-untyped-call]
+
+    def _seeded(self, params: GenerationParams) -> contextlib.AbstractContextManager[Any]:
+        """Seed the RNG for a sampled call without disturbing the process-wide RNG state."""
+        torch = self._torch
+        if params.temperature <= 0 or params.seed is None:
+            return contextlib.nullcontext()
+        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.random.fork_rng(devices=devices))
+        torch.manual_seed(params.seed)
+        return stack
+
+    def _finish(self, tokens: list[int], params: GenerationParams) -> tuple[str, str, int]:
+        """Text, finish reason and completion token count of one generated row."""
+        end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
+        kept = tokens if end is None else tokens[:end]
+        text = str(self._tok.decode(kept, skip_special_tokens=True))
+        text, stopped = cut_at_stop(text, params.stop)
+        if stopped:
+            return text, "stop", len(kept)
+        if end is not None:
+            return text, "stop", end + 1
+        return text, "length", len(kept)
+
+    # --- Engine protocol -----------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
+        if not prompts:
+            return []
+        encoded = [self._encode(p) for p in prompts]
+        config = self._generation_config(params)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        results: list[Generation | None] = [None] * len(encoded)
+        torch = self._torch
+        with self._lock, self._seeded(params), torch.inference_mode():
+            model = self._live_model()
+            for start in range(0, len(order), self.max_batch_size):
+                chunk = order[start:start + self.max_batch_size]
+                began = time.perf_counter()
+                ids, mask, _ = self._batch([encoded[i].ids for i in chunk])
+                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                     tokenizer=self._tok if params.stop else None)
+                new = out[:, ids.shape[1]:].tolist()
+                latency = time.perf_counter() - began
+                for row, i in enumerate(chunk):
+                    text, reason, n = self._finish(new[row], params)
+                    results[i] = Generation(
+                        text=text, prompt_sent=encoded[i].text, finish_reason=reason,
+                        prompt_tokens=len(encoded[i].ids), completion_tokens=n,
+                        latency_s=latency,
+                    )
+        return [g for g in results if g is not None]
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Generator[str, None, None]:
+        """Text deltas from a generation running in a background thread. Stop strings are
+        honoured: text that might begin a stop string is held back until it is decided."""
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        torch = self._torch
+        cancelled = threading.Event()
+
+        class _Cancelled(StoppingCriteria):
+            """Stops the generation when the consumer stops reading the stream."""
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool,
+                                  device=input_ids.device)
+
+        encoded = self._encode(prompt)
+        config = self._generation_config(params)
+        streamer: Any = TextIteratorStreamer(
+            self._tok, skip_prompt=True, skip_special_tokens=True, timeout=600.0
+        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._lock, self._seeded(params), torch.inference_mode():
+                    ids, mask, _ = self._batch([encoded.ids])
+                    self._live_model().generate(
+                        input_ids=ids, attention_mask=mask, generation_config=config,
+                        streamer=streamer, tokenizer=self._tok if params.stop else None,
+                        stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+                    )
+            except BaseException as exc:
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="local-engine-stream", daemon=True)
+        worker.start()
+        hold = max((len(s) for s in params.stop), default=1) - 1
+        buffer = ""
+        try:
+            for delta in streamer:
+                buffer += delta
+                buffer, stopped = cut_at_stop(buffer, params.stop)
+                if stopped:
+                    if buffer:
+                        yield buffer
+                    return
+                ready = len(buffer) - hold
+                if ready > 0:
+                    yield buffer[:ready]
+                    buffer = buffer[ready:]
+            if failure:
+                raise EngineError(f"generation failed: {failure[0]}") from failure[0]
+            if buffer:
+                yield buffer
+        finally:
+            cancelled.set()  # a consumer that stops reading early ends the generation
+            worker.join()
+
+    def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
+                      ) -> list[ChoiceScores]:
+        if not choices:
+            raise EngineError("score_choices needs at least one choice")
+        if not prompts:
+            return []
+        choice_ids = [self.choice_token_id(c) for c in choices]
+        encoded = [self._encode(p) for p in prompts]
+        torch = self._torch
+        results: list[ChoiceScores] = []
+        with self._lock, torch.inference_mode():
+            model = self._live_model()
+            for start in range(0, len(encoded), self.max_batch_size):
+                chunk = encoded[start:start + self.max_batch_size]
+                began = time.perf_counter()
+                ids, mask, positions = self._batch([e.ids for e in chunk])
+                extra = {"logits_to_keep": 1} if self._keeps_last_logits else {}
+                out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                            use_cache=False, **extra)
+                # Left padding: every row's last real token sits in the last position.
+                logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+                picked = logprobs[:, choice_ids].double().cpu().tolist()
+                latency = time.perf_counter() - began
+                for enc, row in zip(chunk, picked, strict=True):
+                    top = max(row)
+                    weights = [math.exp(lp - top) for lp in row]
+                    total = sum(weights)
+                    results.append(ChoiceScores(
+                        probs={c: w / total for c, w in zip(choices, weights, strict=True)},
+                        logprobs={c: float(lp) for c, lp in zip(choices, row, strict=True)},
+                        prompt_sent=enc.text,
+                        latency_s=latency,
+                    ))
+        return results
+
+    def choice_token_id(self, choice: str) -> int:
+        """The single vocabulary token that spells ``choice`` as a next token.
+
+        The choice is encoded without special tokens and must give exactly one token that
+        decodes back to the choice. SentencePiece-style tokenizers encode ``"A"`` as ``"▁A"``
+        (a word-initial A); then an exact vocabulary entry ``"A"`` is used if the vocabulary
+        has one (that is the token that follows ``(`` in ``(A``). Otherwise: ChoiceTokenError.
+        """
+        if choice in self._choice_ids:
+            return self._choice_ids[choice]
+        ids = self._tok.encode(choice, add_special_tokens=False)
+        token_id: int | None = None
+        if len(ids) == 1:
+            piece = self._tok.convert_ids_to_tokens(ids[0])
+            word_initial = isinstance(piece, str) and piece.startswith("▁") and not (
+                choice.startswith((" ", "▁")))
+            if not word_initial and self._tok.decode(ids, skip_special_tokens=False) == choice:
+                token_id = int(ids[0])
+        if token_id is None:
+            exact = self._tok.get_vocab().get(choice)
+            if exact is not None and exact != self._tok.unk_token_id:
+                token_id = int(exact)
+        if token_id is None:
+            pieces = self._tok.convert_ids_to_tokens(ids)
+            raise ChoiceTokenError(
+                f"The choice {choice!r} is not a single token for the model {self.info.model!r} "
+                f"(it encodes as {pieces}). Use single-token choices such as 'A' and 'B'."
+            )
+        self._choice_ids[choice] = token_id
+        return token_id
+
+    def health(self) -> Health:
+        if self._model is None:
+            return Health(ok=False, message=f"{self.info.model} is closed")
+        return Health(ok=True, message=f"{self.info.model} loaded on {self.device}",
+                      models=(self.info.model,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = None
+            gc.collect()
+            if self.device.startswith("cuda"):
+                self._torch.cuda.empty_cache()

@@ -1,0 +1,161 @@
+"""Local engine benchmarks on the demo model (built into a temporary directory; no network).
+
+(a) local_batched_critiques: 32 critique completions (64 tokens, greedy) in one left-padded
+    batch vs one prompt at a time, on the same engine. Both arms ignore EOS so every
+    completion is exactly 64 tokens (random weights could otherwise stop some early and make
+    the comparison unfair); the batched texts are checked against the sequential ones.
+(c) verdict_scoring_vs_generation: 64 no-CoT A/B verdicts read from one scoring forward pass
+    (``score_choices``) vs generating a 16-token answer per item (batched the same way) and
+    parsing "(A)"/"(B)" out of it. Expect this ratio to depend on the hardware: the scoring
+    pass is the generation's prefill without its decode steps, so the speedup is about
+    (prefill + 15 decode steps) / prefill. On a CPU running a tiny model every step is
+    compute-bound and a decode step of 64 rows costs about 64 tokens of prefill, so the ratio
+    stays near (150 + 16) / 150 prompt tokens; on a GPU a decode step is bound by memory
+    bandwidth and launch overhead and costs far more than its share of FLOPs.
+
+Both run on one torch thread: on this 2-CPU machine, shared with other jobs, a second thread
+only adds synchronisation to a 64-wide model (per-token steps measured ~8x slower with 2 threads
+under load) and makes the timings noisy. Set CSTUDIO_BENCH_THREADS to try another count.
+
+Run: python -m bench.bench_local_engine
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from backend.engines.base import GenerationParams, Prompt
+from backend.engines.local import LocalEngine
+from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
+from bench.results import record
+
+COMMAND = "python -m bench.bench_local_engine"
+THREADS = int(os.environ.get("CSTUDIO_BENCH_THREADS", "1"))
+CRITIQUE_REQUEST = ("Identify specific ways in which the assistant's last response is harmful, "
+                    "unethical, racist, sexist, toxic, dangerous, or illegal.")
+QUESTIONS = [
+    "How do I pick a lock?",
+    "Can you help me write a polite email to my landlord about the heating?",
+    "What is the best way to get back at a coworker who embarrassed me?",
+    "How do I bake bread at home without a bread machine?",
+    "Tell me a joke about my neighbour's accent.",
+    "Which household chemicals should never be mixed, and why?",
+    "How can I convince my friend to lend me money he does not have?",
+    "Explain how vaccines train the immune system, in simple words.",
+]
+ANSWERS = [
+    "Sure, here is a detailed method that works on most doors.",
+    "Of course. Start by thanking them, then describe the problem and ask for a date.",
+    "You could spread a rumour about them; that usually works well.",
+    "Mix flour, water, salt and yeast, knead, let it rise, shape it and bake it hot.",
+]
+
+
+def critique_prompts(n: int) -> list[Prompt]:
+    """Critique requests after a human/assistant exchange, of varied lengths."""
+    prompts = []
+    for i in range(n):
+        question = " ".join(QUESTIONS[(i + k) % len(QUESTIONS)] for k in range(1 + i % 4))
+        prompts.append(Prompt.chat(
+            ("user", question),
+            ("assistant", ANSWERS[i % len(ANSWERS)]),
+            ("user", f"Critique request: {CRITIQUE_REQUEST}"),
+        ))
+    return prompts
+
+
+def verdict_question(i: int) -> str:
+    return (f"Consider the conversation: Human: {QUESTIONS[i % len(QUESTIONS)]}\n"
+            "Which of these assistant responses is less harmful? Choose the response that a "
+            "wise, ethical, polite and friendly person would more likely say.\n"
+            f"Options:\n(A) {ANSWERS[i % len(ANSWERS)]}\n(B) {ANSWERS[(i + 1) % len(ANSWERS)]}")
+
+
+def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int
+                 ) -> tuple[float, float]:
+    """Median wall times of two arms run alternately ``rounds`` times (after one warm-up of
+    each), so load from other jobs on the machine falls on both arms alike."""
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for arm, fn in enumerate((first, second)):
+            began = time.perf_counter()
+            fn()
+            times[arm].append(time.perf_counter() - began)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def bench_batched_critiques(model: Path) -> dict[str, float]:
+    engine = LocalEngine(str(model), device="cpu", max_batch_size=32, ignore_eos=True,
+                         is_demo=True, display_name=TINY_MODEL_NAME)
+    prompts = critique_prompts(32)
+    params = GenerationParams(max_tokens=64, temperature=0.0)
+    batched = engine.generate(prompts, params)
+    sequential = [engine.generate([p], params)[0] for p in prompts]
+    batched_s, sequential_s = side_by_side(
+        lambda: engine.generate(prompts, params),
+        lambda: [engine.generate([p], params) for p in prompts], rounds=3)
+    engine.close()
+    same = sum(b.text == s.text for b, s in zip(batched, sequential, strict=True))
+    assert all(g.completion_tokens == 64 for g in batched + sequential)
+    print(f"(a) batched texts identical to sequential: {same}/32")
+    return {"batched_s": batched_s, "sequential_s": sequential_s,
+            "speedup": sequential_s / batched_s, "torch_threads": THREADS}
+
+
+def bench_verdicts(model: Path) -> dict[str, float]:
+    engine = LocalEngine(str(model), device="cpu", max_batch_size=64, is_demo=True,
+                         display_name=TINY_MODEL_NAME)
+    scored = [Prompt.chat(("user", verdict_question(i)), ("assistant", "The answer is: ("),
+                          continue_final=True) for i in range(64)]
+    asked = [Prompt.chat(("user", verdict_question(i) + "\nAnswer with (A) or (B).")
+                         ) for i in range(64)]
+    params = GenerationParams(max_tokens=16, temperature=0.0)
+    pattern = re.compile(r"\(([AB])\)")
+
+    def generate_and_parse() -> list[str | None]:
+        out = []
+        for g in engine.generate(asked, params):
+            found = pattern.search(g.text)
+            out.append(found.group(1) if found else None)
+        return out
+
+    parsed = generate_and_parse()
+    score_s, generate_s = side_by_side(
+        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=7)
+    engine.close()
+    print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/64 "
+          "(random weights rarely write one; a real model would)")
+    return {"score_s": score_s, "generate_s": generate_s, "speedup": generate_s / score_s,
+            "torch_threads": THREADS}
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo model is built here; never download
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(THREADS)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
+    with tempfile.TemporaryDirectory(prefix="cstudio-bench-") as tmp:
+        model = build_tiny_model(Path(tmp) / "tiny")
+        a = bench_batched_critiques(model)
+        c = bench_verdicts(model)
+    summary_a = f"32 critiques batched vs one at a time: {a['speedup']:.1f}× (goal ≥ 8×)"
+    summary_c = ("no-CoT verdicts: one scoring pass vs generate+parse: "
+                 f"{c['speedup']:.1f}× (goal ≥ 3×)")
+    record("local_batched_critiques", a, "seconds", COMMAND, summary_a)
+    record("verdict_scoring_vs_generation", c, "seconds", COMMAND, summary_c)
+    print(summary_a, a)
+    print(summary_c, c)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Event handlers of the Playground tab. They call services only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from backend.cai.critique_loop import LoopConfig, LoopEvent
+from backend.cai.labeling import LabelConfig, PairItem, Verdict
+from backend.engines.base import GenerationParams
+from backend.errors import StudioError
+from backend.services.container import Services
+from studio.render import escape_md, fenced
+
+SAMPLE = "sample"
+VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
+
+
+def _step_title(event: LoopEvent, titles: dict[str, str]) -> str:
+    if event.kind == "response":
+        return "Response"
+    assert event.principle is not None
+    principle = escape_md(titles.get(event.principle.key, event.principle.key))
+    return f"Round {event.round} · {event.kind} · principle: *{principle}*"
+
+
+class PlaygroundHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- choosing what to run against --------------------------------------------------------
+
+    def engine_badge(self) -> str:
+        try:
+            info = self.s.engines.get().info
+        except StudioError as exc:
+            return f"**Model unavailable:** {escape_md(exc.message)}"
+        note = self.s.engines.note
+        badge = (f"⚠️ **{escape_md(info.badge)}**" if info.is_demo
+                 else f"Model: **{escape_md(info.badge)}**")
+        return badge + (f"\n\n{escape_md(note)}" if note else "")
+
+    def versions(self, constitution_id: int | None) -> Any:
+        if constitution_id is None:
+            return gr.update(choices=[], value=None)
+        items = self.s.constitutions.history(int(constitution_id), limit=200)
+        choices = [(f"v{v.number}" + (" (head)" if i == 0 else ""), v.id)
+                   for i, v in enumerate(items)]
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def principles(self, version_id: int | None) -> Any:
+        if version_id is None:
+            return gr.update(choices=[("sample at random", SAMPLE)], value=SAMPLE)
+        content = self.s.constitutions.version(int(version_id)).content
+        choices = [("sample at random", SAMPLE)] + [
+            (p.title, p.key) for p in content.principles if p.enabled]
+        return gr.update(choices=choices, value=SAMPLE)
+
+    def load(self) -> tuple[Any, ...]:
+        constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
+        first = constitutions[0][1] if constitutions else None
+        versions = self.versions(first)
+        version_id = versions["value"] if isinstance(versions, dict) else None
+        prompts = self.s.playground.prompt_set()[:300]
+        return (self.engine_badge(),
+                gr.update(choices=constitutions, value=first),
+                versions,
+                self.principles(version_id),
+                gr.update(choices=prompts, value=None))
+
+    # --- critique → revision preview ---------------------------------------------------------
+
+    def preview(self, version_id: int | None, principle: str, prompt: str, rounds: float,
+                max_tokens: float, temperature: float, seed: float, form: str
+                ) -> Iterator[str]:
+        if version_id is None:
+            yield "**Pick a constitution version first.**"
+            return
+        params = GenerationParams(max_tokens=int(max_tokens), temperature=float(temperature),
+                                  seed=int(seed))
+        config = LoopConfig(rounds=int(rounds), form="raw" if form == "raw" else "chat",
+                            seed=int(seed),
+                            principle_keys=None if principle == SAMPLE else (principle,),
+                            response_params=params, critique_params=params,
+                            revision_params=params)
+        titles = {p.key: p.title
+                  for p in self.s.constitutions.version(int(version_id)).content.principles}
+        done: list[str] = []
+        try:
+            for event in self.s.playground.preview(int(version_id), prompt, config,
+                                                   actor=self.s.settings.user):
+                block = f"**{_step_title(event, titles)}**\n\n{fenced(event.text or ' ', 'text')}"
+                if event.done:
+                    block += f"\n\ncritique log record #{event.record_id}"
+                    done.append(block)
+                    yield "\n\n".join(done)
+                else:
+                    yield "\n\n".join([*done, block])
+        except StudioError as exc:
+            yield "\n\n".join([*done, f"**Stopped:** {escape_md(exc.message)}"])
+
+    # --- A/B verdicts --------------------------------------------------------------------------
+
+    def sample_pair(self, prompt: str, max_tokens: float, seed: float) -> tuple[Any, ...]:
+        try:
+            a, b = self.s.playground.sample_responses(prompt, n=2, max_tokens=int(max_tokens),
+                                                      seed=int(seed))
+        except StudioError as exc:
+            return gr.skip(), gr.skip(), f"**Could not sample:** {escape_md(exc.message)}"
+        return a, b, "Sampled two responses (temperature 1.0, seeds s and s+1)."
+
+    def judge(self, version_id: int | None, principle: str, prompt: str, response_a: str,
+              response_b: str, cot: bool, both_orders: bool, k: float, clamp: bool,
+              seed: float, form: str) -> tuple[Any, ...]:
+        if version_id is None:
+            return None, "**Pick a constitution version first.**", []
+        config = LabelConfig(cot=bool(cot), both_orders=bool(both_orders),
+                             k_principles=1 if principle != SAMPLE else int(k),
+                             principle_keys=None if principle == SAMPLE else (principle,),
+                             cot_clamp=(0.4, 0.6) if clamp else None, seed=int(seed),
+                             form="raw" if form == "raw" else "chat")
+        try:
+            result = self.s.playground.verdict(int(version_id), PairItem(prompt, response_a,
+                                                                          response_b),
+                                               config, actor=self.s.settings.user)
+        except StudioError as exc:
+            return None, f"**No verdict:** {escape_md(exc.message)}", []
+        titles = {p.key: p.title for p in result.version.content.principles}
+        return (_verdict_plot(result.verdict), _verdict_summary(result.verdict),
+                _variant_rows(result.verdict, titles))
+
+
+def _verdict_plot(verdict: Verdict) -> go.Figure:
+    p_a = verdict.p_a
+    fig = go.Figure(go.Bar(x=[p_a, 1 - p_a], y=["A", "B"], orientation="h",
+                           marker_color=["#2563eb", "#f97316"],
+                           text=[f"{p_a:.1%}", f"{1 - p_a:.1%}"], textposition="auto"))
+    fig.update_layout(height=180, margin={"l": 30, "r": 10, "t": 30, "b": 30},
+                      xaxis={"range": [0, 1], "tickformat": ".0%"},
+                      title={"text": "p(A is better) under the constitution", "x": 0})
+    return fig
+
+
+def _verdict_summary(verdict: Verdict) -> str:
+    consistent = {True: "yes", False: "**no** (swapping A and B flipped a verdict)",
+                  None: "not measured (one order only)"}[verdict.position_consistent]
+    records = ", ".join(f"#{v.record_id}" for v in verdict.variants)
+    return (f"**p(A) = {verdict.p_a:.3f}** → winner **{verdict.winner}** · position consistent: "
+            f"{consistent} · critique log records {records}")
+
+
+def _variant_rows(verdict: Verdict, titles: dict[str, str]) -> list[list[Any]]:
+    return [[titles.get(v.principle_key, v.principle_key), v.order, round(v.p_a, 4),
+             round(v.p_first, 4), "yes" if v.clamped else "", v.cot or "", f"#{v.record_id}"]
+            for v in verdict.variants]

@@ -1,0 +1,65 @@
+"""Layout of the Playground tab and its event wiring (handlers in playground_handlers)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from backend.services.container import Services
+from studio.playground_handlers import VARIANT_HEADERS, PlaygroundHandlers
+
+
+def build_playground_tab(services: Services, demo: gr.Blocks) -> None:
+    h = PlaygroundHandlers(services)
+    engine_md = gr.Markdown(elem_id="playground-engine")
+    with gr.Row():
+        constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="pg-constitution")
+        version = gr.Dropdown(label="Version", choices=[], elem_id="pg-version")
+        principle = gr.Dropdown(label="Principle", choices=[], elem_id="pg-principle")
+        form = gr.Radio(["chat", "raw"], value="chat", label="Prompt form", elem_id="pg-form")
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt_set = gr.Dropdown(label="Demo prompt (first human turns of HH-RLHF)",
+                                     choices=[], elem_id="pg-prompt-set")
+            prompt = gr.Textbox(label="Prompt", lines=3, elem_id="pg-prompt",
+                                placeholder="Type a red-team prompt, or pick one above.")
+        with gr.Column(scale=2):
+            rounds = gr.Slider(1, 8, value=4, step=1, label="Critique → revision rounds",
+                               elem_id="pg-rounds")
+            max_tokens = gr.Slider(8, 1024, value=128, step=8, label="Max new tokens per step",
+                                   elem_id="pg-max-tokens")
+            temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05,
+                                    label="Temperature (0 = greedy)", elem_id="pg-temperature")
+            seed = gr.Number(value=0, precision=0, label="Seed", elem_id="pg-seed")
+    run_btn = gr.Button("Run critique → revision", variant="primary", elem_id="pg-run")
+    preview = gr.Markdown(elem_id="pg-preview")
+
+    with gr.Accordion("A/B verdict", open=True):
+        with gr.Row():
+            response_a = gr.Textbox(label="Response A", lines=3, elem_id="pg-response-a")
+            response_b = gr.Textbox(label="Response B", lines=3, elem_id="pg-response-b")
+        with gr.Row():
+            sample_btn = gr.Button("Generate A and B with the model", elem_id="pg-sample")
+            cot = gr.Checkbox(label="Chain of thought", value=False, elem_id="pg-cot")
+            both = gr.Checkbox(label="Both orders (A,B) and (B,A)", value=True,
+                               elem_id="pg-both")
+            clamp = gr.Checkbox(label="Clamp CoT to 40–60 %", value=True, elem_id="pg-clamp")
+            k = gr.Slider(1, 8, value=1, step=1, label="Principles to ensemble (when sampling)",
+                          elem_id="pg-k")
+        judge_btn = gr.Button("Judge A vs B", variant="primary", elem_id="pg-judge")
+        verdict_plot = gr.Plot(label="Verdict", elem_id="pg-verdict-plot")
+        verdict_md = gr.Markdown(elem_id="pg-verdict")
+        variants = gr.Dataframe(headers=VARIANT_HEADERS, datatype="str", interactive=False,
+                                wrap=True, elem_id="pg-variants")
+
+    demo.load(h.load, inputs=None,
+              outputs=[engine_md, constitution, version, principle, prompt_set])
+    constitution.input(h.versions, inputs=constitution, outputs=version)
+    version.change(h.principles, inputs=version, outputs=principle)
+    prompt_set.input(lambda p: p or "", inputs=prompt_set, outputs=prompt)
+    run_btn.click(h.preview, inputs=[version, principle, prompt, rounds, max_tokens, temperature,
+                                     seed, form], outputs=preview)
+    sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
+                     outputs=[response_a, response_b, verdict_md])
+    judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a, response_b, cot,
+                                     both, k, clamp, seed, form],
+                    outputs=[verdict_plot, verdict_md, variants])
