@@ -30,6 +30,7 @@ MAX_TAG_CHARS = 40
 MAX_FEW_SHOTS = 50
 MAX_FEW_SHOT_CHARS = 20000
 MAX_MESSAGE_CHARS = 500
+MAX_DESCRIPTION_CHARS = 2000
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TAG_RE = re.compile(r"^[\w][\w .:/-]*$")
@@ -133,6 +134,18 @@ def validate_name(name: str) -> None:
     _check_text(problems, "name", name, MAX_NAME_CHARS, multiline=False)
     if problems:
         raise ValidationError("The constitution name is not valid.", problems)
+
+
+def validate_description(description: str) -> None:
+    problems: list[str] = []
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        problems.append(f"description: is {len(description)} characters; the limit is "
+                        f"{MAX_DESCRIPTION_CHARS}")
+    issue = text_problem(description, multiline=True)
+    if issue:
+        problems.append(f"description: {issue}")
+    if problems:
+        raise ValidationError("The constitution description is not valid.", problems)
 
 
 def validate_message(message: str) -> None:

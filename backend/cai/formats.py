@@ -14,12 +14,13 @@ is stored. Paper texts are stored without their prompt framing (``\\n\\nCritique
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
 from backend.cai.constitution import (
@@ -28,10 +29,13 @@ from backend.cai.constitution import (
     Principle,
     clean_principle,
     validate_content,
+    validate_description,
+    validate_name,
 )
 from backend.errors import ImportFormatError, ValidationError
 
 SCHEMA_VERSION = 1
+MAX_DEPTH = 32
 
 PAPER_CRITIQUES = "CritiqueRevisionInstructions.json"
 PAPER_CHOICES = "RLMadisonInstructions.json"
@@ -74,7 +78,7 @@ class _FewShotDoc(BaseModel):
 
 class _ConstitutionDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    schema_version: int
+    schema_version: StrictInt
     name: StrictStr
     description: StrictStr = ""
     content_hash: StrictStr | None = None
@@ -123,21 +127,67 @@ def decode_text(raw: bytes, filename: str, max_bytes: int) -> str:
 
 def _load_structured(text: str, filename: str) -> Any:
     lowered = filename.lower()
+    too_deep = ImportFormatError(f"{filename} is nested more than {MAX_DEPTH} levels deep; a "
+                                 "constitution file never needs that.")
     if lowered.endswith(".json"):
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ImportFormatError(
                 f"{filename} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
             ) from exc
-    try:
-        # Aliases let a tiny YAML file expand into a huge structure; constitutions never need them.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise ImportFormatError(f"{filename} uses YAML aliases (*name); write values out.")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ImportFormatError(f"{filename} is not valid YAML: {exc}".strip()) from exc
+        except RecursionError as exc:
+            raise too_deep from exc
+    else:
+        try:
+            depth = 0
+            for event in yaml.parse(text, Loader=yaml.SafeLoader):
+                # Aliases let a tiny file expand into a huge structure; constitutions never
+                # need them. Depth is capped before the (recursive) composer runs.
+                if isinstance(event, yaml.AliasEvent):
+                    raise ImportFormatError(f"{filename} uses YAML aliases (*name); write the "
+                                            "values out.")
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise too_deep
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ImportFormatError(f"{filename} is not valid YAML: {exc}".strip()) from exc
+        except RecursionError as exc:
+            raise too_deep from exc
+    problem = _non_json_value(data, filename)
+    if problem:
+        raise ImportFormatError(problem)
+    return data
+
+
+def _non_json_value(value: Any, where: str, depth: int = 0) -> str | None:
+    """Why ``value`` is not plain JSON data (YAML dates, bytes, sets, non-string keys, NaN)."""
+    if depth > MAX_DEPTH:
+        return f"{where} is nested more than {MAX_DEPTH} levels deep."
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} holds {value}; use a finite number."
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _non_json_value(item, f"{where}[{i}]", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has the key {key!r}, which is not text; quote it."
+            found = _non_json_value(item, f"{where}.{key}", depth + 1)
+            if found:
+                return found
+        return None
+    return (f"{where} holds a {type(value).__name__} value, which constitutions cannot store; "
+            "write it as text.")
 
 
 def parse_document(text: str, filename: str) -> ParsedConstitution:
@@ -148,7 +198,7 @@ def parse_document(text: str, filename: str) -> ParsedConstitution:
             "principles at the top level."
         )
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ImportFormatError(
             f"{filename} has schema_version {version!r}; this studio reads schema_version "
             f"{SCHEMA_VERSION}. Export it again from a matching studio or fix the field."
@@ -170,6 +220,12 @@ def parse_document(text: str, filename: str) -> ParsedConstitution:
         few_shots=tuple(FewShotExample(f.kind, f.data) for f in doc.few_shot_examples),
     )
     _validate_for_import(content, filename)
+    try:
+        validate_name(" ".join(doc.name.split()))
+        validate_description(doc.description)
+    except ValidationError as exc:
+        raise ImportFormatError(f"{filename} has a name or description that is not valid.",
+                                exc.problems) from exc
     if doc.content_hash is not None and doc.content_hash != content.content_hash():
         raise ImportFormatError(
             f"{filename} declares content_hash {doc.content_hash[:12]}… but its content hashes "

@@ -9,11 +9,13 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import Session
 
 from backend.cai.constitution import (
+    MAX_NAME_CHARS,
     ConstitutionContent,
     FewShotExample,
     Principle,
     clean_principle,
     validate_content,
+    validate_description,
     validate_message,
     validate_name,
 )
@@ -166,10 +168,12 @@ class ConstitutionService:
     # --- writing ---------------------------------------------------------------------------
 
     def unique_name(self, wanted: str) -> str:
+        """``wanted``, or ``wanted (2)``, ``(3)``… if taken; shortened to fit the name limit."""
         with self._db.read() as s:
             name, n = wanted, 2
             while repo.find_constitution(s, name=name) is not None:
-                name = f"{wanted} ({n})"
+                suffix = f" ({n})"
+                name = wanted[:MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
                 n += 1
             return name
 
@@ -177,6 +181,7 @@ class ConstitutionService:
                message: str = "Created", source: dict[str, str] | None = None) -> VersionDetail:
         name = " ".join(name.split())
         validate_name(name)
+        validate_description(description)
         validate_message(message)
         content = prepare_content(content)
         with self._db.write() as s:

@@ -28,7 +28,7 @@ def cli(data_dir: Path, *args: str) -> tuple[int, str]:
 
 def test_db_upgrade_then_list_shows_the_default(data_dir: Path) -> None:
     code, out = cli(data_dir, "db", "upgrade")
-    assert code == 0 and "empty → 0001" in out
+    assert code == 0 and "empty → 0002" in out
     code, out = cli(data_dir, "constitution", "list")
     assert code == 0 and "Studio default" in out and "v1" in out
 

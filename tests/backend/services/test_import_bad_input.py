@@ -10,9 +10,8 @@ problem, and a snapshot of the database (constitutions, versions with their cont
 stored principle / few-shot rows, and the audit chain head) is identical before and after.
 Positive controls at the end show that the same machinery does see a successful import.
 
-Tests marked ``xfail(strict=True)`` document bugs found by these properties; each reason
-says what goes wrong. When the bug is fixed the test XPASSes, which fails the run: remove
-the marker then.
+The tests for nesting depth, YAML-native values, descriptions, names and schema_version
+look-alikes first found real bugs; they now guard the fixes.
 """
 
 from __future__ import annotations
@@ -310,12 +309,6 @@ def test_wrong_schema_version_is_rejected(services: Services, version: Any, fmt:
     assert_rejected(services, [serialise(doc, fmt)], "schema_version")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="BUG: parse_document compares `version != SCHEMA_VERSION` with ==, so True and 1.0 "
-           "pass, and pydantic's lax `schema_version: int` then accepts them; a document with "
-           "`schema_version: true` or `1.0` imports instead of being refused.",
-)
 @_bug_settings(10)
 @given(version=st.sampled_from([True, 1.0]), fmt=FORMATS)
 def test_schema_version_lookalikes_are_rejected(services: Services, version: Any,
@@ -501,12 +494,6 @@ def test_edited_content_with_stale_hash_is_rejected(
 # --- 4 (bugs found). name, description and few-shot data are not guarded ------------------
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValidationError,
-    reason="BUG: the document's name is checked only by ConstitutionService.create "
-           "(validate_name), which raises a plain ValidationError ('The constitution name is "
-           "not valid.') that does not name the file, instead of ImportFormatError.",
-)
 @_bug_settings(15)
 @given(
     name=st.one_of(
@@ -525,12 +512,6 @@ def test_odd_constitution_name_is_rejected_as_import_error(
     assert_rejected(services, [serialise(doc, fmt)], "name")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="BUG: the document's description is never validated (not by parse_document, not "
-           "by ConstitutionService.create): control characters, bidi overrides (U+202E) and "
-           "non-characters are stored as they are, and the import succeeds.",
-)
 @_bug_settings(15)
 @given(chars=st.lists(st.sampled_from(ODD_CHARS), min_size=1, max_size=3).map("".join),
        position=st.integers(0, 500), fmt=FORMATS)
@@ -548,13 +529,6 @@ YAML_NATIVE_VALUES = st.sampled_from([
 ])
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="BUG: few-shot `data` is `dict[str, Any]`, so YAML-only values (dates, timestamps, "
-           "!!binary bytes, !!set, non-string or mixed-type mapping keys) reach "
-           "constitution._few_shot_problems -> canonical_json -> json.dumps, which raises "
-           "TypeError instead of ImportFormatError.",
-)
 @_bug_settings(15)
 @given(value=YAML_NATIVE_VALUES, index=st.integers(0, 100))
 def test_yaml_native_values_in_few_shot_data_are_rejected(
@@ -569,13 +543,6 @@ def test_yaml_native_values_in_few_shot_data_are_rejected(
     assert_rejected(services, [("mutated.yaml", text.encode("utf-8"))])
 
 
-@pytest.mark.xfail(
-    strict=True, raises=RecursionError,
-    reason="BUG: deeply nested JSON ([[[...]]], a few thousand bytes) makes json.loads raise "
-           "RecursionError, and deeply nested YAML (a few hundred levels) makes PyYAML's "
-           "composer raise RecursionError; formats._load_structured catches only "
-           "JSONDecodeError / YAMLError, so RecursionError escapes the import.",
-)
 @_bug_settings(10)
 @given(depth=st.integers(1_000, 50_000), opener=st.sampled_from(["[", '{"a":', "{a: "]),
        ext=st.sampled_from([".json", ".yaml"]))
