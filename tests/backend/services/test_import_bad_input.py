@@ -55,8 +55,7 @@ def _settings(max_examples: int, **kw: Any) -> Any:
                     **kw)
 
 
-# Tests that document a known bug fail on (nearly) every example; shrinking would only burn
-# time, and the bug is described in the xfail reason anyway.
+# Regression tests for bugs these properties found: generate only (no shrinking) to stay fast.
 def _bug_settings(max_examples: int) -> Any:
     return _settings(max_examples, phases=(Phase.explicit, Phase.generate),
                      report_multiple_bugs=False)
