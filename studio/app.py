@@ -12,6 +12,7 @@ from backend.settings import Settings
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
+from studio.settings_tab import build_settings_tab
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
@@ -45,6 +46,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_constitution_tab(services, header, demo)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
                 build_playground_tab(services, demo)
+            with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
+                build_settings_tab(services, demo)
         demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge)
     app: gr.Blocks = demo
     return app

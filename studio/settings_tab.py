@@ -1,0 +1,79 @@
+"""The Settings tab: which model engine answers, and where data lives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from backend.errors import StudioError
+from backend.services.container import Services
+from backend.services.engines import EngineConfig
+from studio.render import escape_md
+
+ENGINE_KINDS = ["auto", "openai_compat", "local", "tiny", "vllm_inprocess"]
+
+
+class SettingsHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def current(self) -> tuple[Any, ...]:
+        c = self.s.engines.config
+        return (c.kind, c.base_url or "", c.model or "", "", c.local_model, c.max_in_flight,
+                self.status())
+
+    def status(self) -> str:
+        info = self.s.engines.info()
+        if info is None:
+            return "No model loaded yet (it loads on first use)."
+        health = self.s.engines.health()
+        state = "ready" if health.ok else "NOT READY"
+        note = f"\n\n{escape_md(self.s.engines.note)}" if self.s.engines.note else ""
+        return (f"**{escape_md(info.badge)}** — {state}: {escape_md(health.message)}" + note)
+
+    def apply(self, kind: str, base_url: str, model: str, api_key: str, local_model: str,
+              max_in_flight: float) -> str:
+        current = self.s.engines.config
+        config = EngineConfig(
+            kind=kind, base_url=base_url.strip() or None, model=model.strip() or None,
+            api_key=api_key.strip() or current.api_key,
+            local_model=local_model.strip() or current.local_model,
+            max_in_flight=int(max_in_flight), timeout_s=current.timeout_s)
+        try:
+            self.s.engines.configure(config)
+        except StudioError as exc:
+            return f"**Not changed:** {escape_md(exc.message)}"
+        return "Engine switched (reload the page to refresh the header). " + self.status()
+
+
+def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
+    h = SettingsHandlers(services)
+    gr.Markdown("### Model engine")
+    with gr.Row():
+        kind = gr.Radio(ENGINE_KINDS, label="Engine", elem_id="set-engine-kind",
+                        info="auto: server if a URL is set, else the local model, else the demo "
+                             "model")
+        max_in_flight = gr.Number(label="Requests in flight (server)", precision=0,
+                                  elem_id="set-max-in-flight")
+    with gr.Row():
+        base_url = gr.Textbox(label="Server base URL (vllm serve)", elem_id="set-base-url",
+                              placeholder="http://localhost:8000")
+        model = gr.Textbox(label="Model name on the server", elem_id="set-model")
+        api_key = gr.Textbox(label="API key (kept if left empty)", type="password",
+                             elem_id="set-api-key")
+    local_model = gr.Textbox(label="Local model: Hub id or path (engine local / vllm_inprocess)",
+                             elem_id="set-local-model")
+    with gr.Row():
+        apply_btn = gr.Button("Apply and check", variant="primary", elem_id="set-apply")
+        check_btn = gr.Button("Check health", elem_id="set-check")
+    status = gr.Markdown(elem_id="set-engine-status")
+    gr.Markdown("### Data")
+    gr.Markdown(f"Database: **{escape_md(services.db.dialect)}** · data directory: "
+                f"`{str(services.settings.data_dir).replace('`', '')}`", elem_id="set-data")
+
+    demo.load(h.current, inputs=None,
+              outputs=[kind, base_url, model, api_key, local_model, max_in_flight, status])
+    apply_btn.click(h.apply, inputs=[kind, base_url, model, api_key, local_model, max_in_flight],
+                    outputs=status)
+    check_btn.click(h.status, inputs=None, outputs=status)
