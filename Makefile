@@ -7,18 +7,24 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
+# torch first, pinned: on a CPU machine this takes the CPU build; a loose request would pull CUDA.
+TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test install install-dev browser-deps lint typecheck unit compose-check clean
+.PHONY: run test install install-dev browser-deps lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PY)
+$(VENV)/.torch: | $(PY)
+	$(PIP) install --quiet "$(TORCH_SPEC)"
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet -e ".[dev]"
 	touch $(VENV)/.installed $@
 
