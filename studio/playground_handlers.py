@@ -19,6 +19,11 @@ SAMPLE = "sample"
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
 
 
+def _keys(principle: str | None) -> tuple[str, ...] | None:
+    """The principle chosen in the UI, or None to sample (also while the list is loading)."""
+    return None if principle in (None, "", SAMPLE) else (str(principle),)
+
+
 def _step_title(event: LoopEvent, titles: dict[str, str]) -> str:
     if event.kind == "response":
         return "Response"
@@ -73,7 +78,7 @@ class PlaygroundHandlers:
 
     # --- critique → revision preview ---------------------------------------------------------
 
-    def preview(self, version_id: int | None, principle: str, prompt: str, rounds: float,
+    def preview(self, version_id: int | None, principle: str | None, prompt: str, rounds: float,
                 max_tokens: float, temperature: float, seed: float, form: str
                 ) -> Iterator[str]:
         if version_id is None:
@@ -83,7 +88,7 @@ class PlaygroundHandlers:
                                   seed=int(seed))
         config = LoopConfig(rounds=int(rounds), form="raw" if form == "raw" else "chat",
                             seed=int(seed),
-                            principle_keys=None if principle == SAMPLE else (principle,),
+                            principle_keys=_keys(principle),
                             response_params=params, critique_params=params,
                             revision_params=params)
         titles = {p.key: p.title
@@ -112,14 +117,14 @@ class PlaygroundHandlers:
             return gr.skip(), gr.skip(), f"**Could not sample:** {escape_md(exc.message)}"
         return a, b, "Sampled two responses (temperature 1.0, seeds s and s+1)."
 
-    def judge(self, version_id: int | None, principle: str, prompt: str, response_a: str,
+    def judge(self, version_id: int | None, principle: str | None, prompt: str, response_a: str,
               response_b: str, cot: bool, both_orders: bool, k: float, clamp: bool,
               seed: float, form: str) -> tuple[Any, ...]:
         if version_id is None:
             return None, "**Pick a constitution version first.**", []
         config = LabelConfig(cot=bool(cot), both_orders=bool(both_orders),
-                             k_principles=1 if principle != SAMPLE else int(k),
-                             principle_keys=None if principle == SAMPLE else (principle,),
+                             k_principles=int(k) if _keys(principle) is None else 1,
+                             principle_keys=_keys(principle),
                              cot_clamp=(0.4, 0.6) if clamp else None, seed=int(seed),
                              form="raw" if form == "raw" else "chat")
         try:
