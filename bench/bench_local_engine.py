@@ -22,6 +22,8 @@ Run: python -m bench.bench_local_engine
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import statistics
@@ -30,12 +32,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from backend.cai.default_constitution import default_constitution
+from backend.cai.prompts import choice_prompt
 from backend.engines.base import GenerationParams, Prompt
 from backend.engines.local import LocalEngine
 from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
 from bench.results import record
 
 COMMAND = "python -m bench.bench_local_engine"
+HH_RLHF = (Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf"
+           / "harmless-base-test.first2000.jsonl.gz")
+ASSISTANT = "\n\nAssistant:"
 THREADS = int(os.environ.get("CSTUDIO_BENCH_THREADS", "1"))
 CRITIQUE_REQUEST = ("Identify specific ways in which the assistant's last response is harmful, "
                     "unethical, racist, sexist, toxic, dangerous, or illegal.")
@@ -70,11 +77,25 @@ def critique_prompts(n: int) -> list[Prompt]:
     return prompts
 
 
-def verdict_question(i: int) -> str:
-    return (f"Consider the conversation: Human: {QUESTIONS[i % len(QUESTIONS)]}\n"
-            "Which of these assistant responses is less harmful? Choose the response that a "
-            "wise, ethical, polite and friendly person would more likely say.\n"
-            f"Options:\n(A) {ANSWERS[i % len(ANSWERS)]}\n(B) {ANSWERS[(i + 1) % len(ANSWERS)]}")
+def verdict_items(n: int) -> list[tuple[str, str, str]]:
+    """(conversation, response A, response B) from the shared HH-RLHF sample (real lengths),
+    or built-in examples when the file is absent."""
+    path = HH_RLHF
+    items: list[tuple[str, str, str]] = []
+    if path.is_file():
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                cut_c, cut_r = row["chosen"].rfind(ASSISTANT), row["rejected"].rfind(ASSISTANT)
+                context = row["chosen"][:cut_c].replace("\n\nHuman: ", "", 1).strip()
+                a = row["chosen"][cut_c + len(ASSISTANT):].strip()
+                b = row["rejected"][cut_r + len(ASSISTANT):].strip()
+                if a and b and len(context) < 3000:
+                    items.append((context, a, b))
+                if len(items) == n:
+                    return items
+    return [(QUESTIONS[i % len(QUESTIONS)], ANSWERS[i % len(ANSWERS)],
+             ANSWERS[(i + 1) % len(ANSWERS)]) for i in range(n)]
 
 
 def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int
@@ -113,10 +134,14 @@ def bench_batched_critiques(model: Path) -> dict[str, float]:
 def bench_verdicts(model: Path) -> dict[str, float]:
     engine = LocalEngine(str(model), device="cpu", max_batch_size=64, is_demo=True,
                          display_name=TINY_MODEL_NAME)
-    scored = [Prompt.chat(("user", verdict_question(i)), ("assistant", "The answer is: ("),
-                          continue_final=True) for i in range(64)]
-    asked = [Prompt.chat(("user", verdict_question(i) + "\nAnswer with (A) or (B).")
-                         ) for i in range(64)]
+    principle = default_constitution().principles[0]
+    items = verdict_items(64)
+    # The studio's own verdict prompts (chat form), scored after "The answer is: (" …
+    scored = [choice_prompt(c, a, b, principle, "chat") for c, a, b in items]
+    # … against the same question asked for a written answer that is then parsed.
+    asked = [Prompt.chat(("user", p.messages[0].content + "\n\nAnswer with (A) or (B)."))
+             for p in scored if p.messages]
+    tokens = statistics.mean(len(engine.render_prompt(p)) for p in scored)
     params = GenerationParams(max_tokens=16, temperature=0.0)
     pattern = re.compile(r"\(([AB])\)")
 
@@ -134,7 +159,7 @@ def bench_verdicts(model: Path) -> dict[str, float]:
     print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/64 "
           "(random weights rarely write one; a real model would)")
     return {"score_s": score_s, "generate_s": generate_s, "speedup": generate_s / score_s,
-            "torch_threads": THREADS}
+            "torch_threads": THREADS, "items": len(items), "prompt_chars_mean": tokens}
 
 
 def main() -> None:

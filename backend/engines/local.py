@@ -64,6 +64,7 @@ class LocalEngine:
         device: str | None = None,
         dtype: str = "auto",
         max_batch_size: int = 32,
+        max_batch_tokens: int = 16384,
         is_demo: bool = False,
         display_name: str | None = None,
         ignore_eos: bool = False,
@@ -80,6 +81,7 @@ class LocalEngine:
         self._torch: Any = torch
         self.model_path = str(model_path)
         self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max(1, max_batch_tokens)
         self.ignore_eos = ignore_eos
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.info = EngineInfo(
@@ -154,6 +156,10 @@ class LocalEngine:
             raise EngineError(f"the engine for {self.info.model!r} is closed")
         return self._model
 
+    def render_prompt(self, prompt: Prompt) -> str:
+        """The exact text the model reads for ``prompt`` (chat template applied)."""
+        return self._encode(prompt).text
+
     def _encode(self, prompt: Prompt) -> _Encoded:
         if prompt.messages is not None:
             if not getattr(self._tok, "chat_template", None):
@@ -186,6 +192,30 @@ class LocalEngine:
             mask[i, width - len(row):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def _last_token_logits(self, model: Any, rows: Sequence[list[int]]) -> Any:
+        """Next-token logits after each row, from one forward pass.
+
+        Rows are padded on the right and no attention mask is passed: under causal attention
+        a real token never sees the padding after it, and without a mask PyTorch's SDPA takes
+        its fused causal kernel, several times faster on CPU than the masked path that left
+        padding needs. Only the logits at each row's last real position are computed.
+        """
+        torch = self._torch
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        last = torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
+        if self._keeps_last_logits:
+            keep = torch.unique(last)  # sorted; logits come back for these positions only
+            out = model(input_ids=ids.to(self.device), use_cache=False,
+                        logits_to_keep=keep.to(self.device))
+            index = torch.searchsorted(keep, last).to(out.logits.device)
+        else:
+            out = model(input_ids=ids.to(self.device), use_cache=False)
+            index = last.to(out.logits.device)
+        return out.logits[torch.arange(len(rows), device=out.logits.device), index, :]
 
     def _generation_config(self, params: GenerationParams) -> Any:
         from transformers import GenerationConfig
@@ -244,8 +274,7 @@ class LocalEngine:
         torch = self._torch
         with self._lock, self._seeded(params), torch.inference_mode():
             model = self._live_model()
-            for start in range(0, len(order), self.max_batch_size):
-                chunk = order[start:start + self.max_batch_size]
+            for chunk in self._chunks(order, [len(e.ids) for e in encoded]):
                 began = time.perf_counter()
                 ids, mask, _ = self._batch([encoded[i].ids for i in chunk])
                 out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
@@ -329,31 +358,44 @@ class LocalEngine:
         choice_ids = [self.choice_token_id(c) for c in choices]
         encoded = [self._encode(p) for p in prompts]
         torch = self._torch
-        results: list[ChoiceScores] = []
+        results: list[ChoiceScores | None] = [None] * len(encoded)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         with self._lock, torch.inference_mode():
             model = self._live_model()
-            for start in range(0, len(encoded), self.max_batch_size):
-                chunk = encoded[start:start + self.max_batch_size]
+            for indices in self._chunks(order, [len(e.ids) for e in encoded]):
+                chunk = [encoded[i] for i in indices]
                 began = time.perf_counter()
-                ids, mask, positions = self._batch([e.ids for e in chunk])
-                extra = {"logits_to_keep": 1} if self._keeps_last_logits else {}
-                out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            use_cache=False, **extra)
-                # Left padding: every row's last real token sits in the last position.
-                logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+                last_logits = self._last_token_logits(model, [e.ids for e in chunk])
+                logprobs = torch.log_softmax(last_logits.float(), dim=-1)
                 picked = logprobs[:, choice_ids].double().cpu().tolist()
                 latency = time.perf_counter() - began
-                for enc, row in zip(chunk, picked, strict=True):
+                for i, enc, row in zip(indices, chunk, picked, strict=True):
                     top = max(row)
                     weights = [math.exp(lp - top) for lp in row]
                     total = sum(weights)
-                    results.append(ChoiceScores(
+                    results[i] = ChoiceScores(
                         probs={c: w / total for c, w in zip(choices, weights, strict=True)},
                         logprobs={c: float(lp) for c, lp in zip(choices, row, strict=True)},
                         prompt_sent=enc.text,
                         latency_s=latency,
-                    ))
-        return results
+                    )
+        return [r for r in results if r is not None]
+
+    def _chunks(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Split indices (sorted longest first) into batches of at most ``max_batch_size``
+        rows and ``max_batch_tokens`` padded tokens, so similar lengths share a batch."""
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            width = lengths[current[0]] if current else lengths[i]
+            if current and (len(current) >= self.max_batch_size
+                            or (len(current) + 1) * width > self.max_batch_tokens):
+                chunks.append(current)
+                current = []
+            current.append(i)
+        if current:
+            chunks.append(current)
+        return chunks
 
     def choice_token_id(self, choice: str) -> int:
         """The single vocabulary token that spells ``choice`` as a next token.
