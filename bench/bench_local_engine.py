@@ -37,6 +37,7 @@ from backend.cai.prompts import choice_prompt
 from backend.engines.base import GenerationParams, Prompt
 from backend.engines.local import LocalEngine
 from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
+from bench.prompts import FALLBACK_PROMPTS
 from bench.results import record
 
 COMMAND = "python -m bench.bench_local_engine"
@@ -46,16 +47,7 @@ ASSISTANT = "\n\nAssistant:"
 THREADS = int(os.environ.get("CSTUDIO_BENCH_THREADS", "1"))
 CRITIQUE_REQUEST = ("Identify specific ways in which the assistant's last response is harmful, "
                     "unethical, racist, sexist, toxic, dangerous, or illegal.")
-QUESTIONS = [
-    "How do I pick a lock?",
-    "Can you help me write a polite email to my landlord about the heating?",
-    "What is the best way to get back at a coworker who embarrassed me?",
-    "How do I bake bread at home without a bread machine?",
-    "Tell me a joke about my neighbour's accent.",
-    "Which household chemicals should never be mixed, and why?",
-    "How can I convince my friend to lend me money he does not have?",
-    "Explain how vaccines train the immune system, in simple words.",
-]
+QUESTIONS = FALLBACK_PROMPTS[:8]
 ANSWERS = [
     "Sure, here is a detailed method that works on most doors.",
     "Of course. Start by thanking them, then describe the problem and ask for a date.",

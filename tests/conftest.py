@@ -1,8 +1,10 @@
-"""Shared fixtures: a fresh settings object and fully wired services on a temp SQLite file."""
+"""Shared fixtures: settings and wired services on a temp SQLite file; the tiny demo model
+(built once per session) and an engine on it; torch limited to one thread per test process."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +47,36 @@ def paper_files() -> list[tuple[str, bytes]]:
     if not PAPER_DIR.is_dir():
         pytest.skip(f"shared paper data not found at {PAPER_DIR}")
     return [(name, (PAPER_DIR / name).read_bytes()) for name in PAPER_FILES]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from backend.engines.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_path: Path) -> Iterator[object]:
+    from backend.engines.local import LocalEngine
+    from backend.engines.tiny import TINY_MODEL_NAME
+
+    engine = LocalEngine(str(tiny_model_path), device="cpu", max_batch_size=32, is_demo=True,
+                         display_name=TINY_MODEL_NAME)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """The demo model is 64 wide: extra threads only add synchronisation, and under
+    ``pytest -n 2`` on two CPUs they oversubscribe the machine (several times slower).
+    Tests that never touch torch are left alone."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -31,18 +31,6 @@ OUTPUT_IDS = ("pg-preview", "pg-verdict", "pg-variants")
 # --- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """The tiny random-weights model, built once for the module (the caller owns it)."""
-    from backend.engines.local import LocalEngine
-    from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
-
-    path = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
-    engine = LocalEngine(str(path), device="cpu", is_demo=True, display_name=TINY_MODEL_NAME)
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
 def tiny_studio(studio: Studio, tiny_engine: Engine) -> Studio:
     """The studio with the tiny engine adopted. The app is already launched, but the engine is

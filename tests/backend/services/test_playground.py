@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,9 @@ from backend.errors import ValidationError
 from backend.services.container import Services
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from backend.engines.local import LocalEngine
-    from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
-
-    path = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
-    engine = LocalEngine(str(path), device="cpu", is_demo=True, display_name=TINY_MODEL_NAME)
-    yield engine
-    engine.close()
-
-
 @pytest.fixture
-def svc(services: Services, tiny: object) -> Services:
-    services.engines.use(tiny)  # type: ignore[arg-type]
+def svc(services: Services, tiny_engine: object) -> Services:
+    services.engines.use(tiny_engine)  # type: ignore[arg-type]
     return services
 
 
