@@ -118,3 +118,100 @@ class CritiqueLogRecord(SQLModel, table=True):
     latency_s: float = 0.0
     actor: str = Field(max_length=120)
     record_hash: str = Field(max_length=64)
+
+
+class PairDataset(SQLModel, table=True):
+    """A set of human-labelled preference pairs imported from one source."""
+
+    __tablename__ = "pair_dataset"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    source_format: str = Field(max_length=40)  # hh_rlhf | hhh_eval | harmful_vs_ethical | ...
+    source_name: str = Field(max_length=300)
+    source_sha256: str = Field(max_length=64)
+    item_count: int = 0
+    skipped_duplicates: int = 0
+    swap_seed: int = 0
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PairItemRow(SQLModel, table=True):
+    """One pair as shown to the labeller: ``human_label`` is 1.0 if humans preferred the
+    response shown as A, 0.0 for B, 0.5 for a tie. ``swapped`` records that the source's
+    preferred response was placed as B (sides are randomised on import)."""
+
+    __tablename__ = "pair_item"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "position", name="uq_pair_item_position"),
+        UniqueConstraint("dataset_id", "content_hash", name="uq_pair_item_content"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="pair_dataset.id", index=True)
+    position: int
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    response_a: str = Field(sa_column=Column(Text, nullable=False))
+    response_b: str = Field(sa_column=Column(Text, nullable=False))
+    human_label: float
+    swapped: bool = False
+    meta: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+
+
+class Evaluation(SQLModel, table=True):
+    """An agreement run: a dataset (or a sample) judged under one constitution version."""
+
+    __tablename__ = "evaluation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    dataset_id: int = Field(foreign_key="pair_dataset.id", index=True)
+    constitution_version_id: int = Field(foreign_key="constitution_version.id", index=True)
+    engine_kind: str = Field(max_length=40)
+    model: str = Field(max_length=300)
+    config: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    item_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="queued", max_length=20, index=True)
+    done_count: int = 0
+    total_count: int = 0
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class VerdictRow(SQLModel, table=True):
+    """The AI verdict on one item of one evaluation; at most one per (evaluation, item)."""
+
+    __tablename__ = "verdict"
+    __table_args__ = (UniqueConstraint("evaluation_id", "item_id", name="uq_verdict_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    item_id: int = Field(foreign_key="pair_item.id", index=True)
+    p_a: float
+    p_a_ab: float | None = None  # shown in the original order
+    p_a_ba: float | None = None  # shown swapped (mapped back to A's side)
+    principle_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    variants: list[dict[str, object]] = Field(default_factory=list,
+                                             sa_column=Column(JSON, nullable=False))
+    record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GoldenCase(SQLModel, table=True):
+    """A pair pinned to a constitution with the verdict it should get (a regression case)."""
+
+    __tablename__ = "golden_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    constitution_id: int = Field(foreign_key="constitution.id", index=True)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    response_a: str = Field(sa_column=Column(Text, nullable=False))
+    response_b: str = Field(sa_column=Column(Text, nullable=False))
+    expected: str = Field(max_length=1)  # "A" or "B"
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
