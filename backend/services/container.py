@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.services.agreement import AgreementService
 from backend.services.audit import AuditService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
+from backend.services.evaluations import EvaluationService
 from backend.services.playground import PlaygroundService
 from backend.services.prompt_sets import default_prompt_set_path
 from backend.settings import Settings
@@ -26,6 +28,8 @@ class Services:
     engines: EngineManager
     critique_log: CritiqueLogService
     playground: PlaygroundService
+    evaluations: EvaluationService
+    agreement: AgreementService
 
     def close(self) -> None:
         self.engines.close()
@@ -50,6 +54,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         engines=engines,
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
+        evaluations=EvaluationService(db, constitutions, engines, critique_log),
+        agreement=AgreementService(db),
     )
 
 

@@ -1,0 +1,256 @@
+"""Agreement runs: judge a dataset (or a seeded sample) under one constitution version.
+
+A run is stored first (its item list fixed at creation), then judged in chunks in a background
+thread. Each chunk's verdicts are committed together with the progress counter, and at most one
+verdict per (run, item) can exist, so a run that stops for any reason — cancel, crash, restart —
+resumes with the items that have no verdict yet; nothing stored is redone or lost. (The
+critique-log records of a chunk that was interrupted before its verdicts were committed remain,
+as an honest trace of work that was done; the items are judged again.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
+from backend.errors import NotFoundError, ValidationError
+from backend.services.constitutions import ConstitutionService
+from backend.services.critique_log import CritiqueLogService
+from backend.services.engines import EngineManager
+from db import evaluation_repo as repo
+from db.engine import Database
+from db.models import Evaluation
+
+log = logging.getLogger(__name__)
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    sample_size: int | None = None  # None: every item of the dataset
+    seed: int = 0
+    cot: bool = False
+    both_orders: bool = True
+    k_principles: int = 1
+    cot_clamp: tuple[float, float] | None = (0.4, 0.6)
+    form: str = "chat"
+    batch_size: int = 32
+
+    def label_config(self) -> LabelConfig:
+        return LabelConfig(cot=self.cot, both_orders=self.both_orders,
+                           k_principles=self.k_principles, cot_clamp=self.cot_clamp,
+                           form="raw" if self.form == "raw" else "chat", seed=self.seed)
+
+    def validate(self) -> None:
+        if self.sample_size is not None and self.sample_size < 1:
+            raise ValidationError("sample_size must be at least 1 (or empty for all items).")
+        if not 1 <= self.batch_size <= 1024:
+            raise ValidationError("batch_size must be between 1 and 1024.")
+        self.label_config().validate()
+
+
+@dataclass(frozen=True)
+class EvaluationInfo:
+    id: int
+    name: str
+    dataset_id: int
+    constitution_version_id: int
+    engine_kind: str
+    model: str
+    config: dict[str, object]
+    status: str
+    done_count: int
+    total_count: int
+    error: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def progress(self) -> float:
+        return self.done_count / self.total_count if self.total_count else 0.0
+
+    @staticmethod
+    def of(row: Evaluation) -> EvaluationInfo:
+        assert row.id is not None
+        return EvaluationInfo(row.id, row.name, row.dataset_id, row.constitution_version_id,
+                              row.engine_kind, row.model, dict(row.config), row.status,
+                              row.done_count, row.total_count, row.error, row.created_at,
+                              row.updated_at)
+
+
+@dataclass
+class _Running:
+    thread: threading.Thread
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class EvaluationService:
+    def __init__(self, db: Database, constitutions: ConstitutionService, engines: EngineManager,
+                 critique_log: CritiqueLogService) -> None:
+        self._db = db
+        self._constitutions = constitutions
+        self._engines = engines
+        self._log = critique_log
+        self._running: dict[int, _Running] = {}
+        self._lock = threading.Lock()
+
+    # --- creating and reading ------------------------------------------------------------------
+
+    def create(self, *, dataset_id: int, version_id: int, config: EvaluationConfig, actor: str,
+               name: str = "") -> EvaluationInfo:
+        config.validate()
+        version = self._constitutions.version(version_id)
+        engine = self._engines.get()
+        with self._db.write() as s:
+            ids = repo.dataset_item_ids(s, dataset_id=dataset_id)
+            if not ids:
+                raise NotFoundError(f"Dataset {dataset_id} has no items; import pairs first.")
+            if config.sample_size is not None and config.sample_size < len(ids):
+                ids = sorted(random.Random(config.seed).sample(ids, config.sample_size))
+            label = name.strip() or (f"{version.constitution.name} v{version.info.number} · "
+                                     f"{len(ids)} pairs")
+            row = repo.create_evaluation(
+                s, name=label[:200], dataset_id=dataset_id, constitution_version_id=version_id,
+                engine_kind=engine.info.kind, model=engine.info.model[:300],
+                config=_config_dict(config), item_ids=ids, total_count=len(ids),
+                created_by=actor)
+            return EvaluationInfo.of(row)
+
+    def get(self, evaluation_id: int) -> EvaluationInfo:
+        with self._db.read() as s:
+            row = repo.get_evaluation(s, evaluation_id=evaluation_id)
+            if row is None:
+                raise NotFoundError(f"No evaluation with id {evaluation_id}.")
+            return EvaluationInfo.of(row)
+
+    def list_all(self) -> list[EvaluationInfo]:
+        with self._db.read() as s:
+            return [EvaluationInfo.of(r) for r in repo.list_evaluations(s)]
+
+    # --- running -------------------------------------------------------------------------------
+
+    def start(self, evaluation_id: int, *, actor: str) -> None:
+        """Judge the remaining items in a background thread (no-op if already running)."""
+        with self._lock:
+            running = self._running.get(evaluation_id)
+            if running is not None and running.thread.is_alive():
+                return
+            state = _Running(threading.Thread(target=self._run_logged,
+                                              args=(evaluation_id, actor),
+                                              name=f"evaluation-{evaluation_id}", daemon=True))
+            self._running[evaluation_id] = state
+        self._set_status(evaluation_id, "running")
+        state.thread.start()
+
+    def cancel(self, evaluation_id: int) -> None:
+        with self._lock:
+            running = self._running.get(evaluation_id)
+        if running is not None:
+            running.cancel.set()
+        else:
+            self._set_status(evaluation_id, "cancelled")
+
+    def wait(self, evaluation_id: int, timeout: float | None = None) -> EvaluationInfo:
+        with self._lock:
+            running = self._running.get(evaluation_id)
+        if running is not None:
+            running.thread.join(timeout)
+        return self.get(evaluation_id)
+
+    def resume_unfinished(self, *, actor: str) -> list[int]:
+        """On start-up: restart runs that were queued or running when the process stopped."""
+        with self._db.read() as s:
+            ids = [r.id for r in repo.evaluations_with_status(s, statuses=ACTIVE) if r.id]
+        for evaluation_id in ids:
+            self.start(evaluation_id, actor=actor)
+        return ids
+
+    def run(self, evaluation_id: int, *, actor: str,
+            cancel: threading.Event | None = None,
+            on_chunk: Callable[[int, int], None] | None = None) -> EvaluationInfo:
+        """Judge the items that have no verdict yet, chunk by chunk, in this thread."""
+        cancel = cancel or threading.Event()
+        info = self.get(evaluation_id)
+        config = _config_from(info.config)
+        version = self._constitutions.version(info.constitution_version_id)
+        engine = self._engines.get()
+        logger = self._log.logger(actor)
+        with self._db.read() as s:
+            row = repo.get_evaluation(s, evaluation_id=evaluation_id)
+            assert row is not None
+            done = repo.judged_item_ids(s, evaluation_id=evaluation_id)
+            remaining = [i for i in row.item_ids if i not in done]
+        self._set_status(evaluation_id, "running")
+        for start in range(0, len(remaining), config.batch_size):
+            if cancel.is_set():
+                self._set_status(evaluation_id, "cancelled")
+                return self.get(evaluation_id)
+            chunk = remaining[start:start + config.batch_size]
+            with self._db.read() as s:
+                items = repo.items_for(s, item_ids=chunk)
+            pairs = [PairItem(items[i].prompt, items[i].response_a, items[i].response_b)
+                     for i in chunk]
+            verdicts = label_pairs(engine, version.content, version.info.id, pairs,
+                                   config.label_config(), logger)
+            rows = [_verdict_row(item_id, v) for item_id, v in zip(chunk, verdicts, strict=True)]
+            try:
+                with self._db.write() as s:
+                    count = repo.insert_verdicts(s, evaluation_id=evaluation_id, rows=rows)
+            except IntegrityError:  # another runner stored some of these items first
+                log.warning("evaluation %s: chunk already judged elsewhere", evaluation_id)
+                continue
+            if on_chunk is not None:
+                on_chunk(count, info.total_count)
+        self._set_status(evaluation_id, "done")
+        return self.get(evaluation_id)
+
+    def _run_logged(self, evaluation_id: int, actor: str) -> None:
+        with self._lock:
+            cancel = self._running[evaluation_id].cancel
+        try:
+            self.run(evaluation_id, actor=actor, cancel=cancel)
+        except Exception as exc:  # a background run must record why it stopped
+            log.exception("evaluation %s failed", evaluation_id)
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self._set_status(evaluation_id, "failed", str(message)[:2000])
+
+    def _set_status(self, evaluation_id: int, status: str, error: str = "") -> None:
+        with self._db.write() as s:
+            repo.set_status(s, evaluation_id=evaluation_id, status=status, error=error)
+
+
+def _config_dict(config: EvaluationConfig) -> dict[str, object]:
+    data = asdict(config)
+    data["cot_clamp"] = list(config.cot_clamp) if config.cot_clamp else None
+    return data
+
+
+def _config_from(data: dict[str, object]) -> EvaluationConfig:
+    clamp = data.get("cot_clamp")
+    values = {k: v for k, v in data.items() if k in EvaluationConfig.__dataclass_fields__}
+    values["cot_clamp"] = tuple(clamp) if isinstance(clamp, list) else None
+    return EvaluationConfig(**values)  # type: ignore[arg-type]
+
+
+def _verdict_row(item_id: int, verdict: Verdict) -> dict[str, object]:
+    by_order: dict[str, list[float]] = {"AB": [], "BA": []}
+    for v in verdict.variants:
+        by_order[v.order].append(v.p_a)
+    return {
+        "item_id": item_id,
+        "p_a": verdict.p_a,
+        "p_a_ab": sum(by_order["AB"]) / len(by_order["AB"]) if by_order["AB"] else None,
+        "p_a_ba": sum(by_order["BA"]) / len(by_order["BA"]) if by_order["BA"] else None,
+        "principle_keys": list(verdict.per_principle),
+        "variants": [{"principle": v.principle_key, "order": v.order, "p_a": v.p_a,
+                      "p_first": v.p_first, "clamped": v.clamped, "cot": v.cot,
+                      "record_id": v.record_id} for v in verdict.variants],
+        "record_ids": [v.record_id for v in verdict.variants],
+    }
