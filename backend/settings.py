@@ -37,6 +37,8 @@ class Settings(BaseSettings):
                       description="Name recorded as author of edits made without sign-in.")
     max_import_bytes: int = Field(default=2_000_000, ge=1_000,
                                   description="Largest constitution file accepted for import.")
+    max_dataset_bytes: int = Field(default=200_000_000, ge=1_000,
+                                   description="Largest pairs file accepted for import.")
     seed_default: bool = Field(default=True,
                                description="Create the default constitution on first start.")
     engine: Literal["auto", "openai_compat", "local", "tiny", "vllm_inprocess"] = Field(

@@ -9,6 +9,7 @@ import gradio as gr
 from backend.errors import StudioError
 from backend.services.container import Services
 from backend.settings import Settings
+from studio.agreement_tab import build_agreement_tab
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
@@ -46,6 +47,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_constitution_tab(services, header, demo)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
                 build_playground_tab(services, demo)
+            with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement"):
+                build_agreement_tab(services, demo)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
                 build_settings_tab(services, demo)
         demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge)

@@ -77,6 +77,9 @@ def serve(
     services = start(settings)
     # Load the model in the background so the page opens at once; the header says when it is in.
     threading.Thread(target=services.engines.health, name="engine-warm-up", daemon=True).start()
+    resumed = services.evaluations.resume_unfinished(actor=settings.user)
+    if resumed:
+        out.print(f"Resuming evaluation runs {resumed} where they stopped.")
     from studio.app import build_app, launch  # gradio loads only for this command
 
     out.print(f"Constitution Studio on http://{settings.host}:{settings.port}  "

@@ -9,6 +9,7 @@ from backend.services.audit import AuditService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
+from backend.services.datasets import DatasetService
 from backend.services.engines import EngineManager
 from backend.services.evaluations import EvaluationService
 from backend.services.playground import PlaygroundService
@@ -28,6 +29,7 @@ class Services:
     engines: EngineManager
     critique_log: CritiqueLogService
     playground: PlaygroundService
+    datasets: DatasetService
     evaluations: EvaluationService
     agreement: AgreementService
 
@@ -54,6 +56,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         engines=engines,
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
+        datasets=DatasetService(db, max_import_bytes=settings.max_dataset_bytes),
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=AgreementService(db),
     )

@@ -1,0 +1,190 @@
+"""Event handlers of the Agreement tab. They call services only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from backend.errors import StudioError
+from backend.services.container import Services
+from backend.services.evaluations import EvaluationConfig
+from studio import agreement_charts as charts
+from studio.render import escape_md, fenced
+
+FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
+           ("CAI paper: 438 HHH evaluations", "hhh_eval"),
+           ("CAI paper: HarmfulVsEthical", "harmful_vs_ethical"),
+           ("Generic JSONL (map the columns)", "jsonl"),
+           ("Generic CSV (map the columns)", "csv")]
+RUN_HEADERS = ["id", "name", "status", "progress", "model", "updated (UTC)"]
+DATASET_HEADERS = ["id", "name", "format", "items", "duplicates skipped", "source sha256"]
+PAGE = 10
+LABELS = {1.0: "A", 0.0: "B", 0.5: "tie"}
+
+
+class AgreementHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- lists -------------------------------------------------------------------------------
+
+    def dataset_rows(self) -> list[list[Any]]:
+        return [[d.id, d.name, d.source_format, d.item_count, d.skipped_duplicates,
+                 d.source_sha256[:12]] for d in self.s.datasets.list_all()]
+
+    def run_rows(self) -> list[list[Any]]:
+        return [[r.id, r.name, r.status, f"{r.done_count}/{r.total_count} "
+                 f"({r.progress:.0%})", r.model, r.updated_at.strftime("%H:%M:%S")]
+                for r in self.s.evaluations.list_all()]
+
+    def run_choices(self) -> list[tuple[str, int]]:
+        return [(f"#{r.id} {r.name} ({r.status})", r.id) for r in self.s.evaluations.list_all()]
+
+    def load(self) -> tuple[Any, ...]:
+        datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
+        constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
+        runs = self.run_choices()
+        first_run = runs[0][1] if runs else None
+        return (self.dataset_rows(), gr.update(choices=datasets,
+                                               value=datasets[0][1] if datasets else None),
+                gr.update(choices=constitutions,
+                          value=constitutions[0][1] if constitutions else None),
+                self.run_rows(), gr.update(choices=runs, value=first_run),
+                gr.update(choices=runs, value=first_run),
+                gr.update(choices=runs, value=runs[1][1] if len(runs) > 1 else first_run))
+
+    def versions(self, constitution_id: int | None) -> Any:
+        if constitution_id is None:
+            return gr.update(choices=[], value=None)
+        items = self.s.constitutions.history(int(constitution_id), limit=200)
+        choices = [(f"v{v.number}", v.id) for v in items]
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    # --- datasets ----------------------------------------------------------------------------
+
+    def import_dataset(self, path: str | None, fmt: str, name: str, prompt_col: str,
+                       a_col: str, b_col: str, label_col: str) -> tuple[Any, ...]:
+        if not path:
+            return "**Choose a file to import.**", gr.skip(), gr.skip()
+        mapping = None
+        if fmt in ("jsonl", "csv"):
+            mapping = {"prompt": prompt_col.strip(), "response_a": a_col.strip(),
+                       "response_b": b_col.strip(), "label": label_col.strip()}
+        try:
+            info = self.s.datasets.import_file(Path(path).name, Path(path).read_bytes(), fmt,
+                                               actor=self.s.settings.user,
+                                               name=name.strip() or None, mapping=mapping)
+        except StudioError as exc:
+            return f"**Nothing was imported.** {escape_md(exc.message)}", gr.skip(), gr.skip()
+        datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
+        return (f"Imported **{escape_md(info.name)}**: {info.item_count} pairs "
+                f"({info.skipped_duplicates} duplicates skipped).", self.dataset_rows(),
+                gr.update(choices=datasets, value=info.id))
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def launch(self, dataset_id: int | None, version_id: int | None, sample: float | None,
+               cot: bool, both: bool, k: float, seed: float) -> tuple[Any, ...]:
+        if dataset_id is None or version_id is None:
+            return "**Pick a dataset and a constitution version.**", gr.skip(), gr.skip()
+        config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
+                                  cot=bool(cot), both_orders=bool(both), k_principles=int(k))
+        try:
+            info = self.s.evaluations.create(dataset_id=int(dataset_id),
+                                             version_id=int(version_id), config=config,
+                                             actor=self.s.settings.user)
+            self.s.evaluations.start(info.id, actor=self.s.settings.user)
+        except StudioError as exc:
+            return f"**Not started.** {escape_md(exc.message)}", gr.skip(), gr.skip()
+        runs = self.run_choices()
+        return (f"Started run #{info.id} on {info.total_count} pairs; it continues if you "
+                "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id))
+
+    def cancel(self, run_id: int | None) -> tuple[Any, ...]:
+        if run_id is not None:
+            self.s.evaluations.cancel(int(run_id))
+        return self.run_rows(), self.progress(run_id)
+
+    def resume(self, run_id: int | None) -> tuple[Any, ...]:
+        if run_id is not None:
+            self.s.evaluations.start(int(run_id), actor=self.s.settings.user)
+        return self.run_rows(), self.progress(run_id)
+
+    def progress(self, run_id: int | None) -> str:
+        if run_id is None:
+            return ""
+        try:
+            r = self.s.evaluations.get(int(run_id))
+        except StudioError as exc:
+            return escape_md(exc.message)
+        bar = "█" * int(r.progress * 30) + "░" * (30 - int(r.progress * 30))
+        error = f"\n\n**Error:** {escape_md(r.error)}" if r.error else ""
+        return f"Run #{r.id}: **{r.status}** `{bar}` {r.done_count}/{r.total_count}" + error
+
+    def tick(self, run_id: int | None) -> tuple[Any, ...]:
+        return self.run_rows(), self.progress(run_id)
+
+    # --- report and disagreements -----------------------------------------------------------
+
+    def report(self, run_id: int | None) -> tuple[Any, ...]:
+        if run_id is None:
+            return "**Pick a run.**", None, None, None, gr.skip()
+        try:
+            report = self.s.agreement.report(int(run_id))
+        except StudioError as exc:
+            return f"**No report.** {escape_md(exc.message)}", None, None, None, gr.skip()
+        titles = self._titles(int(run_id))
+        keys = [("any principle", "")] + [(titles.get(p.principle, p.principle), p.principle)
+                                          for p in report.per_principle]
+        return (charts.metrics_table(report), charts.reliability_figure(report),
+                charts.principle_figure(report, titles), charts.histogram_figure(report),
+                gr.update(choices=keys, value=""))
+
+    def disagreements(self, run_id: int | None, principle: str, low: float, high: float,
+                      label: str, only_wrong: bool, page: float) -> str:
+        if run_id is None:
+            return "Pick a run."
+        human = {"A": 1.0, "B": 0.0, "tie": 0.5}.get(label)
+        page_index = max(0, int(page or 1) - 1)
+        rows, total = self.s.agreement.disagreements(
+            int(run_id), principle=principle or None, min_confidence=float(low),
+            max_confidence=float(high), human_label=human, only_disagreements=bool(only_wrong),
+            limit=PAGE, offset=page_index * PAGE)
+        titles = self._titles(int(run_id))
+        pages = max(1, -(-total // PAGE))
+        out = [f"**{total} items** match · page {page_index + 1} of {pages}"]
+        for r in rows:
+            principles = ", ".join(escape_md(titles.get(k, k)) for k in r.principles)
+            out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
+                       f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
+                       + ", ".join(f"#{i}" for i in r.record_ids))
+            out.append("Prompt\n\n" + fenced(r.prompt, "text"))
+            out.append("Response A\n\n" + fenced(r.response_a, "text"))
+            out.append("Response B\n\n" + fenced(r.response_b, "text"))
+            for cot in r.cot:
+                out.append("Chain of thought\n\n" + fenced(cot, "text"))
+        return "\n\n".join(out)
+
+    def compare(self, run_a: int | None, run_b: int | None) -> str:
+        if run_a is None or run_b is None:
+            return "Pick two runs."
+        try:
+            c = self.s.agreement.compare(int(run_a), int(run_b))
+        except StudioError as exc:
+            return f"**Cannot compare.** {escape_md(exc.message)}"
+        a, b = self.s.evaluations.get(int(run_a)), self.s.evaluations.get(int(run_b))
+        table = charts.comparison_table(c, f"#{a.id} {a.name}", f"#{b.id} {b.name}")
+        flips = [f"| {f.item_id} | {LABELS.get(f.human, '?')} | {LABELS.get(f.decision_a, '?')}"
+                 f" | {LABELS.get(f.decision_b, '?')} | {f.direction.replace('_', ' ')} |"
+                 for f in c.flips[:50]]
+        if flips:
+            table += ("\n\n| item | human | first run | second run | direction |\n"
+                      "|---|---|---|---|---|\n" + "\n".join(flips))
+        return table
+
+    def _titles(self, run_id: int) -> dict[str, str]:
+        info = self.s.evaluations.get(run_id)
+        content = self.s.constitutions.version(info.constitution_version_id).content
+        return {p.key: p.title for p in content.principles}

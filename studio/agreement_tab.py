@@ -1,0 +1,109 @@
+"""Layout of the Agreement tab and its event wiring (handlers in agreement_handlers)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from backend.services.container import Services
+from studio.agreement_handlers import (
+    DATASET_HEADERS,
+    FORMATS,
+    RUN_HEADERS,
+    AgreementHandlers,
+)
+
+
+def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
+    h = AgreementHandlers(services)
+    with gr.Accordion("Datasets of human-labelled pairs", open=False):
+        with gr.Row():
+            upload = gr.File(label="Pairs file (.jsonl, .jsonl.gz, .csv)", type="filepath",
+                             elem_id="ag-upload")
+            with gr.Column():
+                fmt = gr.Dropdown(FORMATS, value="hh_rlhf", label="Format", elem_id="ag-format")
+                ds_name = gr.Textbox(label="Dataset name (optional)", elem_id="ag-ds-name")
+        with gr.Row():
+            prompt_col = gr.Textbox(label="Prompt column", value="prompt", elem_id="ag-col-prompt")
+            a_col = gr.Textbox(label="Response A column", value="response_a",
+                               elem_id="ag-col-a")
+            b_col = gr.Textbox(label="Response B column", value="response_b",
+                               elem_id="ag-col-b")
+            label_col = gr.Textbox(label="Label column (A/B/tie)", value="label",
+                                   elem_id="ag-col-label")
+        import_btn = gr.Button("Import dataset", elem_id="ag-import")
+        import_result = gr.Markdown(elem_id="ag-import-result")
+        datasets = gr.Dataframe(headers=DATASET_HEADERS, datatype="str", interactive=False,
+                                elem_id="ag-datasets")
+
+    gr.Markdown("### Launch an evaluation")
+    with gr.Row():
+        dataset = gr.Dropdown(label="Dataset", choices=[], elem_id="ag-dataset")
+        constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="ag-constitution")
+        version = gr.Dropdown(label="Version", choices=[], elem_id="ag-version")
+        sample = gr.Number(label="Sample size (empty = all)", precision=0, value=None,
+                           elem_id="ag-sample")
+    with gr.Row():
+        cot = gr.Checkbox(label="Chain of thought", value=False, elem_id="ag-cot")
+        both = gr.Checkbox(label="Both orders", value=True, elem_id="ag-both")
+        k = gr.Slider(1, 8, value=1, step=1, label="Principles per verdict", elem_id="ag-k")
+        seed = gr.Number(label="Seed", value=0, precision=0, elem_id="ag-seed")
+        launch_btn = gr.Button("Start evaluation", variant="primary", elem_id="ag-launch")
+    launch_result = gr.Markdown(elem_id="ag-launch-result")
+    with gr.Row():
+        run = gr.Dropdown(label="Run", choices=[], elem_id="ag-run", scale=3)
+        cancel_btn = gr.Button("Cancel", elem_id="ag-cancel", scale=1)
+        resume_btn = gr.Button("Resume", elem_id="ag-resume", scale=1)
+    progress = gr.Markdown(elem_id="ag-progress")
+    runs = gr.Dataframe(headers=RUN_HEADERS, datatype="str", interactive=False,
+                        elem_id="ag-runs")
+    timer = gr.Timer(2.0)
+
+    gr.Markdown("### Report")
+    report_btn = gr.Button("Show report for the selected run", elem_id="ag-report-btn")
+    metrics_md = gr.Markdown(elem_id="ag-metrics")
+    with gr.Row():
+        reliability = gr.Plot(label="Reliability diagram", elem_id="ag-reliability")
+        histogram = gr.Plot(label="Confidence histogram", elem_id="ag-histogram")
+    per_principle = gr.Plot(label="Accuracy per principle", elem_id="ag-principles")
+
+    with gr.Accordion("Disagreement browser", open=True):
+        with gr.Row():
+            principle = gr.Dropdown(label="Principle", choices=[("any principle", "")], value="",
+                                    elem_id="ag-filter-principle")
+            low = gr.Slider(0.5, 1.0, value=0.5, step=0.01, label="Min confidence",
+                            elem_id="ag-filter-low")
+            high = gr.Slider(0.5, 1.0, value=1.0, step=0.01, label="Max confidence",
+                             elem_id="ag-filter-high")
+            label = gr.Radio(["any", "A", "B", "tie"], value="any", label="Human label",
+                             elem_id="ag-filter-label")
+            only_wrong = gr.Checkbox(label="Only disagreements", value=True,
+                                     elem_id="ag-filter-wrong")
+            page = gr.Number(label="Page", value=1, precision=0, elem_id="ag-page")
+        browse_btn = gr.Button("Show items", elem_id="ag-browse")
+        browser = gr.Markdown(elem_id="ag-browser")
+
+    with gr.Accordion("Compare two runs", open=False):
+        with gr.Row():
+            run_a = gr.Dropdown(label="First run", choices=[], elem_id="ag-run-a")
+            run_b = gr.Dropdown(label="Second run", choices=[], elem_id="ag-run-b")
+            compare_btn = gr.Button("Compare", elem_id="ag-compare")
+        comparison = gr.Markdown(elem_id="ag-comparison")
+
+    demo.load(h.load, inputs=None,
+              outputs=[datasets, dataset, constitution, runs, run, run_a, run_b])
+    constitution.change(h.versions, inputs=constitution, outputs=version)
+    import_btn.click(h.import_dataset,
+                     inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
+                     outputs=[import_result, datasets, dataset])
+    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed],
+                     outputs=[launch_result, runs, run])
+    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress])
+    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress])
+    run.change(h.progress, inputs=run, outputs=progress)
+    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden")
+    report_btn.click(h.report, inputs=run,
+                     outputs=[metrics_md, reliability, per_principle, histogram, principle])
+    browse_btn.click(h.disagreements,
+                     inputs=[run, principle, low, high, label, only_wrong, page],
+                     outputs=browser)
+    compare_btn.click(h.compare, inputs=[run_a, run_b], outputs=comparison)
