@@ -28,9 +28,15 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 constitution_app = typer.Typer(help="List, show, import, export and diff constitutions.",
                                no_args_is_help=True)
 audit_app = typer.Typer(help="Verify the audit trail.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Import and list human-labelled pair datasets.",
+                          no_args_is_help=True)
+eval_app = typer.Typer(help="Agreement runs: AI verdicts against human labels.",
+                       no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(constitution_app, name="constitution")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
@@ -236,6 +242,107 @@ def audit_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
         err.print(f"BROKEN: {problem}", markup=False, highlight=False)
     err.print(f"{report.events_checked} events verified before the first broken link.")
     raise typer.Exit(1)
+
+
+@dataset_app.command("import")
+def dataset_import(
+    path: Annotated[Path, typer.Argument(help="The pairs file.")],
+    fmt: Annotated[str, typer.Option("--format", help="hh_rlhf, hhh_eval, harmful_vs_ethical, "
+                                     "jsonl or csv.")] = "hh_rlhf",
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")
+                    ] = None,
+    column: Annotated[list[str] | None, typer.Option(
+        "--column", help="For jsonl/csv: FIELD=COLUMN for prompt, response_a, response_b, "
+        "label (repeat the option).")] = None,
+    swap_seed: Annotated[int, typer.Option(help="Seed for which side is shown as A.")] = 0,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Import a file of human-labelled preference pairs."""
+    mapping: dict[str, str] | None = None
+    if column:
+        mapping = {}
+        for item in column:
+            field, sep, col = item.partition("=")
+            if not sep or not field or not col:
+                raise StudioError(f"--column {item!r}: write FIELD=COLUMN, e.g. prompt=question")
+            mapping[field.strip()] = col.strip()
+    if not path.is_file():
+        raise StudioError(f"{path} does not exist or is not a file.")
+    services = _services(data_dir, database_url)
+    info = services.datasets.import_file(path.name, path.read_bytes(), fmt,
+                                         actor=services.settings.user, name=name,
+                                         mapping=mapping, swap_seed=swap_seed)
+    out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs, "
+              f"{info.skipped_duplicates} duplicates skipped, sha256 {info.source_sha256}",
+              markup=False, highlight=False)
+
+
+@dataset_app.command("list")
+def dataset_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List datasets."""
+    services = _services(data_dir, database_url)
+    table = Table("id", "name", "format", "items", "duplicates", "sha256")
+    for d in services.datasets.list_all():
+        table.add_row(str(d.id), escape(d.name), d.source_format, str(d.item_count),
+                      str(d.skipped_duplicates), d.source_sha256[:12])
+    out.print(table)
+
+
+@eval_app.command("create")
+def eval_create(
+    dataset: Annotated[int, typer.Argument(help="Dataset id.")],
+    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    version: Annotated[int | None, typer.Option(help="Version number (default: head).")] = None,
+    sample: Annotated[int | None, typer.Option(help="Judge a seeded sample of N pairs.")
+                      ] = None,
+    seed: int = 0,
+    cot: bool = False,
+    both_orders: Annotated[bool, typer.Option("--both-orders/--one-order")] = True,
+    k: Annotated[int, typer.Option(help="Principles per verdict.")] = 1,
+    batch_size: int = 32,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Create an agreement run (then `cstudio eval run ID`, or start it in the studio)."""
+    from backend.services.evaluations import EvaluationConfig
+
+    services = _services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
+    config = EvaluationConfig(sample_size=sample, seed=seed, cot=cot, both_orders=both_orders,
+                              k_principles=k, batch_size=batch_size)
+    info = services.evaluations.create(dataset_id=dataset, version_id=detail.info.id,
+                                       config=config, actor=services.settings.user)
+    out.print(f"Created run {info.id}: {info.total_count} pairs", markup=False)
+
+
+@eval_app.command("run")
+def eval_run(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Judge the items of a run that have no verdict yet (resumes where it stopped)."""
+    services = _services(data_dir, database_url)
+    info = services.evaluations.run(
+        run_id, actor=services.settings.user,
+        on_chunk=lambda done, total: out.print(f"{done}/{total}", markup=False))
+    out.print(f"Run {info.id}: {info.status}, {info.done_count}/{info.total_count}",
+              markup=False)
+
+
+@eval_app.command("report")
+def eval_report(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Print agreement metrics with bootstrap intervals."""
+    from studio.agreement_charts import metrics_table
+
+    services = _services(data_dir, database_url)
+    out.print(metrics_table(services.agreement.report(run_id)), markup=False, highlight=False)
 
 
 def main() -> None:
