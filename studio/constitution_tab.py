@@ -8,6 +8,7 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.constitution_handlers import HISTORY_HEADERS, ConstitutionHandlers
+from studio.golden_handlers import CASE_HEADERS, GoldenHandlers
 
 
 def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blocks) -> None:
@@ -52,6 +53,9 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
         preview_btn = gr.Button("Preview changes", scale=1, elem_id="preview-btn")
         discard_btn = gr.Button("Discard draft", scale=1, elem_id="discard-btn")
     result = gr.Markdown(elem_id="save-result")
+    editor: list[Any] = [key_box, title_box, enabled_box, tags_box, critique_box, revision_box,
+                         choice_box]
+    _golden_cases(services, draft, editor)
 
     with gr.Accordion("History and diff", open=True):
         history = gr.Dataframe(headers=HISTORY_HEADERS, datatype="str", interactive=False,
@@ -86,8 +90,6 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
             copy_name = gr.Textbox(label="New constitution name", elem_id="copy-name")
             copy_btn = gr.Button("Save draft as a new constitution", elem_id="copy-btn")
 
-    editor: list[Any] = [key_box, title_box, enabled_box, tags_box, critique_box, revision_box,
-                         choice_box]
     view = [draft, principle_list, *editor, header, status, history, page_label, page,
             diff_old, diff_new]
     full = [picker, *view]
@@ -126,3 +128,34 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file)
     copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full],
                    **serial)
+
+
+def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> None:
+    """Pairs pinned with the verdict they should get, and the impact preview of the draft."""
+    g = GoldenHandlers(services)
+    with gr.Accordion("Golden cases", open=False):
+        prompt = gr.Textbox(label="Prompt", lines=2, elem_id="golden-prompt")
+        with gr.Row():
+            response_a = gr.Textbox(label="Response A", lines=3, elem_id="golden-a")
+            response_b = gr.Textbox(label="Response B", lines=3, elem_id="golden-b")
+        with gr.Row():
+            expected = gr.Radio(["A", "B"], value="A", label="Expected verdict",
+                                elem_id="golden-expected")
+            note = gr.Textbox(label="Note (why)", scale=3, elem_id="golden-note")
+            pin_btn = gr.Button("Pin case", elem_id="golden-pin")
+        golden_result = gr.Markdown(elem_id="golden-result")
+        table = gr.Dataframe(headers=CASE_HEADERS, datatype="str", interactive=False,
+                             elem_id="golden-table", wrap=True)
+        with gr.Row():
+            delete_id = gr.Number(label="Case id to delete", precision=0,
+                                  elem_id="golden-delete-id")
+            delete_btn = gr.Button("Delete case", variant="stop", elem_id="golden-delete")
+        impact_btn = gr.Button("Impact preview (re-judge golden cases with the draft)",
+                               variant="primary", elem_id="golden-impact")
+        impact_view = gr.Markdown(elem_id="golden-impact-view")
+
+    draft.change(g.rows, inputs=draft, outputs=table, show_progress="hidden")
+    pin_btn.click(g.pin, inputs=[draft, prompt, response_a, response_b, expected, note],
+                  outputs=[golden_result, table, prompt, response_a, response_b, note])
+    delete_btn.click(g.delete, inputs=[draft, delete_id], outputs=[golden_result, table])
+    impact_btn.click(g.preview, inputs=[draft, *editor], outputs=impact_view)

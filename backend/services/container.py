@@ -12,6 +12,7 @@ from backend.services.critique_log import CritiqueLogService
 from backend.services.datasets import DatasetService
 from backend.services.engines import EngineManager
 from backend.services.evaluations import EvaluationService
+from backend.services.golden import GoldenCaseService
 from backend.services.playground import PlaygroundService
 from backend.services.prompt_sets import default_prompt_set_path
 from backend.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     datasets: DatasetService
     evaluations: EvaluationService
     agreement: AgreementService
+    golden: GoldenCaseService
 
     def close(self) -> None:
         self.engines.close()
@@ -59,6 +61,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         datasets=DatasetService(db, max_import_bytes=settings.max_dataset_bytes),
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=AgreementService(db),
+        golden=GoldenCaseService(db, constitutions, engines, critique_log),
     )
 
 
