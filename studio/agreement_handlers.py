@@ -40,7 +40,7 @@ class AgreementHandlers:
                 for r in self.s.evaluations.list_all()]
 
     def run_choices(self) -> list[tuple[str, int]]:
-        return [(f"#{r.id} {r.name} ({r.status})", r.id) for r in self.s.evaluations.list_all()]
+        return [(f"#{r.id} {r.name}", r.id) for r in self.s.evaluations.list_all()]
 
     def load(self) -> tuple[Any, ...]:
         datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
@@ -88,7 +88,8 @@ class AgreementHandlers:
     def launch(self, dataset_id: int | None, version_id: int | None, sample: float | None,
                cot: bool, both: bool, k: float, seed: float) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
-            return "**Pick a dataset and a constitution version.**", gr.skip(), gr.skip()
+            return ("**Pick a dataset and a constitution version.**",
+                    *([gr.skip()] * 4))
         config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k))
         try:
@@ -97,10 +98,11 @@ class AgreementHandlers:
                                              actor=self.s.settings.user)
             self.s.evaluations.start(info.id, actor=self.s.settings.user)
         except StudioError as exc:
-            return f"**Not started.** {escape_md(exc.message)}", gr.skip(), gr.skip()
+            return (f"**Not started.** {escape_md(exc.message)}", *([gr.skip()] * 4))
         runs = self.run_choices()
         return (f"Started run #{info.id} on {info.total_count} pairs; it continues if you "
-                "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id))
+                "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id),
+                gr.update(choices=runs), gr.update(choices=runs))
 
     def cancel(self, run_id: int | None) -> tuple[Any, ...]:
         if run_id is not None:

@@ -96,7 +96,7 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
                      outputs=[import_result, datasets, dataset])
     launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed],
-                     outputs=[launch_result, runs, run])
+                     outputs=[launch_result, runs, run, run_a, run_b])
     cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress])
     resume_btn.click(h.resume, inputs=run, outputs=[runs, progress])
     run.change(h.progress, inputs=run, outputs=progress)
