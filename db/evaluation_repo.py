@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Text, cast, func
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from db.models import Evaluation, PairItemRow, VerdictRow, utcnow
@@ -65,6 +68,44 @@ def insert_verdicts(session: Session, *, evaluation_id: int, rows: Sequence[dict
 def evaluation_verdicts(session: Session, *, evaluation_id: int) -> Sequence[VerdictRow]:
     return session.exec(select(VerdictRow).where(VerdictRow.evaluation_id == evaluation_id)
                         .order_by(col(VerdictRow.item_id))).all()
+
+
+@dataclass(frozen=True)
+class VerdictColumns:
+    """An evaluation's verdicts as columns (ordered by item id), with each item's human label."""
+
+    item_ids: list[int]
+    p_a: list[float]
+    p_a_ab: list[float | None]
+    p_a_ba: list[float | None]
+    human_label: list[float]
+    principle_keys: list[list[str]]
+    variants: list[list[dict[str, Any]]]
+
+
+def _json_column(texts: Sequence[str]) -> list[Any]:
+    """Many JSON documents decoded in one ``json.loads`` call (far cheaper than one per row)."""
+    return list(json.loads("[" + ",".join(texts) + "]")) if texts else []
+
+
+def verdict_columns(session: Session, *, evaluation_id: int) -> VerdictColumns:
+    """The columns a report needs, read in one joined query as plain tuples: no ORM objects,
+    the JSON columns fetched as text and decoded together (100,000 verdicts in about a second
+    instead of tens of seconds through ORM instances)."""
+    rows = session.connection().execute(
+        core_select(col(VerdictRow.item_id), col(VerdictRow.p_a), col(VerdictRow.p_a_ab),
+                    col(VerdictRow.p_a_ba), col(PairItemRow.human_label),
+                    cast(col(VerdictRow.principle_keys), Text),
+                    cast(col(VerdictRow.variants), Text))
+        .join(PairItemRow, col(PairItemRow.id) == col(VerdictRow.item_id))
+        .where(col(VerdictRow.evaluation_id) == evaluation_id)
+        .order_by(col(VerdictRow.item_id))
+    ).all()
+    if not rows:
+        return VerdictColumns([], [], [], [], [], [], [])
+    item_ids, p_a, p_ab, p_ba, human, keys, variants = zip(*rows, strict=True)
+    return VerdictColumns(list(item_ids), list(p_a), list(p_ab), list(p_ba), list(human),
+                          _json_column(keys), _json_column(variants))
 
 
 def items_for(session: Session, *, item_ids: Sequence[int]) -> dict[int, PairItemRow]:

@@ -86,6 +86,8 @@ def comparison_table(c: RunComparison, label_a: str, label_b: str) -> str:
              f"({c.n_only_a} only in the first, {c.n_only_b} only in the second).",
              f"Flipped verdicts: **{len(c.flips)}** — {c.n_toward_human} toward the human label, "
              f"{c.n_away_from_human} away from it, {c.n_other} other.",
-             "", "| metric | change (second − first) [paired interval] |", "|---|---|"]
-    lines += [f"| {escape_md(name)} | {_fmt(e)} |" for name, e in c.deltas.items()]
+             "", "| metric | first run | second run | change (second − first) [paired interval] |",
+             "|---|---|---|---|"]
+    lines += [f"| {escape_md(name)} | {_fmt(c.first[name])} | {_fmt(c.second[name])} | "
+              f"{_fmt(e)} |" for name, e in c.deltas.items()]
     return "\n".join(lines)

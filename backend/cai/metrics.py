@@ -122,6 +122,8 @@ class RunComparison:
     n_away_from_human: int
     n_other: int
     deltas: Mapping[str, Estimate]  # metric -> change b - a with its paired interval
+    first: Mapping[str, Estimate]  # metric -> run a on the shared items
+    second: Mapping[str, Estimate]  # metric -> run b on the shared items
 
 
 def _probs(name: str, x: ArrayLike) -> FloatArray:
@@ -397,4 +399,6 @@ def compare_runs(
         n_toward_human=directions.count("toward_human"),
         n_away_from_human=directions.count("away_from_human"),
         n_other=directions.count("other"), deltas=deltas,
+        first={m: _interval(float(pt_a[m][0]), bt_a[m], confidence) for m in METRICS},
+        second={m: _interval(float(pt_b[m][0]), bt_b[m], confidence) for m in METRICS},
     )

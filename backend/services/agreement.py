@@ -58,26 +58,28 @@ class AgreementService:
         with self._db.read() as s:
             if repo.get_evaluation(s, evaluation_id=evaluation_id) is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
-            verdicts = repo.evaluation_verdicts(s, evaluation_id=evaluation_id)
-            items = repo.items_for(s, item_ids=[v.item_id for v in verdicts])
-        if not verdicts:
+            cols = repo.verdict_columns(s, evaluation_id=evaluation_id)
+        if not cols.item_ids:
             raise ValidationError("This evaluation has no verdicts yet; wait for it to run.")
-        human = np.array([items[v.item_id].human_label for v in verdicts], dtype=np.float64)
-        both = all(v.p_a_ab is not None and v.p_a_ba is not None for v in verdicts)
+        human = np.array(cols.human_label, dtype=np.float64)
+        p_ab = np.array(cols.p_a_ab, dtype=np.float64)  # a missing order (None) becomes nan
+        p_ba = np.array(cols.p_a_ba, dtype=np.float64)
+        both = not (np.isnan(p_ab).any() or np.isnan(p_ba).any())
         p_item, p_key, p_val, p_hum = [], [], [], []
-        for v, h in zip(verdicts, human, strict=True):
-            for key in v.principle_keys:
-                values = [float(str(x["p_a"])) for x in v.variants if x.get("principle") == key]
-                p_item.append(v.item_id)
+        for item_id, keys, variants, h in zip(cols.item_ids, cols.principle_keys, cols.variants,
+                                              cols.human_label, strict=True):
+            for key in keys:
+                values = [float(x["p_a"]) for x in variants if x.get("principle") == key]
+                p_item.append(item_id)
                 p_key.append(key)
                 p_val.append(sum(values) / len(values))
                 p_hum.append(h)
         return EvaluationArrays(
-            item_ids=[v.item_id for v in verdicts],
-            p_a=np.array([v.p_a for v in verdicts], dtype=np.float64),
+            item_ids=cols.item_ids,
+            p_a=np.array(cols.p_a, dtype=np.float64),
             human=human,
-            p_ab=np.array([v.p_a_ab for v in verdicts], dtype=np.float64) if both else None,
-            p_ba=np.array([v.p_a_ba for v in verdicts], dtype=np.float64) if both else None,
+            p_ab=p_ab if both else None,
+            p_ba=p_ba if both else None,
             principle_item=p_item, principle_key=p_key,
             principle_p=np.array(p_val, dtype=np.float64),
             principle_human=np.array(p_hum, dtype=np.float64),
