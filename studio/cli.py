@@ -278,6 +278,27 @@ def dataset_import(
               markup=False, highlight=False)
 
 
+@dataset_app.command("import-hub")
+def dataset_import_hub(
+    repo_id: Annotated[str, typer.Argument(help="Hub dataset, e.g. Anthropic/hh-rlhf.")],
+    hub_data_dir: Annotated[str | None, typer.Option(
+        "--hub-data-dir", help="Subset folder, e.g. harmless-base.")] = None,
+    split: str = "test",
+    limit: Annotated[int | None, typer.Option(help="Import at most N pairs.")] = None,
+    name: str | None = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Import HH-RLHF-style pairs from the Hugging Face Hub (needs network and the train
+    extra)."""
+    services = _services(data_dir, database_url)
+    info = services.datasets.import_hub(repo_id, actor=services.settings.user,
+                                        data_dir=hub_data_dir, split=split, name=name,
+                                        limit=limit)
+    out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs",
+              markup=False, highlight=False)
+
+
 @dataset_app.command("list")
 def dataset_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List datasets."""

@@ -137,3 +137,24 @@ def test_bad_import_file_leaves_the_store_unchanged(data_dir: Path, tmp_path: Pa
     assert [c.name for c in services.constitutions.list_all()] == ["Studio default"]
     assert services.audit.verify().events_checked == 1
     services.close()
+
+
+def test_dataset_and_eval_commands(data_dir: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("question,good,bad,winner\nHi?,Hello!,Go away.,A\nHelp?,Sure.,No.,B\n")
+    code, out = cli(data_dir, "dataset", "import", str(pairs), "--format", "csv",
+                    "--column", "prompt=question", "--column", "response_a=good",
+                    "--column", "response_b=bad", "--column", "label=winner")
+    assert code == 0 and "2 pairs" in out, out
+    code, out = cli(data_dir, "dataset", "list")
+    assert code == 0 and "generic_csv" in out and "│ 2 " in out
+    result = runner.invoke(app, ["dataset", "import", str(pairs), "--format", "csv",
+                                 "--column", "oops", "--data-dir", str(data_dir)])
+    assert result.exit_code != 0 and "FIELD=COLUMN" in str(result.exception)
+
+
+def test_hub_import_offline_is_a_clear_error(data_dir: Path) -> None:
+    result = runner.invoke(app, ["dataset", "import-hub", "Anthropic/hh-rlhf",
+                                 "--data-dir", str(data_dir)])
+    assert result.exit_code != 0
+    assert "offline" in str(result.exception).lower() or "install" in str(result.exception)
