@@ -21,6 +21,7 @@ from backend.cai.constitution import (
 )
 from backend.cai.diff import ConstitutionDiff, diff_contents
 from backend.errors import ConflictError, NoChangesError, NotFoundError, ValidationError
+from backend.services.naming import free_name
 from db import constitution_repo as repo
 from db.audit_chain import append_event
 from db.engine import Database
@@ -170,12 +171,8 @@ class ConstitutionService:
     def unique_name(self, wanted: str) -> str:
         """``wanted``, or ``wanted (2)``, ``(3)``… if taken; shortened to fit the name limit."""
         with self._db.read() as s:
-            name, n = wanted, 2
-            while repo.find_constitution(s, name=name) is not None:
-                suffix = f" ({n})"
-                name = wanted[:MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
-                n += 1
-            return name
+            return free_name(wanted, lambda n: repo.find_constitution(s, name=n) is not None,
+                             MAX_NAME_CHARS)
 
     def create(self, name: str, description: str, content: ConstitutionContent, *, actor: str,
                message: str = "Created", source: dict[str, str] | None = None) -> VersionDetail:

@@ -23,6 +23,7 @@ from backend.cai import pair_formats as pf
 from backend.cai.constitution import canonical_json, text_problem
 from backend.cai.critique_loop import clean_text
 from backend.errors import ImportFormatError, NotFoundError, ValidationError
+from backend.services.naming import free_name
 from db import dataset_repo as repo
 from db.audit_chain import append_event
 from db.engine import Database
@@ -284,9 +285,5 @@ def _valid_name(name: str) -> str:
 
 def _unique_name(session: Session, wanted: str) -> str:
     """``wanted``, or ``wanted (2)``, ``(3)``… if taken (inside the write transaction)."""
-    name, n = wanted, 2
-    while repo.find_dataset(session, name=name) is not None:
-        suffix = f" ({n})"
-        name = wanted[:MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
-        n += 1
-    return name
+    return free_name(wanted, lambda n: repo.find_dataset(session, name=n) is not None,
+                     MAX_NAME_CHARS)

@@ -46,13 +46,18 @@ class ScriptedEngine:
         out = []
         for p in prompts:
             text = render(p)
+            word = self.preferred_word(text)
             a_part = text.split("(A) [[[", 1)[1].split("]]]", 1)[0]
             b_part = text.split("(B) [[[", 1)[1].split("]]]", 1)[0]
-            p_a = 0.8 if "good" in a_part else 0.2 if "good" in b_part else 0.5
+            p_a = 0.8 if word in a_part else 0.2 if word in b_part else 0.5
             p_a = min(max(p_a + self.bias_first, 0.01), 0.99)
             out.append(ChoiceScores({"A": p_a, "B": 1 - p_a},
                                     {"A": math.log(p_a), "B": math.log(1 - p_a)}, text))
         return out
+
+    def preferred_word(self, prompt_text: str) -> str:
+        """The word that makes an option preferred; subclasses vary it with the prompt."""
+        return "good"
 
     def health(self) -> Health:
         return Health(True, "scripted")

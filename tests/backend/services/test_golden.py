@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Sequence
 
 import pytest
 from sqlmodel import col, select
 
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.labeling import LabelConfig, PairItem
-from backend.cai.prompts import render
-from backend.engines.base import ChoiceScores, Prompt
 from backend.errors import NotFoundError, ValidationError
 from backend.services.container import Services
 from db.audit_chain import verify_chain
@@ -27,19 +23,8 @@ class MarkerEngine(ScriptedEngine):
     """Prefers the option containing ``good`` (p = 0.8) — or, when the choice instruction
     contains MARKER, the option containing ``bad``. Verdicts change only through the edit."""
 
-    def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
-                      ) -> list[ChoiceScores]:
-        self.score_calls.append(list(prompts))
-        out = []
-        for p in prompts:
-            text = render(p)
-            word = "bad" if MARKER in text else "good"
-            a_part = text.split("(A) [[[", 1)[1].split("]]]", 1)[0]
-            b_part = text.split("(B) [[[", 1)[1].split("]]]", 1)[0]
-            p_a = 0.8 if word in a_part else 0.2 if word in b_part else 0.5
-            out.append(ChoiceScores({"A": p_a, "B": 1 - p_a},
-                                    {"A": math.log(p_a), "B": math.log(1 - p_a)}, text))
-        return out
+    def preferred_word(self, prompt_text: str) -> str:
+        return "bad" if MARKER in prompt_text else "good"
 
 
 def _events(services: Services) -> list[AuditEvent]:
