@@ -95,11 +95,11 @@ def launch_run(page: Page, studio: Studio) -> int:
     set_number(page, "ag-sample", SAMPLE)
     before = {r.id for r in studio.services.evaluations.list_all()}
     page.locator("#ag-launch").click()
+    # The message of an earlier launch may still be on screen: wait for this run's id.
+    run_id = max(before, default=0) + 1
     result = page.locator("#ag-launch-result")
-    expect(result).to_contain_text("Started run", timeout=TIMEOUT)
-    expect(result).to_contain_text(f"on {SAMPLE} pairs")
-    (run_id,) = {r.id for r in studio.services.evaluations.list_all()} - before
-    expect(result).to_contain_text(f"Started run #{run_id}")
+    expect(result).to_contain_text(f"Started run #{run_id} on {SAMPLE} pairs", timeout=TIMEOUT)
+    assert {r.id for r in studio.services.evaluations.list_all()} - before == {run_id}
     return run_id
 
 
