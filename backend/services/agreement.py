@@ -87,10 +87,17 @@ class AgreementService:
 
     def report(self, evaluation_id: int, *, n_boot: int = 1000, seed: int = 0) -> Report:
         a = self.arrays(evaluation_id)
-        summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed)
-        per_principle = metrics.agreement_report(
-            a.principle_p, a.principle_human, a.principle_key, n_boot=n_boot, seed=seed
-        ).per_principle
+        if a.principle_item == a.item_ids:
+            # One principle per verdict (the default): its p(A) is the verdict's, so one
+            # bootstrap serves the summary and the per-principle intervals.
+            summary = metrics.agreement_report(a.p_a, a.human, a.principle_key, n_boot=n_boot,
+                                               seed=seed)
+            per_principle = summary.per_principle
+        else:
+            summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed)
+            per_principle = metrics.agreement_report(
+                a.principle_p, a.principle_human, a.principle_key, n_boot=n_boot, seed=seed
+            ).per_principle
         position = None
         if a.p_ab is not None and a.p_ba is not None:
             position = metrics.agreement_report(a.p_ab, a.human, None, a.p_ba, n_boot=n_boot,
