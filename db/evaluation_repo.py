@@ -106,21 +106,3 @@ def verdict_columns(session: Session, *, evaluation_id: int) -> VerdictColumns:
     item_ids, p_a, p_ab, p_ba, human, keys, variants = zip(*rows, strict=True)
     return VerdictColumns(list(item_ids), list(p_a), list(p_ab), list(p_ba), list(human),
                           _json_column(keys), _json_column(variants))
-
-
-def items_for(session: Session, *, item_ids: Sequence[int]) -> dict[int, PairItemRow]:
-    """The pair items with these ids, by id (in chunks: SQLite limits bound parameters)."""
-    out: dict[int, PairItemRow] = {}
-    ids = list(item_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for row in session.exec(select(PairItemRow).where(col(PairItemRow.id).in_(chunk))):
-            assert row.id is not None
-            out[row.id] = row
-    return out
-
-
-def dataset_item_ids(session: Session, *, dataset_id: int) -> list[int]:
-    return [i for i in session.exec(select(PairItemRow.id)
-                                    .where(PairItemRow.dataset_id == dataset_id)
-                                    .order_by(col(PairItemRow.position))).all() if i is not None]

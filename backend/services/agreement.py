@@ -8,6 +8,7 @@ import numpy as np
 
 from backend.cai import metrics
 from backend.errors import NotFoundError, ValidationError
+from db import dataset_repo
 from db import evaluation_repo as repo
 from db.engine import Database
 
@@ -119,7 +120,8 @@ class AgreementService:
                 if not min_confidence <= confidence <= max_confidence:
                     continue
                 selected.append((confidence, v))
-            items = repo.items_for(s, item_ids=[v.item_id for _, v in selected])
+            items = {r.id: r for r in dataset_repo.items_by_ids(
+                s, ids=[v.item_id for _, v in selected])}
         rows = []
         for _, v in sorted(selected, key=lambda cv: -cv[0]):
             item = items[v.item_id]

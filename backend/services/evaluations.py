@@ -11,7 +11,6 @@ as an honest trace of work that was done; the items are judged again.)
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
+from db import dataset_repo
 from db import evaluation_repo as repo
 from db.engine import Database
 from db.models import Evaluation
@@ -109,11 +109,11 @@ class EvaluationService:
         version = self._constitutions.version(version_id)
         engine = self._engines.get()
         with self._db.write() as s:
-            ids = repo.dataset_item_ids(s, dataset_id=dataset_id)
+            ids = (dataset_repo.item_ids(s, dataset_id=dataset_id) if config.sample_size is None
+                   else dataset_repo.sample_item_ids(s, dataset_id=dataset_id,
+                                                     n=config.sample_size, seed=config.seed))
             if not ids:
                 raise NotFoundError(f"Dataset {dataset_id} has no items; import pairs first.")
-            if config.sample_size is not None and config.sample_size < len(ids):
-                ids = sorted(random.Random(config.seed).sample(ids, config.sample_size))
             label = name.strip() or (f"{version.constitution.name} v{version.info.number} · "
                                      f"{len(ids)} pairs")
             row = repo.create_evaluation(
@@ -194,7 +194,7 @@ class EvaluationService:
                 return self.get(evaluation_id)
             chunk = remaining[start:start + config.batch_size]
             with self._db.read() as s:
-                items = repo.items_for(s, item_ids=chunk)
+                items = {r.id: r for r in dataset_repo.items_by_ids(s, ids=chunk)}
             pairs = [PairItem(items[i].prompt, items[i].response_a, items[i].response_b)
                      for i in chunk]
             verdicts = label_pairs(engine, version.content, version.info.id, pairs,
