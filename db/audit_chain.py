@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from db.models import AuditEvent, utcnow
+from db.paging import iter_by_id
 
 GENESIS_HASH = "0" * 64
 _PG_AUDIT_LOCK = 0x0A0D17  # advisory lock id: serialises appends on PostgreSQL
@@ -80,16 +81,7 @@ class ChainReport:
 
 
 def iter_events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
-    last_id = 0
-    while True:
-        rows = session.exec(
-            select(AuditEvent).where(col(AuditEvent.id) > last_id)
-            .order_by(col(AuditEvent.id)).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last_id = rows[-1].id
+    return iter_by_id(session, AuditEvent, batch)
 
 
 def verify_chain(session: Session) -> ChainReport:

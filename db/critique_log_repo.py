@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from db.models import CritiqueLogRecord, utcnow
+from db.paging import iter_by_id
 
 HASHED_FIELDS: tuple[str, ...] = (
     "kind", "chain_id", "parent_id", "round", "constitution_version_id", "principle_key",
@@ -60,13 +61,4 @@ def count_records(session: Session) -> int:
 
 
 def iter_records(session: Session, batch: int = 2000) -> Iterator[CritiqueLogRecord]:
-    last_id = 0
-    while True:
-        rows = session.exec(
-            select(CritiqueLogRecord).where(col(CritiqueLogRecord.id) > last_id)
-            .order_by(col(CritiqueLogRecord.id)).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last_id = rows[-1].id or last_id
+    return iter_by_id(session, CritiqueLogRecord, batch)
