@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from backend.cai.diff import diff_contents
 from backend.errors import StudioError, ValidationError
 from backend.services.constitution_io import ExportFormat
 from backend.services.constitutions import VersionInfo
@@ -154,8 +155,6 @@ class ConstitutionHandlers:
     def preview(self, draft: Draft, *values: Any) -> str:
         """What saving the draft would change, against the version it is based on."""
         draft = drafts.apply_editor(draft, values)
-        from backend.cai.diff import diff_contents
-
         base = self.s.constitutions.version(draft["base_version_id"])
         return diff_md(diff_contents(base.content, drafts.to_content(draft)),
                        f"v{draft['base_number']}", "your draft")

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.cai.critique_loop import LoopConfig, LoopContext, LoopEvent, stream_critique_loop
+from backend.cai.critique_loop import (
+    LoopConfig,
+    LoopContext,
+    LoopEvent,
+    clean_text,
+    stream_critique_loop,
+)
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
 from backend.cai.prompts import response_prompt
 from backend.engines.base import EngineInfo, GenerationParams
@@ -58,8 +64,6 @@ class PlaygroundService:
     def sample_responses(self, prompt: str, *, n: int = 2, temperature: float = 1.0,
                          max_tokens: int = 128, seed: int = 0) -> list[str]:
         """n different responses to one prompt (seeded sampling), e.g. to fill A and B."""
-        from backend.cai.critique_loop import clean_text
-
         text = clean_text(prompt, "prompt")
         engine = self._engines.get()
         out = []
