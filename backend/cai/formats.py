@@ -158,10 +158,13 @@ def _load_structured(text: str, filename: str) -> Any:
             raise ImportFormatError(f"{filename} is not valid YAML: {exc}".strip()) from exc
         except RecursionError as exc:
             raise too_deep from exc
-    problem = _non_json_value(data, filename)
+    return data
+
+
+def _require_plain_json(value: Any, where: str) -> None:
+    problem = _non_json_value(value, where)
     if problem:
         raise ImportFormatError(problem)
-    return data
 
 
 def _non_json_value(value: Any, where: str, depth: int = 0) -> str | None:
@@ -182,7 +185,7 @@ def _non_json_value(value: Any, where: str, depth: int = 0) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{where} has the key {key!r}, which is not text; quote it."
-            found = _non_json_value(item, f"{where}.{key}", depth + 1)
+            found = _non_json_value(item, f"{where}[{key!r}]", depth + 1)
             if found:
                 return found
         return None
@@ -192,6 +195,7 @@ def _non_json_value(value: Any, where: str, depth: int = 0) -> str | None:
 
 def parse_document(text: str, filename: str) -> ParsedConstitution:
     data = _load_structured(text, filename)
+    _require_plain_json(data, filename)
     if not isinstance(data, Mapping):
         raise ImportFormatError(
             f"{filename} must hold one constitution object with schema_version, name and "
@@ -324,6 +328,7 @@ def _paper_few_shots(text: str, filename: str, kind: str) -> list[FewShotExample
         else:
             if not isinstance(item, dict) or "prompt" not in item:
                 raise ImportFormatError(f"{filename}[{i}] must be an object with a 'prompt'.")
+            _require_plain_json(item, f"{filename}[{i}]")
             out.append(FewShotExample(kind, dict(item)))
     return out
 
