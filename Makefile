@@ -21,11 +21,11 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch | $(PY)
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[train]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,train,postgres]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

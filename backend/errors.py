@@ -51,3 +51,7 @@ class EngineError(StudioError):
 
 class ChoiceTokenError(EngineError):
     """A choice (such as 'A') is not a single token for this model's tokenizer."""
+
+
+class PermissionDeniedError(StudioError):
+    """The signed-in user's role does not allow this action."""

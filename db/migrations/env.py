@@ -9,7 +9,11 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Engine, create_engine
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+# Importing the model modules registers their tables on SQLModel.metadata.
+import db.audit_models
+import db.job_models
+import db.models
+import db.user_models  # noqa: F401  (the other imports bind `db` as used)
 
 config = context.config
 target_metadata = SQLModel.metadata
