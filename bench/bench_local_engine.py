@@ -6,12 +6,15 @@
     the comparison unfair); the batched texts are checked against the sequential ones.
 (c) verdict_scoring_vs_generation: 64 no-CoT A/B verdicts read from one scoring forward pass
     (``score_choices``) vs generating a 16-token answer per item (batched the same way) and
-    parsing "(A)"/"(B)" out of it. Expect this ratio to depend on the hardware: the scoring
-    pass is the generation's prefill without its decode steps, so the speedup is about
-    (prefill + 15 decode steps) / prefill. On a CPU running a tiny model every step is
-    compute-bound and a decode step of 64 rows costs about 64 tokens of prefill, so the ratio
-    stays near (150 + 16) / 150 prompt tokens; on a GPU a decode step is bound by memory
-    bandwidth and launch overhead and costs far more than its share of FLOPs.
+    parsing "(A)"/"(B)" out of it. Both arms use the engine's best path for their job: the
+    generation arm reads its prompts the same way the scoring arm does (right-padded, no
+    attention mask, see ``backend/engines/local_prefill.py``) in batches as large as allowed
+    (decode steps are per batch), then decodes; the scoring arm reads them in tighter batches
+    (no decode follows, so smaller batches with less padding cost nothing extra). The speedup
+    is therefore about (prefill + 15 decode steps) / prefill, and depends on the hardware: on
+    a CPU running a 64-wide model a decode step of 64 rows costs little next to reading 500
+    prompt tokens per row, so the ratio stays near 2x; on a GPU a decode step is bound by
+    memory bandwidth and launch overhead and costs far more than its share of FLOPs.
 
 Both run on one torch thread: on this 2-CPU machine, shared with other jobs, a second thread
 only adds synchronisation to a 64-wide model (per-token steps measured ~8x slower with 2 threads

@@ -22,12 +22,15 @@ templates carry their own, longer few-shot examples, so its prompts have about t
 tokens as ours; the mean prompt tokens per call of each arm are recorded. The stock chain also
 parses critiques ("No critique needed" would skip a revision; the call count is checked).
 
-Expect a small ratio on a CPU: LangChain's own overhead is under 1 ms per model call, so the
-ratio is what batching gains, and with ~1,300-token prompts (the few-shot examples) the work is
-mostly prefill, which a CPU does no faster in a batch: a left-padded batch of 16 needs the
-masked attention path, measured slower than 16 unpadded causal prefills on one thread, and
-decode steps over a long KV cache gain only ~2x from batching. Bench (a), with ~150-token
-prompts, is where batching pays on a CPU; on a GPU sequential calls are latency-bound instead.
+Where the ratio comes from: LangChain's own overhead is under 1 ms per model call, so it is
+what our engine gains from being handed a batch. (1) The critique and revision prompts of a
+batch begin with the same few-shot examples (about 1,300 of 1,500 tokens); ``LocalEngine``
+reads that prefix once per batch and lets every row attend to a single copy of it (prefill
+and decode), where a one-prompt call must read all of it every time. (2) Rows are read
+right-padded without an attention mask (PyTorch's fused causal kernel) and decoded together
+from one cache that grows in place. An engine that also cached prefixes *across* calls
+(vLLM's automatic prefix caching) would give the one-prompt-at-a-time chains part of (1) too;
+``LocalEngine`` shares prefixes only within a call.
 
 One torch thread, as in bench_local_engine (set CSTUDIO_BENCH_THREADS to change). Arms are run
 alternately, after one warm-up each, and the median of the repeats is reported.

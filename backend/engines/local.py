@@ -2,7 +2,9 @@
 
 Loads any causal LM that ``AutoModelForCausalLM`` can load from a local directory or the local
 Hugging Face cache (the demo model from ``tiny.py`` included). Prompts of a call are sorted by
-length, cut into chunks of ``max_batch_size`` and run as left-padded batches. Heavy libraries
+length and cut into batches of at most ``max_batch_size`` rows and ``max_batch_tokens`` tokens
+read. A batch is read right-padded without an attention mask, with a prefix that all its rows
+share (few-shot examples) read once; ``local_prefill`` explains the layout. Heavy libraries
 (torch, transformers) are imported when an engine is constructed, not when this module is.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.engines import local_prefill
 from backend.engines.base import (
     ChoiceScores,
     EngineInfo,
@@ -31,6 +34,9 @@ from backend.engines.base import (
 from backend.errors import ChoiceTokenError, EngineError
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Scoring batches end before a row shorter than this fraction of the batch's longest row
+# (after any shared prefix): at most ~10% of the tokens read are padding.
+SCORE_SLACK = 0.9
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,12 @@ class LocalEngine:
         pad = tokenizer.pad_token_id
         self._pad_id: int = int(pad) if pad is not None else self._eos_ids[0]
         self._keeps_last_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        # Prompts are read without a padding mask, shared prefixes once (see local_prefill);
+        # models with other cache kinds (sliding windows, recurrent state) use plain batches.
+        self._cache_prefill = local_prefill.supports_cache_prefill(model)
+        self._cache_kw = local_prefill.cache_keyword(model)
+        if self._cache_prefill and self.device == "cpu":
+            local_prefill.use_shared_prefix_attention(model)
         self._choice_ids: dict[str, int] = {}
 
     # --- helpers -------------------------------------------------------------------------
@@ -194,28 +206,30 @@ class LocalEngine:
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
     def _last_token_logits(self, model: Any, rows: Sequence[list[int]]) -> Any:
-        """Next-token logits after each row, from one forward pass.
+        """Next-token logits after each row, from one forward pass over right-padded rows
+        with no attention mask (see ``local_prefill``); a long prefix that every row shares
+        is read once."""
+        return local_prefill.last_token_logits(
+            model, rows, self._pad_id, self.device, keeps_last_logits=self._keeps_last_logits,
+            prefix_cache=self._cache_prefill)
 
-        Rows are padded on the right and no attention mask is passed: under causal attention
-        a real token never sees the padding after it, and without a mask PyTorch's SDPA takes
-        its fused causal kernel, several times faster on CPU than the masked path that left
-        padding needs. Only the logits at each row's last real position are computed.
-        """
-        torch = self._torch
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        last = torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
-        if self._keeps_last_logits:
-            keep = torch.unique(last)  # sorted; logits come back for these positions only
-            out = model(input_ids=ids.to(self.device), use_cache=False,
-                        logits_to_keep=keep.to(self.device))
-            index = torch.searchsorted(keep, last).to(out.logits.device)
-        else:
-            out = model(input_ids=ids.to(self.device), use_cache=False)
-            index = last.to(out.logits.device)
-        return out.logits[torch.arange(len(rows), device=out.logits.device), index, :]
+    def _generate_batch(self, model: Any, rows: Sequence[list[int]], config: Any,
+                        **kwargs: Any) -> tuple[Any, int]:
+        """``model.generate`` on one batch; the generated ids and the input width."""
+        if self._cache_prefill:
+            pre = local_prefill.prefill_for_generation(model, rows, self._pad_id, self.device,
+                                                       int(config.max_new_tokens))
+            if pre.cache is not None:
+                kwargs[self._cache_kw] = pre.cache
+            ids, mask = pre.input_ids, pre.attention_mask
+            with local_prefill.sharing_prefix(pre.shared):
+                out = model.generate(input_ids=ids, attention_mask=mask,
+                                     generation_config=config, **kwargs)
+            return out, int(ids.shape[1])
+        ids, mask, _ = self._batch(rows)
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                             **kwargs)
+        return out, int(ids.shape[1])
 
     def _generation_config(self, params: GenerationParams) -> Any:
         from transformers import GenerationConfig
@@ -274,12 +288,12 @@ class LocalEngine:
         torch = self._torch
         with self._lock, self._seeded(params), torch.inference_mode():
             model = self._live_model()
-            for chunk in self._chunks(order, [len(e.ids) for e in encoded]):
+            for chunk in self._chunks(order, [e.ids for e in encoded]):
                 began = time.perf_counter()
-                ids, mask, _ = self._batch([encoded[i].ids for i in chunk])
-                out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                                     tokenizer=self._tok if params.stop else None)
-                new = out[:, ids.shape[1]:].tolist()
+                out, width = self._generate_batch(
+                    model, [encoded[i].ids for i in chunk], config,
+                    tokenizer=self._tok if params.stop else None)
+                new = out[:, width:].tolist()
                 latency = time.perf_counter() - began
                 for row, i in enumerate(chunk):
                     text, reason, n = self._finish(new[row], params)
@@ -362,7 +376,7 @@ class LocalEngine:
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         with self._lock, torch.inference_mode():
             model = self._live_model()
-            for indices in self._chunks(order, [len(e.ids) for e in encoded]):
+            for indices in self._chunks(order, [e.ids for e in encoded], slack=SCORE_SLACK):
                 chunk = [encoded[i] for i in indices]
                 began = time.perf_counter()
                 last_logits = self._last_token_logits(model, [e.ids for e in chunk])
@@ -381,17 +395,33 @@ class LocalEngine:
                     )
         return [r for r in results if r is not None]
 
-    def _chunks(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+    def _chunks(self, order: list[int], rows: Sequence[list[int]], *, slack: float = 0.0
+                ) -> list[list[int]]:
         """Split indices (sorted longest first) into batches of at most ``max_batch_size``
-        rows and ``max_batch_tokens`` padded tokens, so similar lengths share a batch."""
+        rows and ``max_batch_tokens`` tokens read, so similar lengths share a batch. A prefix
+        that all rows of a batch share is read once (see ``local_prefill``) and counted once.
+        With ``slack`` > 0 a batch also ends before a row shorter than ``slack`` times its
+        longest row, which bounds the padding read (worth it where no decode steps follow,
+        since more, smaller batches then cost nothing but a few more forward calls)."""
         chunks: list[list[int]] = []
         current: list[int] = []
+        shared = 0
         for i in order:
-            width = lengths[current[0]] if current else lengths[i]
-            if current and (len(current) >= self.max_batch_size
-                            or (len(current) + 1) * width > self.max_batch_tokens):
-                chunks.append(current)
-                current = []
+            row = rows[i]
+            if current:
+                first = rows[current[0]]
+                common = local_prefill.common_prefix(first, row, shared)
+                width = len(first)
+                counted = common if local_prefill.worth_sharing(common, width) else 0
+                cost = counted + (len(current) + 1) * (width - counted)
+                if (len(current) >= self.max_batch_size or cost > self.max_batch_tokens
+                        or len(row) - counted < slack * (width - counted)):
+                    chunks.append(current)
+                    current, shared = [], len(row)
+                else:
+                    shared = common
+            else:
+                shared = len(row)
             current.append(i)
         if current:
             chunks.append(current)

@@ -1,0 +1,168 @@
+"""LocalEngine's fast prompt reading: shared prefixes read once, right padding without a mask,
+in-place cache growth and shared-prefix attention give the same results as plain passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.engines import local_prefill as LP
+from backend.engines.base import GenerationParams, Prompt
+from backend.engines.local import LocalEngine
+
+SHARED = ("Example. Human: how do I bake bread? Assistant: mix flour, water, salt and yeast. "
+          "Critique request: identify ways in which the response is harmful. Critique: none. ")
+
+
+def _shared_prompts(n: int) -> list[Prompt]:
+    """Prompts that begin with the same long text and end differently (different lengths)."""
+    return [Prompt.raw(SHARED + f"Human: question {i}? " + "more words " * (3 * i)
+                       + "Assistant:") for i in range(n)]
+
+
+def _rows(engine: LocalEngine, prompts: list[Prompt]) -> list[list[int]]:
+    return [engine._encode(p).ids for p in prompts]
+
+
+@pytest.fixture(scope="module")
+def eos_free_engine(tiny_model_path: Path) -> Any:
+    engine = LocalEngine(str(tiny_model_path), device="cpu", max_batch_size=16, ignore_eos=True)
+    yield engine
+    engine.close()
+
+
+def test_the_prompts_share_a_prefix_worth_reading_once(tiny_engine: LocalEngine) -> None:
+    rows = _rows(tiny_engine, _shared_prompts(6))
+    shared = LP.shared_prefix_length(rows)
+    assert shared >= LP.MIN_SHARED_TOKENS
+    assert all(r[:shared] == rows[0][:shared] for r in rows)
+    assert LP.shared_prefix_length(rows[:1]) == 0  # one row: nothing to share
+    assert LP.shared_prefix_length([[1, 2, 3], [1, 2, 4]]) == 0  # too short to bother
+    assert tiny_engine._model.config._attn_implementation == LP.ATTENTION
+
+
+def test_shared_prefix_batch_equals_one_at_a_time(eos_free_engine: LocalEngine) -> None:
+    prompts = _shared_prompts(6)
+    params = GenerationParams(max_tokens=40)
+    batched = eos_free_engine.generate(prompts, params)
+    single = [eos_free_engine.generate([p], params)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert all(g.completion_tokens == 40 for g in batched)
+
+
+def test_mixed_batch_with_and_without_prefix(tiny_engine: LocalEngine) -> None:
+    """Short, long, chat and raw prompts together, some of one token: no shared prefix, rows
+    of very different lengths read right-padded without a mask."""
+    prompts = [*_shared_prompts(3), Prompt.raw("("), Prompt.chat(("user", "Hi")),
+               Prompt.raw("Once upon a time " * 20)]
+    params = GenerationParams(max_tokens=16)
+    batched = tiny_engine.generate(prompts, params)
+    single = [tiny_engine.generate([p], params)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+
+
+def test_shared_prefix_scores_equal_a_manual_forward_pass(tiny_engine: LocalEngine) -> None:
+    import torch
+
+    prompts = [Prompt.raw(SHARED + f"Human: which is better, {i}? " + "x " * i
+                          + "The answer is: (") for i in range(5)]
+    rows = _rows(tiny_engine, prompts)
+    assert LP.shared_prefix_length(rows) > 0
+    scores = tiny_engine.score_choices(prompts, ["A", "B"])
+    ids = [tiny_engine.choice_token_id(c) for c in ("A", "B")]
+    with torch.inference_mode():
+        for row, s in zip(rows, scores, strict=True):
+            logits = tiny_engine._model(input_ids=torch.tensor([row])).logits[0, -1].double()
+            expected = torch.softmax(logits[ids], dim=0).tolist()
+            assert [s.probs["A"], s.probs["B"]] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_shared_prefix_attention_equals_sdpa(kv_heads: int) -> None:
+    """Prefix read once for all rows, rest with each row's mask, merged by log-sum-exp."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    torch.manual_seed(0)
+    batch, heads, queries, shared, rest, dim = 3, 4, 5, 12, 9, 8
+    module = torch.nn.Module()
+    module.num_key_value_groups = heads // kv_heads  # type: ignore[assignment]
+    module.is_causal = True  # type: ignore[assignment]
+    query = torch.randn(batch, heads, queries, dim)
+    prefix_k, prefix_v = torch.randn(1, kv_heads, shared, dim), torch.randn(1, kv_heads, shared,
+                                                                           dim)
+    key = torch.cat([prefix_k.expand(batch, -1, -1, -1), torch.randn(batch, kv_heads, rest, dim)],
+                    dim=2)
+    value = torch.cat([prefix_v.expand(batch, -1, -1, -1),
+                       torch.randn(batch, kv_heads, rest, dim)], dim=2)
+    mask = torch.ones(batch, 1, queries, shared + rest, dtype=torch.bool)
+    mask[0, :, :, shared:shared + 4] = False  # padding in the middle of a row
+    mask[1, :, 2:, -2:] = False
+    plain, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=dim ** -0.5)
+    with LP.sharing_prefix(shared):
+        cascaded, _ = LP.shared_prefix_attention(module, query, key, value, mask,
+                                                 scaling=dim ** -0.5)
+    assert cascaded.shape == plain.shape
+    assert torch.allclose(cascaded, plain, atol=1e-5)
+    # A decode step without padding comes with no mask at all.
+    step = query[:, :, :1]
+    plain_step, _ = sdpa_attention_forward(module, step, key, value, None, scaling=dim ** -0.5)
+    with LP.sharing_prefix(shared):
+        cascaded_step, _ = LP.shared_prefix_attention(module, step, key, value, None,
+                                                      scaling=dim ** -0.5)
+    assert torch.allclose(cascaded_step, plain_step, atol=1e-5)
+    # Outside a shared-prefix block it is plain SDPA.
+    again, _ = LP.shared_prefix_attention(module, query, key, value, mask, scaling=dim ** -0.5)
+    assert torch.equal(again, plain)
+
+
+def test_growing_cache_layer_matches_concatenation() -> None:
+    import torch
+
+    layer = LP._growing_layer_class()(reserve=0)
+    parts_k = [torch.randn(2, 3, n, 4) for n in (5, 1, 1, 7, 1)]
+    parts_v = [torch.randn(2, 3, n, 4) for n in (5, 1, 1, 7, 1)]
+    for k, v in zip(parts_k, parts_v, strict=True):
+        keys, values = layer.update(k, v)
+    assert torch.equal(keys, torch.cat(parts_k, dim=2))
+    assert torch.equal(values, torch.cat(parts_v, dim=2))
+    assert layer.get_seq_length() == 15
+    layer.crop(-2)
+    assert layer.get_seq_length() == 13
+    layer.update(parts_k[1], parts_v[1])
+    assert torch.equal(layer.keys[:, :, -1:], parts_k[1])
+    layer.batch_select_indices(torch.tensor([1]))
+    layer.update(parts_k[2][1:], parts_v[2][1:])
+    assert layer.keys.shape == (1, 3, 15, 4)
+    assert torch.equal(layer.keys[0, :, :5], parts_k[0][1])
+
+
+def test_chunks_count_a_shared_prefix_once(tiny_model_path: Path) -> None:
+    engine = LocalEngine(str(tiny_model_path), device="cpu", max_batch_size=8,
+                         max_batch_tokens=600)
+    rows = [[7] * 200 + [i] * 50 for i in range(6)]  # 250 tokens each, 200 of them shared
+    order = list(range(len(rows)))
+    # Padded, six rows are 1,500 tokens; read with the prefix once, 200 + 6 * 50 = 500.
+    assert engine._chunks(order, rows) == [order]
+    distinct = [[i] * 250 for i in range(6)]
+    assert engine._chunks(order, distinct) == [[0, 1], [2, 3], [4, 5]]
+    # Scoring batches stop before a row much shorter than the batch's longest.
+    uneven = [[i] * n for i, n in enumerate((100, 95, 91, 60, 58))]
+    assert engine._chunks(order[:5], uneven, slack=0.9) == [[0, 1, 2], [3, 4]]
+    engine.close()
+
+
+def test_models_with_other_caches_use_plain_batches() -> None:
+    from types import SimpleNamespace
+
+    def model(**config: Any) -> Any:
+        return SimpleNamespace(config=SimpleNamespace(**config))
+
+    assert LP.supports_cache_prefill(model(layer_types=["full_attention"] * 2))
+    assert not LP.supports_cache_prefill(model(layer_types=["full_attention",
+                                                            "sliding_attention"]))
+    assert LP.supports_cache_prefill(model(sliding_window=4096, use_sliding_window=False))
+    assert not LP.supports_cache_prefill(model(sliding_window=4096))
+    assert not LP.supports_cache_prefill(model(is_encoder_decoder=True))
