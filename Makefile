@@ -10,7 +10,15 @@ PYTEST_ARGS ?=
 # torch first, pinned: on a CPU machine this takes the CPU build; a loose request would pull CUDA.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test install install-dev browser-deps lint typecheck clean
+# The PostgreSQL pass runs these against a real server (.ci/postgres starts one). Left out:
+# the property tests of import validation (they reject input before anything is written and
+# take minutes) and the evaluation-resume test (it reads the SQLite file directly).
+PG_TESTS ?= tests/db tests/backend/services tests/bench \
+	--ignore=tests/backend/services/test_import_bad_input.py \
+	--ignore=tests/backend/services/test_evaluation_resume.py
+
+.PHONY: run test test-sqlite test-postgres install install-dev browser-deps compose-deps \
+	compose-check postgres-up postgres-down lint typecheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,14 +51,41 @@ browser-deps:
 	  else echo "Install Chromium (Debian package 'chromium') for the browser tests." >&2; exit 1; fi; \
 	fi
 
+# docker-compose.yml is validated with Debian's docker-compose (no Docker engine needed).
+compose-deps:
+	@if ! command -v docker-compose >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq docker-compose; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq docker-compose; \
+	  else echo "Install Debian's package 'docker-compose' to validate docker-compose.yml." >&2; exit 1; fi; \
+	fi
+
+compose-check: compose-deps
+	docker-compose config -q
+	docker-compose --profile postgres config -q
+
+# A throw-away PostgreSQL server from Debian's packages (installed with apt when missing).
+postgres-up:
+	.ci/postgres up
+
+postgres-down:
+	.ci/postgres down
+
 lint: install-dev
 	$(VENV)/bin/ruff check .
 
 typecheck: install-dev
 	$(VENV)/bin/mypy backend db studio
 
-test: install-dev browser-deps lint typecheck
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+test: install-dev browser-deps compose-check lint typecheck postgres-up
+	$(MAKE) --no-print-directory test-sqlite test-postgres
+
+# The whole suite on SQLite.
+test-sqlite: install-dev
+	env -u CSTUDIO_TEST_DATABASE_URL $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# The database, service and kill tests again, each test on a fresh PostgreSQL database.
+test-postgres: install-dev postgres-up
+	CSTUDIO_TEST_DATABASE_URL="$$(.ci/postgres url)" $(VENV)/bin/pytest -n 2 $(PG_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

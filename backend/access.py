@@ -28,6 +28,7 @@ class Action(StrEnum):
     CANCEL_JOB = "cancel jobs"
     CONFIGURE = "change engine settings"
     MANAGE_USERS = "manage users"
+    BACKUP = "back up and restore the store"  # admin only (a backup holds everything)
 
 
 _AUDITOR = frozenset({Action.READ, Action.FLAG, Action.EXPORT})
@@ -64,6 +65,6 @@ def require(actor: Principal, action: Action) -> None:
     """Raise PermissionDeniedError unless ``actor`` may do ``action``."""
     if not actor.can(action):
         raise PermissionDeniedError(
-            f"{actor.name} is signed in as {actor.role.value}, which may not {action.value}. "
-            "Ask an admin for a role that allows it."
+            f"Not allowed: {actor.name} has the role {actor.role.value}, which may not "
+            f"{action.value}. Ask an admin for a role that allows it."
         )

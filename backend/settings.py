@@ -58,6 +58,29 @@ class Settings(BaseSettings):
     prompt_set_path: Path | None = Field(
         default=None,
         description="HH-RLHF style .jsonl(.gz) whose first human turns form the demo prompts.")
+    # --- training jobs (backend/jobs) ---
+    embedded_worker: bool = Field(default=True,
+                                  description="`cstudio serve` also runs a job worker, so one "
+                                              "command gives a working studio.")
+    job_launcher: Literal["accelerate", "accelerate-subprocess", "python"] = Field(
+        default="accelerate",
+        description="How a job's stage process starts: accelerate with a config generated "
+                    "from the job (a single process is prepared by accelerate's launcher in "
+                    "the worker; several through `accelerate launch`), "
+                    "accelerate-subprocess (always the `accelerate launch` program), or plain "
+                    "`python -m` (single process only).")
+    job_entry_module: str = Field(default="backend.training.entry",
+                                  description="Module run for each job (`-m`, with --job-dir).")
+    job_poll_s: float = Field(default=1.0, gt=0, le=60,
+                              description="How often an idle worker looks for queued jobs.")
+    job_heartbeat_s: float = Field(default=2.0, gt=0, le=300,
+                                   description="How often a worker marks its job alive.")
+    job_stale_after_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="A running job whose heartbeat is older than this is `interrupted`.")
+    job_cancel_grace_s: float = Field(
+        default=10.0, ge=0, le=600,
+        description="Seconds between SIGTERM and SIGKILL when a job is cancelled.")
 
     @field_validator("user")
     @classmethod

@@ -57,5 +57,10 @@ def _write_row(data: dict[str, object]) -> None:
     row = (f"| {data['name']} | {data['summary']} | {shown} ({data['unit']}) | {data['machine']} "
            f"| {data['date']} | `{data['command']}` |\n")
     pattern = re.compile(rf"^\| {re.escape(str(data['name']))} \|.*\n", re.MULTILINE)
-    text = pattern.sub(row, text) if pattern.search(text) else text + row
+    if pattern.search(text):
+        text = pattern.sub(row, text)
+    else:  # a new row goes at the end of the table, before any notes below it
+        rows = list(re.finditer(r"^\|.*\|\n", text, re.MULTILINE))
+        end = rows[-1].end() if rows else len(text)
+        text = text[:end] + row + text[end:]
     DOC.write_text(text, encoding="utf-8")

@@ -12,6 +12,7 @@ from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
 from studio.render import escape_md, fenced
+from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
            ("CAI paper: 438 HHH evaluations", "hhh_eval"),
@@ -64,8 +65,9 @@ class AgreementHandlers:
 
     # --- datasets ----------------------------------------------------------------------------
 
-    def import_dataset(self, path: str | None, fmt: str, name: str, prompt_col: str,
-                       a_col: str, b_col: str, label_col: str) -> tuple[Any, ...]:
+    def import_dataset(self, request: gr.Request, path: str | None, fmt: str, name: str,
+                       prompt_col: str, a_col: str, b_col: str, label_col: str
+                       ) -> tuple[Any, ...]:
         if not path:
             return "**Choose a file to import.**", gr.skip(), gr.skip()
         mapping = None
@@ -74,7 +76,7 @@ class AgreementHandlers:
                        "response_b": b_col.strip(), "label": label_col.strip()}
         try:
             info = self.s.datasets.import_file(Path(path).name, Path(path).read_bytes(), fmt,
-                                               actor=self.s.settings.user,
+                                               actor=principal(self.s, request),
                                                name=name.strip() or None, mapping=mapping)
         except StudioError as exc:
             return f"**Nothing was imported.** {escape_md(exc.message)}", gr.skip(), gr.skip()
@@ -85,18 +87,20 @@ class AgreementHandlers:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def launch(self, dataset_id: int | None, version_id: int | None, sample: float | None,
-               cot: bool, both: bool, k: float, seed: float) -> tuple[Any, ...]:
+    def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
+               sample: float | None, cot: bool, both: bool, k: float, seed: float
+               ) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
         config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k))
         try:
+            actor = principal(self.s, request)
             info = self.s.evaluations.create(dataset_id=int(dataset_id),
                                              version_id=int(version_id), config=config,
-                                             actor=self.s.settings.user)
-            self.s.evaluations.start(info.id, actor=self.s.settings.user)
+                                             actor=actor)
+            self.s.evaluations.start(info.id, actor=actor)
         except StudioError as exc:
             return (f"**Not started.** {escape_md(exc.message)}", *([gr.skip()] * 4))
         runs = self.run_choices()
@@ -104,14 +108,23 @@ class AgreementHandlers:
                 "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id),
                 gr.update(choices=runs), gr.update(choices=runs))
 
-    def cancel(self, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is not None:
-            self.s.evaluations.cancel(int(run_id))
+    def cancel(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
+        """Returns (runs table, progress line); a refusal is shown in the progress line."""
+        if run_id is None:
+            return self.run_rows(), "**Pick a run to cancel.**"
+        try:
+            self.s.evaluations.cancel(int(run_id), actor=principal(self.s, request))
+        except StudioError as exc:
+            return self.run_rows(), f"**Not cancelled.** {escape_md(exc.message)}"
         return self.run_rows(), self.progress(run_id)
 
-    def resume(self, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is not None:
-            self.s.evaluations.start(int(run_id), actor=self.s.settings.user)
+    def resume(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
+        if run_id is None:
+            return self.run_rows(), "**Pick a run to resume.**"
+        try:
+            self.s.evaluations.start(int(run_id), actor=principal(self.s, request))
+        except StudioError as exc:
+            return self.run_rows(), f"**Not resumed.** {escape_md(exc.message)}"
         return self.run_rows(), self.progress(run_id)
 
     def progress(self, run_id: int | None) -> str:

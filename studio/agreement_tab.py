@@ -90,20 +90,28 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
         comparison = gr.Markdown(elem_id="ag-comparison")
 
     demo.load(h.load, inputs=None,
-              outputs=[datasets, dataset, constitution, runs, run, run_a, run_b])
-    constitution.change(h.versions, inputs=constitution, outputs=version)
+              outputs=[datasets, dataset, constitution, runs, run, run_a, run_b],
+              api_name="agreement_load")
+    constitution.change(h.versions, inputs=constitution, outputs=version,
+                        api_name="agreement_versions")
     import_btn.click(h.import_dataset,
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
-                     outputs=[import_result, datasets, dataset])
+                     outputs=[import_result, datasets, dataset], api_name="dataset_import")
     launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed],
-                     outputs=[launch_result, runs, run, run_a, run_b])
-    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress])
-    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress])
-    run.change(h.progress, inputs=run, outputs=progress)
-    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden")
+                     outputs=[launch_result, runs, run, run_a, run_b],
+                     api_name="evaluation_launch")
+    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress],
+                     api_name="evaluation_cancel")
+    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress],
+                     api_name="evaluation_resume")
+    run.change(h.progress, inputs=run, outputs=progress, api_name="evaluation_progress")
+    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden",
+               api_name="evaluation_tick")
     report_btn.click(h.report, inputs=run,
-                     outputs=[metrics_md, reliability, per_principle, histogram, principle])
+                     outputs=[metrics_md, reliability, per_principle, histogram, principle],
+                     api_name="agreement_report")
     browse_btn.click(h.disagreements,
                      inputs=[run, principle, low, high, label, only_wrong, page],
-                     outputs=browser)
-    compare_btn.click(h.compare, inputs=[run_a, run_b], outputs=comparison)
+                     outputs=browser, api_name="agreement_disagreements")
+    compare_btn.click(h.compare, inputs=[run_a, run_b], outputs=comparison,
+                      api_name="agreement_compare")

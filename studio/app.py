@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -10,10 +11,13 @@ from backend.errors import StudioError
 from backend.services.container import Services
 from backend.settings import Settings
 from studio.agreement_tab import build_agreement_tab
+from studio.audit_tab import build_audit_tab
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
+from studio.session import user_line
 from studio.settings_tab import build_settings_tab
+from studio.training_tab import build_training_tab
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
@@ -31,27 +35,40 @@ def _model_line(services: Services) -> str:
     return f"Model: **{escape_md(info.model)}** ({info.kind})"
 
 
-def _user_line(settings: Settings) -> str:
-    return f"Signed in: **{escape_md(settings.user)}** (single local user, no sign-in)"
-
-
 def build_app(settings: Settings, services: Services) -> gr.Blocks:
     with gr.Blocks(title="Constitution Studio", analytics_enabled=False) as demo:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown("## Constitution Studio", elem_id="studio-title")
             header = gr.Markdown(elem_id="active-constitution")
             model_badge = gr.Markdown(elem_id="model-badge")
-            gr.Markdown(_user_line(settings), elem_id="user-badge")
+            signed = services.users.any_users()
+            # with sign-in on, the page load fills in who signed in
+            user_badge = gr.Markdown("" if signed else user_line(services, None),
+                                     elem_id="user-badge")
+            if signed:
+                gr.Button("Sign out", link="/logout", size="sm", scale=0,
+                          elem_id="sign-out")
         with gr.Tabs():
             with gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
                 build_constitution_tab(services, header, demo)
-            with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
-                build_playground_tab(services, demo)
+            with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
+                build_playground_tab(services, demo, pg_tab)
             with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement"):
                 build_agreement_tab(services, demo)
+            with gr.Tab("Training", id="training", elem_id="tab-training"):
+                build_training_tab(services, demo)
+            with gr.Tab("Audit", id="audit", elem_id="tab-audit"):
+                build_audit_tab(services, demo)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
                 build_settings_tab(services, demo)
-        demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge)
+        demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge,
+                  api_name="header_model")
+
+        def who(request: gr.Request) -> str:
+            return user_line(services, request)
+
+        demo.load(who, inputs=None, outputs=user_badge, api_name="header_user",
+                  show_progress="hidden")
     app: gr.Blocks = demo
     return app
 
@@ -61,9 +78,32 @@ def css() -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> None:
+def sign_in(services: Services) -> Callable[[str, str], bool] | None:
+    """Gradio's auth callable (argon2 check against the users table), or None while no users
+    are configured (then the studio only binds to 127.0.0.1)."""
+    if not services.users.any_users():
+        return None
+
+    def check(username: str, password: str) -> bool:
+        return services.users.authenticate(username, password) is not None
+
+    return check
+
+
+def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True,
+           services: Services | None = None) -> None:
+    """Serve the app; with ``services`` whose users table is not empty, sign-in is required.
+    Binding to anything but 127.0.0.1 without sign-in is refused."""
+    auth = sign_in(services) if services is not None else None
+    if auth is None and not settings.binds_locally:
+        raise StudioError(
+            f"Refusing to bind to {settings.host} without sign-in: anyone on the network could "
+            "edit constitutions. Add an admin first (`cstudio user add NAME --role admin`), "
+            "or bind to 127.0.0.1.")
     demo.queue(default_concurrency_limit=8)
     demo.launch(
+        auth=auth,
+        auth_message="Sign in to Constitution Studio." if auth else None,
         server_name=settings.host,
         server_port=settings.port,
         run_history=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError as SettingsError
@@ -17,17 +17,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from backend.errors import StudioError
+from backend.access import Principal, local_admin
+from backend.errors import PermissionDeniedError, StudioError
 from backend.services.constitution_io import ExportFormat
 from backend.services.container import Services, build_services, start
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from backend.jobs.worker import Worker as JobWorker
 
 app = typer.Typer(help="Constitution Studio: write, test and train on AI constitutions.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 constitution_app = typer.Typer(help="List, show, import, export and diff constitutions.",
                                no_args_is_help=True)
-audit_app = typer.Typer(help="Verify the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export the audit trail.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Import and list human-labelled pair datasets.",
                           no_args_is_help=True)
 eval_app = typer.Typer(help="Agreement runs: AI verdicts against human labels.",
@@ -65,32 +69,100 @@ def _services(data_dir: Path | None, database_url: str | None) -> Services:
     return start(make_settings(data_dir, database_url))
 
 
+def cli_actor(services: Services) -> Principal:
+    """Who a CLI command acts as: the local user (CSTUDIO_USER, default $USER) as admin while
+    no users exist; once users exist, the studio user of that name, with that user's role."""
+    name = services.settings.user
+    if not services.users.any_users():
+        return local_admin(name)
+    found = services.users.active_principal(name)
+    if found is None:
+        raise PermissionDeniedError(
+            f"Users are configured and {name!r} is not an active one, so this command may not "
+            "change anything. Run it as your studio user: CSTUDIO_USER=NAME cstudio ...")
+    return found
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--no-worker", help="Also run a training-job worker in this process "
+        "(default: $CSTUDIO_EMBEDDED_WORKER, on).")] = None,
 ) -> None:
     """Start the studio in the browser."""
-    settings = make_settings(data_dir, database_url, host=host, port=port)
-    if not settings.binds_locally:
+    settings = make_settings(data_dir, database_url, host=host, port=port,
+                             embedded_worker=worker)
+    services = start(settings)
+    if not settings.binds_locally and not services.users.any_users():
+        services.close()
         raise StudioError(
             f"Refusing to bind to {settings.host}: sign-in is not configured, so anyone on the "
-            "network could edit constitutions. Bind to 127.0.0.1 (the default), or reach it "
-            "through an authenticating reverse proxy that forwards to 127.0.0.1."
+            "network could edit constitutions. Add an admin first (`cstudio user add NAME "
+            "--role admin`; sign-in is then required), or bind to 127.0.0.1 (the default)."
         )
-    services = start(settings)
     # Load the model in the background so the page opens at once; the header says when it is in.
     threading.Thread(target=services.engines.health, name="engine-warm-up", daemon=True).start()
-    resumed = services.evaluations.resume_unfinished(actor=settings.user)
+    # Runs left running are resumed by the process owner (recorded under settings.user).
+    resumed = services.evaluations.resume_unfinished(actor=local_admin(settings.user))
     if resumed:
         out.print(f"Resuming evaluation runs {resumed} where they stopped.")
     from studio.app import build_app, launch  # gradio loads only for this command
 
     out.print(f"Constitution Studio on http://{settings.host}:{settings.port}  "
               f"(database: {services.db.dialect}, data: {settings.data_dir})")
-    launch(build_app(settings, services), settings)
+    signed = "sign-in required" if services.users.any_users() else "single local user"
+    out.print(f"Access: {signed}.")
+    job_worker = _embedded_worker(services)
+    try:
+        launch(build_app(settings, services), settings, services=services)
+    finally:
+        if job_worker is not None:
+            job_worker.stop(timeout=settings.job_cancel_grace_s + 20)
+
+
+def _embedded_worker(services: Services) -> JobWorker | None:
+    """The job worker `cstudio serve` runs in a thread (unless --no-worker)."""
+    if not services.settings.embedded_worker:
+        return None
+    from backend.jobs.worker import Worker
+
+    job_worker = Worker(services.settings, services.db)
+    job_worker.start_thread()
+    out.print(f"Training jobs run in this process (worker {job_worker.name}); start more with "
+              "`cstudio worker`.", markup=False)
+    return job_worker
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    once: Annotated[bool, typer.Option("--once", help="Run the oldest queued job (if any), "
+                                       "then exit.")] = False,
+) -> None:
+    """Run queued training jobs. Ctrl-C or SIGTERM stops it; a job it was running is marked
+    interrupted and can be resumed from its last checkpoint."""
+    import signal
+
+    from backend.jobs.worker import Worker
+
+    settings = make_settings(data_dir, database_url)
+    services = build_services(settings)
+    job_worker = Worker(settings, services.db)
+    if once:
+        job_id = job_worker.run_one()
+        out.print("No queued job." if job_id is None else
+                  f"Job {job_id}: {services.jobs.get(job_id).status}", markup=False)
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: job_worker.stop())
+    out.print(f"Worker {job_worker.name} waiting for jobs (database: {services.db.dialect}, "
+              f"data: {settings.data_dir}).", markup=False)
+    job_worker.run_forever()
 
 
 @db_app.command("upgrade")
@@ -160,7 +232,7 @@ def constitution_import(
             raise StudioError(f"{f} is {f.stat().st_size:,} bytes; the import limit is "
                               f"{limit:,} bytes (CSTUDIO_MAX_IMPORT_BYTES).")
         loaded.append((f.name, f.read_bytes()))
-    detail = services.constitution_io.import_files(loaded, actor=services.settings.user,
+    detail = services.constitution_io.import_files(loaded, actor=cli_actor(services),
                                                    name=name)
     out.print(f"Imported {detail.constitution.name!r}: {len(detail.content.principles)} "
               f"principles, {len(detail.content.few_shots)} few-shot examples, "
@@ -230,18 +302,74 @@ def constitution_diff(
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
-    """Walk the audit hash chain and recheck every version's content hash."""
+def audit_verify(
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Also verify an evidence export folder against its manifest and the "
+        "database.")] = None,
+    seal: Annotated[bool, typer.Option(
+        "--seal/--no-seal", help="When all holds, seal rows written since the last seal.")
+    ] = True,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Verify the audit hash chain, every sealed record, version content hashes and
+    critique-log record hashes; name the first broken link."""
     services = build_services(make_settings(data_dir, database_url))
-    report = services.audit.verify()
+    report = services.audit.verify(seal=seal)
+    failed = not report.ok
     if report.ok:
-        out.print(f"OK: {report.events_checked} audit events and {report.versions_checked} "
-                  f"versions verified; chain head {report.head_hash}")
-        return
-    for problem in report.problems:
-        err.print(f"BROKEN: {problem}", markup=False, highlight=False)
-    err.print(f"{report.events_checked} events verified before the first broken link.")
-    raise typer.Exit(1)
+        out.print(f"OK: {report.events_checked} audit events, {report.rows_checked} sealed "
+                  f"rows, {report.versions_checked} versions and {report.records_checked} "
+                  f"critique-log records verified; chain head {report.head_hash}; seal head "
+                  f"{report.seal_head}", markup=False, highlight=False)
+        if report.sealed_now:
+            out.print(f"Sealed {sum(report.sealed_now.values())} new rows: "
+                      f"{report.sealed_now}", markup=False, highlight=False)
+    else:
+        err.print(f"FIRST BROKEN LINK: {report.first_broken}", markup=False, highlight=False)
+        for problem in report.problems[1:]:
+            err.print(f"BROKEN: {problem}", markup=False, highlight=False)
+    if export is not None:
+        check = services.evidence.verify(export)
+        if check.ok:
+            out.print(f"OK: export {export}: files match the manifest and all "
+                      f"{check.records_checked} records match the database", markup=False,
+                      highlight=False)
+        else:
+            failed = True
+            for problem in check.problems:
+                err.print(f"EXPORT BROKEN: {problem}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (must be new or "
+                                          "empty); a .zip of it is written beside it.")],
+    query: Annotated[str, typer.Option(help="Full-text search (words, \"phrases\", "
+                                       "prefix*).")] = "",
+    version_id: Annotated[int | None, typer.Option(help="Constitution version id.")] = None,
+    principle: Annotated[str | None, typer.Option(help="Principle key.")] = None,
+    kind: Annotated[str | None, typer.Option(help="response, critique, revision, cot or "
+                                             "verdict.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name.")] = None,
+    evaluation: Annotated[int | None, typer.Option(help="Evaluation (run) id.")] = None,
+    flagged: Annotated[bool, typer.Option(help="Only flagged records.")] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Export a filtered selection of the critique log as JSONL + CSV with a manifest."""
+    from db.audit_search_repo import SearchFilters
+
+    services = _services(data_dir, database_url)
+    filters = SearchFilters(query=query, version_id=version_id, principle_key=principle,
+                            kind=kind, model=model, evaluation_id=evaluation, flagged=flagged)
+    result = services.evidence.export(filters, actor=cli_actor(services), directory=out_dir)
+    out.print(f"Exported {result.count} records to {result.directory} ({result.archive.name}); "
+              f"manifest sha256s: " + ", ".join(
+                  f"{k} {v['sha256'][:12]}" for k, v in result.manifest["files"].items()),
+              markup=False, highlight=False)
 
 
 @dataset_app.command("import")
@@ -271,7 +399,7 @@ def dataset_import(
         raise StudioError(f"{path} does not exist or is not a file.")
     services = _services(data_dir, database_url)
     info = services.datasets.import_file(path.name, path.read_bytes(), fmt,
-                                         actor=services.settings.user, name=name,
+                                         actor=cli_actor(services), name=name,
                                          mapping=mapping, swap_seed=swap_seed)
     out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs, "
               f"{info.skipped_duplicates} duplicates skipped, sha256 {info.source_sha256}",
@@ -292,7 +420,7 @@ def dataset_import_hub(
     """Import HH-RLHF-style pairs from the Hugging Face Hub (needs network and the train
     extra)."""
     services = _services(data_dir, database_url)
-    info = services.datasets.import_hub(repo_id, actor=services.settings.user,
+    info = services.datasets.import_hub(repo_id, actor=cli_actor(services),
                                         data_dir=hub_data_dir, split=split, name=name,
                                         limit=limit)
     out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs",
@@ -334,7 +462,7 @@ def eval_create(
     config = EvaluationConfig(sample_size=sample, seed=seed, cot=cot, both_orders=both_orders,
                               k_principles=k, batch_size=batch_size)
     info = services.evaluations.create(dataset_id=dataset, version_id=detail.info.id,
-                                       config=config, actor=services.settings.user)
+                                       config=config, actor=cli_actor(services))
     out.print(f"Created run {info.id}: {info.total_count} pairs", markup=False)
 
 
@@ -347,7 +475,7 @@ def eval_run(
     """Judge the items of a run that have no verdict yet (resumes where it stopped)."""
     services = _services(data_dir, database_url)
     info = services.evaluations.run(
-        run_id, actor=services.settings.user,
+        run_id, actor=cli_actor(services),
         on_chunk=lambda done, total: out.print(f"{done}/{total}", markup=False))
     out.print(f"Run {info.id}: {info.status}, {info.done_count}/{info.total_count}",
               markup=False)
@@ -364,6 +492,18 @@ def eval_report(
 
     services = _services(data_dir, database_url)
     out.print(metrics_table(services.agreement.report(run_id)), markup=False, highlight=False)
+
+
+# `cstudio user ...` lives in its own module; it uses the helpers above, so it is imported here.
+from studio.cli_users import user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")
+
+from studio.cli_backup import backup as _backup_cmd  # noqa: E402
+from studio.cli_backup import restore as _restore_cmd  # noqa: E402
+
+app.command("backup")(_backup_cmd)
+app.command("restore")(_restore_cmd)
 
 
 def main() -> None:

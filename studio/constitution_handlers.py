@@ -20,6 +20,7 @@ from backend.services.container import Services
 from studio import constitution_draft as drafts
 from studio.constitution_draft import Draft
 from studio.render import diff_md, escape_md, problems_md
+from studio.session import principal
 
 HISTORY_PAGE = 20
 # constitution picker + the 16 outputs of ConstitutionHandlers.view
@@ -116,7 +117,8 @@ class ConstitutionHandlers:
 
     # --- saving and history ----------------------------------------------------------------
 
-    def save(self, draft: Draft, message: str, *values: Any) -> tuple[Any, ...]:
+    def save(self, request: gr.Request, draft: Draft, message: str, *values: Any
+             ) -> tuple[Any, ...]:
         """Returns (result message, message box, *full refresh)."""
         draft = drafts.apply_editor(draft, values)
         if not message.strip():
@@ -125,7 +127,7 @@ class ConstitutionHandlers:
         try:
             detail = self.s.constitutions.save(
                 draft["constitution_id"], draft["base_version_id"], drafts.to_content(draft),
-                message.strip(), actor=self.s.settings.user)
+                message.strip(), actor=principal(self.s, request))
         except ValidationError as exc:
             return (problems_md("Not saved.", exc.problems or [exc.message]), message,
                     *self.view(draft))
@@ -159,13 +161,14 @@ class ConstitutionHandlers:
         return diff_md(diff_contents(base.content, drafts.to_content(draft)),
                        f"v{draft['base_number']}", "your draft")
 
-    def revert(self, draft: Draft, target_id: int | None) -> tuple[Any, ...]:
+    def revert(self, request: gr.Request, draft: Draft, target_id: int | None
+               ) -> tuple[Any, ...]:
         if target_id is None:
             return ("Pick the version to revert to.", *self.view(draft))
         try:
             detail = self.s.constitutions.revert(draft["constitution_id"], int(target_id),
                                                  draft["base_version_id"],
-                                                 actor=self.s.settings.user)
+                                                 actor=principal(self.s, request))
         except StudioError as exc:
             return (f"**Not reverted.** {escape_md(exc.message)}", *self.view(draft))
         return (f"Reverted: saved **v{detail.info.number}** with the content of the chosen "
@@ -173,17 +176,20 @@ class ConstitutionHandlers:
 
     # --- files -----------------------------------------------------------------------------
 
-    def import_files(self, paths: list[str] | None, name: str) -> tuple[Any, ...]:
+    def import_files(self, request: gr.Request, paths: list[str] | None, name: str
+                     ) -> tuple[Any, ...]:
         """Returns (result message, constitution picker, *full refresh) or raises gr.Error."""
         if not paths:
             return self._failed("Choose a .yaml/.json constitution file, or the paper's "
                                 "JSON files, then import.", [])
         files = [(Path(p).name, Path(p).read_bytes()) for p in paths]
         try:
-            detail = self.s.constitution_io.import_files(files, actor=self.s.settings.user,
+            detail = self.s.constitution_io.import_files(files, actor=principal(self.s, request),
                                                          name=name.strip() or None)
         except ValidationError as exc:
             return self._failed("Nothing was imported.", exc.problems or [exc.message])
+        except StudioError as exc:
+            return self._failed("Nothing was imported.", [exc.message])
         loaded = self.load(detail.constitution.id)
         note = (f"Imported **{escape_md(detail.constitution.name)}** with "
                 f"{len(detail.content.principles)} principles.")
@@ -201,14 +207,17 @@ class ConstitutionHandlers:
         path.write_bytes(exported.data)
         return str(path)
 
-    def copy_as_new(self, draft: Draft, name: str, *values: Any) -> tuple[Any, ...]:
+    def copy_as_new(self, request: gr.Request, draft: Draft, name: str, *values: Any
+                    ) -> tuple[Any, ...]:
         draft = drafts.apply_editor(draft, values)
         try:
             detail = self.s.constitutions.create(
                 name, f"Copy of {draft['name']} v{draft['base_number']}",
-                drafts.to_content(draft), actor=self.s.settings.user,
+                drafts.to_content(draft), actor=principal(self.s, request),
                 message=f"Copied from {draft['name']} v{draft['base_number']}")
         except ValidationError as exc:
             return self._failed("Not created.", exc.problems or [exc.message])
+        except StudioError as exc:
+            return self._failed("Not created.", [exc.message])
         return (f"Created **{escape_md(detail.constitution.name)}**.",
                 *self.load(detail.constitution.id))

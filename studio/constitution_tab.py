@@ -100,34 +100,46 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     # the status line and the list labels; it never writes the draft (the handlers below fold
     # the editor's values in themselves).
     serial: dict[str, Any] = {"concurrency_id": "constitution-draft", "concurrency_limit": 1}
-    demo.load(lambda: h.load(None), inputs=None, outputs=full, **serial)
-    picker.input(h.load, inputs=picker, outputs=full, **serial)
+    # Every event has an api_name: tests/security/test_roles_api.py calls each write endpoint
+    # through the Gradio API with every role, and fails on an endpoint it does not know.
+    demo.load(lambda: h.load(None), inputs=None, outputs=full, api_name="constitution_load",
+              **serial)
+    picker.input(h.load, inputs=picker, outputs=full, api_name="constitution_open", **serial)
     for box in editor[1:]:
         triggers = [box.input, box.blur] if hasattr(box, "blur") else [box.input]
         for trigger in triggers:
             trigger(h.edit, inputs=[draft, *editor], outputs=[principle_list, status],
-                    trigger_mode="always_last", show_progress="hidden")
+                    trigger_mode="always_last", show_progress="hidden",
+                    api_name="draft_edit")
     principle_list.input(h.pick, inputs=[draft, principle_list, *editor], outputs=restructure,
-                         **serial)
-    up_btn.click(h.up, inputs=[draft, *editor], outputs=restructure, **serial)
-    down_btn.click(h.down, inputs=[draft, *editor], outputs=restructure, **serial)
-    add_btn.click(h.add, inputs=[draft, *editor], outputs=restructure, **serial)
-    delete_btn.click(h.delete, inputs=[draft, *editor], outputs=restructure, **serial)
-    discard_btn.click(h.discard, inputs=draft, outputs=full, **serial)
-    save_btn.click(h.save, inputs=[draft, message_box, *editor],
-                   outputs=[result, message_box, *view], **serial)
-    preview_btn.click(h.preview, inputs=[draft, *editor], outputs=diff_view)
-    diff_btn.click(h.diff, inputs=[diff_old, diff_new], outputs=diff_view)
-    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view], **serial)
-    newer_btn.click(lambda d, p: h.page(d, p, -1), inputs=[draft, page],
-                    outputs=[history, page_label, page])
-    older_btn.click(lambda d, p: h.page(d, p, 1), inputs=[draft, page],
-                    outputs=[history, page_label, page])
-    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full],
-                     **serial)
-    export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file)
-    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full],
+                         api_name="draft_pick", **serial)
+    up_btn.click(h.up, inputs=[draft, *editor], outputs=restructure, api_name="draft_up",
+                 **serial)
+    down_btn.click(h.down, inputs=[draft, *editor], outputs=restructure, api_name="draft_down",
                    **serial)
+    add_btn.click(h.add, inputs=[draft, *editor], outputs=restructure, api_name="draft_add",
+                  **serial)
+    delete_btn.click(h.delete, inputs=[draft, *editor], outputs=restructure,
+                     api_name="draft_delete", **serial)
+    discard_btn.click(h.discard, inputs=draft, outputs=full, api_name="draft_discard", **serial)
+    save_btn.click(h.save, inputs=[draft, message_box, *editor],
+                   outputs=[result, message_box, *view], api_name="constitution_save", **serial)
+    preview_btn.click(h.preview, inputs=[draft, *editor], outputs=diff_view,
+                      api_name="draft_preview_changes")
+    diff_btn.click(h.diff, inputs=[diff_old, diff_new], outputs=diff_view,
+                   api_name="constitution_diff")
+    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view],
+                     api_name="constitution_revert", **serial)
+    newer_btn.click(lambda d, p: h.page(d, p, -1), inputs=[draft, page],
+                    outputs=[history, page_label, page], api_name="history_newer")
+    older_btn.click(lambda d, p: h.page(d, p, 1), inputs=[draft, page],
+                    outputs=[history, page_label, page], api_name="history_older")
+    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full],
+                     api_name="constitution_import", **serial)
+    export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file,
+                     api_name="constitution_export")
+    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full],
+                   api_name="constitution_copy", **serial)
 
 
 def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> None:
@@ -154,8 +166,12 @@ def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> Non
                                variant="primary", elem_id="golden-impact")
         impact_view = gr.Markdown(elem_id="golden-impact-view")
 
-    draft.change(g.rows, inputs=draft, outputs=table, show_progress="hidden")
+    draft.change(g.rows, inputs=draft, outputs=table, show_progress="hidden",
+                 api_name="golden_list")
     pin_btn.click(g.pin, inputs=[draft, prompt, response_a, response_b, expected, note],
-                  outputs=[golden_result, table, prompt, response_a, response_b, note])
-    delete_btn.click(g.delete, inputs=[draft, delete_id], outputs=[golden_result, table])
-    impact_btn.click(g.preview, inputs=[draft, *editor], outputs=impact_view)
+                  outputs=[golden_result, table, prompt, response_a, response_b, note],
+                  api_name="golden_pin")
+    delete_btn.click(g.delete, inputs=[draft, delete_id], outputs=[golden_result, table],
+                     api_name="golden_delete")
+    impact_btn.click(g.preview, inputs=[draft, *editor], outputs=impact_view,
+                     api_name="golden_impact")

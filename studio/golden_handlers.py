@@ -14,6 +14,7 @@ from backend.services.golden import CaseImpact, ImpactPreview
 from studio import constitution_draft as drafts
 from studio.constitution_draft import Draft
 from studio.render import escape_md, problems_md
+from studio.session import principal
 
 CASE_HEADERS = ["id", "expected", "prompt", "note"]
 PROMPT_PREVIEW_CHARS = 60
@@ -69,8 +70,8 @@ class GoldenHandlers:
         return [[c.id, c.expected, _start(c.prompt), _start(c.note)]
                 for c in self.s.golden.list_all(draft["constitution_id"])]
 
-    def pin(self, draft: Draft | None, prompt: str, response_a: str, response_b: str,
-            expected: str | None, note: str) -> tuple[Any, ...]:
+    def pin(self, request: gr.Request, draft: Draft | None, prompt: str, response_a: str,
+            response_b: str, expected: str | None, note: str) -> tuple[Any, ...]:
         """Returns (result, case table, prompt, response A, response B, note)."""
         keep = (gr.skip(),) * 4
         if not draft:
@@ -78,7 +79,7 @@ class GoldenHandlers:
         try:
             case = self.s.golden.add(draft["constitution_id"], prompt or "", response_a or "",
                                      response_b or "", expected or "", note or "",
-                                     actor=self.s.settings.user)
+                                     actor=principal(self.s, request))
         except ValidationError as exc:
             return (problems_md("Not pinned.", exc.problems or [exc.message]), gr.skip(), *keep)
         except StudioError as exc:
@@ -86,30 +87,33 @@ class GoldenHandlers:
         return (f"Pinned case **#{case.id}** (expected {case.expected}).", self.rows(draft),
                 "", "", "", "")
 
-    def delete(self, draft: Draft | None, case_id: float | None) -> tuple[Any, ...]:
+    def delete(self, request: gr.Request, draft: Draft | None, case_id: float | None
+               ) -> tuple[Any, ...]:
         """Returns (result, case table)."""
         if not draft:
             return "**Load a constitution first.**", gr.skip()
         if case_id is None:
             return "**Type the id of the case to delete.**", gr.skip()
         ids = {c.id for c in self.s.golden.list_all(draft["constitution_id"])}
-        if int(case_id) not in ids:
-            return (f"**Not deleted.** This constitution has no golden case #{int(case_id)}.",
-                    gr.skip())
         try:
-            self.s.golden.delete(int(case_id), actor=self.s.settings.user)
+            actor = principal(self.s, request)
+            if int(case_id) not in ids:
+                return (f"**Not deleted.** This constitution has no golden case "
+                        f"#{int(case_id)}.", gr.skip())
+            self.s.golden.delete(int(case_id), actor=actor)
         except StudioError as exc:
             return f"**Not deleted.** {escape_md(exc.message)}", gr.skip()
         return f"Deleted case **#{int(case_id)}**.", self.rows(draft)
 
-    def preview(self, draft: Draft | None, *values: Any) -> str:
+    def preview(self, request: gr.Request, draft: Draft | None, *values: Any) -> str:
         """Re-judge the golden cases under the base version and under the draft as edited."""
         if not draft:
             return "**Load a constitution first.**"
         draft = drafts.apply_editor(draft, values)
         try:
             result = self.s.golden.impact(draft["constitution_id"], draft["base_version_id"],
-                                          drafts.to_content(draft), actor=self.s.settings.user)
+                                          drafts.to_content(draft),
+                                          actor=principal(self.s, request))
         except ValidationError as exc:
             return problems_md("No preview.", exc.problems or [exc.message])
         except StudioError as exc:

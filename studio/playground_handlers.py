@@ -14,6 +14,7 @@ from backend.engines.base import GenerationParams
 from backend.errors import StudioError
 from backend.services.container import Services
 from studio.render import escape_md, fenced
+from studio.session import principal
 
 SAMPLE = "sample"
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
@@ -56,6 +57,20 @@ class PlaygroundHandlers:
                    for i, v in enumerate(items)]
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
+    def refresh_versions(self, constitution_id: int | None, version_id: int | None,
+                         seen_head: int | None) -> tuple[Any, int | None]:
+        """On opening the tab: relist the versions (a save elsewhere may have added one). A
+        picker that showed the head follows the new head; an older version picked on purpose
+        stays picked. Returns the dropdown update and the head now shown."""
+        if constitution_id is None:  # the page is still loading: leave the picker to load()
+            return gr.skip(), gr.skip()
+        update = self.versions(constitution_id)
+        head = update["value"] if isinstance(update, dict) else None
+        ids = {v for _, v in update.get("choices", [])} if isinstance(update, dict) else set()
+        if version_id is not None and version_id != seen_head and version_id in ids:
+            update["value"] = version_id
+        return update, head
+
     def principles(self, version_id: int | None) -> Any:
         if version_id is None:
             return gr.update(choices=[("sample at random", SAMPLE)], value=SAMPLE)
@@ -78,9 +93,9 @@ class PlaygroundHandlers:
 
     # --- critique → revision preview ---------------------------------------------------------
 
-    def preview(self, version_id: int | None, principle: str | None, prompt: str, rounds: float,
-                max_tokens: float, temperature: float, seed: float, form: str
-                ) -> Iterator[str]:
+    def preview(self, request: gr.Request, version_id: int | None, principle: str | None,
+                prompt: str, rounds: float, max_tokens: float, temperature: float, seed: float,
+                form: str) -> Iterator[str]:
         if version_id is None:
             yield "**Pick a constitution version first.**"
             return
@@ -95,8 +110,9 @@ class PlaygroundHandlers:
                   for p in self.s.constitutions.version(int(version_id)).content.principles}
         done: list[str] = []
         try:
+            actor = principal(self.s, request)
             for event in self.s.playground.preview(int(version_id), prompt, config,
-                                                   actor=self.s.settings.user):
+                                                   actor=actor):
                 block = f"**{_step_title(event, titles)}**\n\n{fenced(event.text or ' ', 'text')}"
                 if event.done:
                     block += f"\n\ncritique log record #{event.record_id}"
@@ -109,17 +125,19 @@ class PlaygroundHandlers:
 
     # --- A/B verdicts --------------------------------------------------------------------------
 
-    def sample_pair(self, prompt: str, max_tokens: float, seed: float) -> tuple[Any, ...]:
+    def sample_pair(self, request: gr.Request, prompt: str, max_tokens: float, seed: float
+                    ) -> tuple[Any, ...]:
         try:
-            a, b = self.s.playground.sample_responses(prompt, n=2, max_tokens=int(max_tokens),
+            a, b = self.s.playground.sample_responses(prompt, actor=principal(self.s, request),
+                                                      n=2, max_tokens=int(max_tokens),
                                                       seed=int(seed))
         except StudioError as exc:
             return gr.skip(), gr.skip(), f"**Could not sample:** {escape_md(exc.message)}"
         return a, b, "Sampled two responses (temperature 1.0, seeds s and s+1)."
 
-    def judge(self, version_id: int | None, principle: str | None, prompt: str, response_a: str,
-              response_b: str, cot: bool, both_orders: bool, k: float, clamp: bool,
-              seed: float, form: str) -> tuple[Any, ...]:
+    def judge(self, request: gr.Request, version_id: int | None, principle: str | None,
+              prompt: str, response_a: str, response_b: str, cot: bool, both_orders: bool,
+              k: float, clamp: bool, seed: float, form: str) -> tuple[Any, ...]:
         if version_id is None:
             return None, "**Pick a constitution version first.**", []
         config = LabelConfig(cot=bool(cot), both_orders=bool(both_orders),
@@ -130,7 +148,7 @@ class PlaygroundHandlers:
         try:
             result = self.s.playground.verdict(int(version_id), PairItem(prompt, response_a,
                                                                           response_b),
-                                               config, actor=self.s.settings.user)
+                                               config, actor=principal(self.s, request))
         except StudioError as exc:
             return None, f"**No verdict:** {escape_md(exc.message)}", []
         titles = {p.key: p.title for p in result.version.content.principles}

@@ -8,7 +8,7 @@ from backend.services.container import Services
 from studio.playground_handlers import VARIANT_HEADERS, PlaygroundHandlers
 
 
-def build_playground_tab(services: Services, demo: gr.Blocks) -> None:
+def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     h = PlaygroundHandlers(services)
     engine_md = gr.Markdown(elem_id="playground-engine")
     with gr.Row():
@@ -52,14 +52,25 @@ def build_playground_tab(services: Services, demo: gr.Blocks) -> None:
                                 wrap=True, elem_id="pg-variants")
 
     demo.load(h.load, inputs=None,
-              outputs=[engine_md, constitution, version, principle, prompt_set])
-    constitution.input(h.versions, inputs=constitution, outputs=version)
-    version.change(h.principles, inputs=version, outputs=principle)
-    prompt_set.input(lambda p: p or "", inputs=prompt_set, outputs=prompt)
+              outputs=[engine_md, constitution, version, principle, prompt_set],
+              api_name="playground_load")
+    constitution.input(h.versions, inputs=constitution, outputs=version,
+                       api_name="playground_versions")
+    seen_head = gr.State(None)
+    version.change(lambda v, head: v if head is None else head, inputs=[version, seen_head],
+                   outputs=seen_head, api_name="playground_seen_head", show_progress="hidden")
+    if tab is not None:  # a version saved on the Constitution tab shows up here on return
+        tab.select(h.refresh_versions, inputs=[constitution, version, seen_head],
+                   outputs=[version, seen_head], api_name="playground_refresh_versions",
+                   show_progress="hidden")
+    version.change(h.principles, inputs=version, outputs=principle,
+                   api_name="playground_principles")
+    prompt_set.input(lambda p: p or "", inputs=prompt_set, outputs=prompt,
+                     api_name="playground_pick_prompt")
     run_btn.click(h.preview, inputs=[version, principle, prompt, rounds, max_tokens, temperature,
-                                     seed, form], outputs=preview)
+                                     seed, form], outputs=preview, api_name="playground_preview")
     sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
-                     outputs=[response_a, response_b, verdict_md])
+                     outputs=[response_a, response_b, verdict_md], api_name="playground_sample")
     judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a, response_b, cot,
                                      both, k, clamp, seed, form],
-                    outputs=[verdict_plot, verdict_md, variants])
+                    outputs=[verdict_plot, verdict_md, variants], api_name="playground_judge")

@@ -1,4 +1,4 @@
-"""The Settings tab: which model engine answers, and where data lives."""
+"""The Settings tab: which model engine answers, users and roles, and where data lives."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from backend.errors import StudioError
 from backend.services.container import Services
 from backend.services.engines import EngineConfig
 from studio.render import escape_md
+from studio.session import principal
+from studio.users_section import build_users_section
 
 ENGINE_KINDS = ["auto", "openai_compat", "local", "tiny", "vllm_inprocess"]
 
@@ -32,8 +34,8 @@ class SettingsHandlers:
         note = f"\n\n{escape_md(self.s.engines.note)}" if self.s.engines.note else ""
         return (f"**{escape_md(info.badge)}** — {state}: {escape_md(health.message)}" + note)
 
-    def apply(self, kind: str, base_url: str, model: str, api_key: str, local_model: str,
-              max_in_flight: float) -> str:
+    def apply(self, request: gr.Request, kind: str, base_url: str, model: str, api_key: str,
+              local_model: str, max_in_flight: float) -> str:
         current = self.s.engines.config
         config = EngineConfig(
             kind=kind, base_url=base_url.strip() or None, model=model.strip() or None,
@@ -41,7 +43,7 @@ class SettingsHandlers:
             local_model=local_model.strip() or current.local_model,
             max_in_flight=int(max_in_flight), timeout_s=current.timeout_s)
         try:
-            self.s.engines.configure(config)
+            self.s.engines.configure(config, actor=principal(self.s, request))
         except StudioError as exc:
             return f"**Not changed:** {escape_md(exc.message)}"
         return "Engine switched (reload the page to refresh the header). " + self.status()
@@ -68,12 +70,14 @@ def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
         apply_btn = gr.Button("Apply and check", variant="primary", elem_id="set-apply")
         check_btn = gr.Button("Check health", elem_id="set-check")
     status = gr.Markdown(elem_id="set-engine-status")
+    build_users_section(services, demo)
     gr.Markdown("### Data")
     gr.Markdown(f"Database: **{escape_md(services.db.dialect)}** · data directory: "
                 f"`{str(services.settings.data_dir).replace('`', '')}`", elem_id="set-data")
 
     demo.load(h.current, inputs=None,
-              outputs=[kind, base_url, model, api_key, local_model, max_in_flight, status])
+              outputs=[kind, base_url, model, api_key, local_model, max_in_flight, status],
+              api_name="engine_settings")
     apply_btn.click(h.apply, inputs=[kind, base_url, model, api_key, local_model, max_in_flight],
-                    outputs=status)
-    check_btn.click(h.status, inputs=None, outputs=status)
+                    outputs=status, api_name="engine_configure")
+    check_btn.click(h.status, inputs=None, outputs=status, api_name="engine_health")

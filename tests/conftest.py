@@ -17,6 +17,7 @@ import pytest
 
 from backend.services.container import Services, start
 from backend.settings import Settings
+from tests import databases
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAPER_DIR = SHARED_DATA / "cai-paper"
@@ -29,9 +30,43 @@ PAPER_FILES = (
 )
 
 
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str | None]:
+    """On the PostgreSQL pass: one database migrated to head, copied for each test."""
+    if not databases.on_postgres():
+        yield None
+        return
+    name = databases.create_migrated_template()
+    yield name
+    databases.drop_template(name)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", user="tester", database_url=None)
+def database_url(tmp_path: Path, _pg_template: str | None) -> Iterator[str]:
+    """A fresh database for this test: a SQLite file (empty), or with
+    CSTUDIO_TEST_DATABASE_URL set a new PostgreSQL database (already migrated to head)."""
+    if _pg_template is None:
+        yield databases.sqlite_file_url(tmp_path)
+        return
+    url = databases.create_database(template=_pg_template)
+    yield url
+    databases.drop_database(url)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database with no tables, on SQLite or (CSTUDIO_TEST_DATABASE_URL) PostgreSQL."""
+    if not databases.on_postgres():
+        yield databases.sqlite_file_url(tmp_path, "empty")
+        return
+    url = databases.create_database()
+    yield url
+    databases.drop_database(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", user="tester", database_url=database_url)
 
 
 @pytest.fixture

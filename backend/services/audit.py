@@ -1,4 +1,5 @@
-"""Verifying that nothing stored was altered: the audit hash chain and version content hashes."""
+"""Verifying that nothing stored was altered: the audit hash chain, version content hashes,
+critique-log record hashes, and the seals of every append-only row (db/record_seal.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from sqlmodel import select
 
 from backend.services.constitutions import load_content
 from db import constitution_repo as repo
+from db import critique_log_repo
 from db.audit_chain import verify_chain
 from db.engine import Database
 from db.models import AuditEvent
+from db.record_seal import seal_new_rows, verify_seals
 
 VERSION_ACTIONS = ("constitution.create", "constitution.save", "constitution.revert")
 
@@ -23,20 +26,39 @@ class VerifyReport:
     versions_checked: int
     head_hash: str
     problems: list[str] = field(default_factory=list)
+    records_checked: int = 0
+    rows_checked: int = 0
+    seal_head: str = ""
+    unsealed: dict[str, int] = field(default_factory=dict)
+    sealed_now: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def first_broken(self) -> str | None:
+        """The first broken link, named (None when everything holds)."""
+        return self.problems[0] if self.problems else None
 
 
 class AuditService:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def verify(self) -> VerifyReport:
-        """Walk the chain, then recompute every version's content hash from its stored rows and
-        compare it with the version row and with the hash its audit event recorded."""
+    def seal(self) -> dict[str, int]:
+        """Seal the append-only rows written since the last seal; returns new seals per table."""
+        with self._db.write() as s:
+            return seal_new_rows(s)
+
+    def verify(self, *, seal: bool = False) -> VerifyReport:
+        """Walk the chain, check every sealed row against its seal, recompute every version's
+        content hash from its stored rows and compare it with the version row and with the
+        hash its audit event recorded, then recheck every critique-log record's hash. With
+        ``seal`` (and nothing broken), rows not sealed yet are sealed afterwards."""
         with self._db.read() as s:
             chain = verify_chain(s)
             problems: list[str] = []
             if not chain.ok:
                 problems.append(f"audit_event id {chain.broken_id}: {chain.reason}")
+            seals = verify_seals(s)  # row-level first: it names the exact row
+            problems.extend(seals.problems)
             recorded: dict[int, str] = {}
             events = s.exec(select(AuditEvent).where(
                 AuditEvent.action.in_(VERSION_ACTIONS))).all()  # type: ignore[attr-defined]
@@ -54,4 +76,18 @@ class AuditService:
                 if recorded.get(v.id) != v.content_hash:
                     problems.append(f"constitution_version id {v.id} (v{v.number}): its content "
                                     "hash differs from the one its audit event recorded")
-        return VerifyReport(not problems, chain.checked, len(versions), chain.head_hash, problems)
+            records = 0
+            for row in critique_log_repo.iter_records(s):
+                records += 1
+                if critique_log_repo.record_hash(row) != row.record_hash:
+                    problems.append(f"critique_log id {row.id}: its contents do not match its "
+                                    "record_hash (the record was altered)")
+                    break
+            s.expunge_all()
+        sealed_now: dict[str, int] = {}
+        if seal and not problems:
+            sealed_now = self.seal()
+        return VerifyReport(not problems, chain.checked, len(versions), chain.head_hash, problems,
+                            records_checked=records, rows_checked=seals.rows_checked,
+                            seal_head=seals.head_hash, unsealed=seals.unsealed,
+                            sealed_now={k: v for k, v in sealed_now.items() if v})

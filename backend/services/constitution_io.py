@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from backend.access import Action, Principal, require
 from backend.cai import formats
 from backend.cai.default_constitution import (
     DEFAULT_DESCRIPTION,
@@ -42,12 +43,13 @@ class ConstitutionIO:
         self._constitutions = constitutions
         self._max_bytes = max_import_bytes
 
-    def import_files(self, files: Sequence[tuple[str, bytes]], *, actor: str,
+    def import_files(self, files: Sequence[tuple[str, bytes]], *, actor: Principal,
                      name: str | None = None) -> VersionDetail:
         """Import one own-format file (.yaml/.yml/.json) or the paper's set of JSON files.
 
         Everything is parsed and validated before anything is written: a bad file stores nothing.
         """
+        require(actor, Action.EDIT_CONSTITUTION)
         if not files:
             raise ImportFormatError("No file given; choose a .yaml/.json constitution or the "
                                     "paper's CritiqueRevisionInstructions.json + "
@@ -101,7 +103,7 @@ class ConstitutionIO:
     def paper_files(self, version_id: int) -> dict[str, str]:
         return formats.dump_paper_files(self._constitutions.version(version_id).content)
 
-    def seed_default(self, *, actor: str) -> VersionDetail | None:
+    def seed_default(self, *, actor: Principal) -> VersionDetail | None:
         """Create the built-in constitution if the store holds none; return it if created."""
         if self._constitutions.list_all():
             return None

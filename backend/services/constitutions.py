@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import Session
 
+from backend.access import Action, Principal, require
 from backend.cai.constitution import (
     MAX_NAME_CHARS,
     ConstitutionContent,
@@ -174,8 +175,10 @@ class ConstitutionService:
             return free_name(wanted, lambda n: repo.find_constitution(s, name=n) is not None,
                              MAX_NAME_CHARS)
 
-    def create(self, name: str, description: str, content: ConstitutionContent, *, actor: str,
-               message: str = "Created", source: dict[str, str] | None = None) -> VersionDetail:
+    def create(self, name: str, description: str, content: ConstitutionContent, *,
+               actor: Principal, message: str = "Created", source: dict[str, str] | None = None
+               ) -> VersionDetail:
+        require(actor, Action.EDIT_CONSTITUTION)
         name = " ".join(name.split())
         validate_name(name)
         validate_description(description)
@@ -186,10 +189,11 @@ class ConstitutionService:
                 raise ValidationError(f"A constitution named {name!r} already exists; choose "
                                       "another name.")
             row = repo.create_constitution(s, name=name, description=description,
-                                           created_by=actor)
+                                           created_by=actor.name)
             assert row.id is not None
-            version = self._insert(s, row.id, 1, None, content, actor, message)
-            append_event(s, actor=actor, action="constitution.create", entity_type="constitution",
+            version = self._insert(s, row.id, 1, None, content, actor.name, message)
+            append_event(s, actor=actor.name, action="constitution.create",
+                         entity_type="constitution",
                          entity_id=str(row.id),
                          payload={"name": name, "version_id": version.id, "number": 1,
                                   "content_hash": version.content_hash, "message": message,
@@ -199,9 +203,10 @@ class ConstitutionService:
         return self.version(version_id)
 
     def save(self, constitution_id: int, base_version_id: int, content: ConstitutionContent,
-             message: str, *, actor: str, action: str = "constitution.save",
+             message: str, *, actor: Principal, action: str = "constitution.save",
              extra: dict[str, object] | None = None) -> VersionDetail:
         """Save ``content`` as the next version, if ``base_version_id`` is still the head."""
+        require(actor, Action.EDIT_CONSTITUTION)
         validate_message(message)
         content = prepare_content(content)
         try:
@@ -215,8 +220,8 @@ class ConstitutionService:
                     raise NoChangesError(f"Nothing to save: the content is identical to "
                                          f"v{head.number}.")
                 version = self._insert(s, constitution_id, head.number + 1, head.id, content,
-                                       actor, message)
-                append_event(s, actor=actor, action=action, entity_type="constitution",
+                                       actor.name, message)
+                append_event(s, actor=actor.name, action=action, entity_type="constitution",
                              entity_id=str(constitution_id),
                              payload={"version_id": version.id, "number": version.number,
                                       "parent_id": head.id, "content_hash": version.content_hash,
@@ -230,7 +235,8 @@ class ConstitutionService:
         return self.version(version_id)
 
     def revert(self, constitution_id: int, target_version_id: int, base_version_id: int, *,
-               actor: str, message: str = "") -> VersionDetail:
+               actor: Principal, message: str = "") -> VersionDetail:
+        require(actor, Action.EDIT_CONSTITUTION)
         target = self.version(target_version_id)
         if target.info.constitution_id != constitution_id:
             raise ValidationError("That version belongs to another constitution.")

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.access import local_admin
 from backend.services.agreement import AgreementService
 from backend.services.audit import AuditService
+from backend.services.audit_search import AuditSearchService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
 from backend.services.datasets import DatasetService
 from backend.services.engines import EngineManager
 from backend.services.evaluations import EvaluationService
+from backend.services.evidence_export import EvidenceExportService
 from backend.services.golden import GoldenCaseService
+from backend.services.jobs import JobService
 from backend.services.playground import PlaygroundService
 from backend.services.prompt_sets import default_prompt_set_path
+from backend.services.provenance import ProvenanceService
+from backend.services.users import UserService
 from backend.settings import Settings
 from db import migrate
 from db.engine import Database
@@ -34,6 +40,11 @@ class Services:
     evaluations: EvaluationService
     agreement: AgreementService
     golden: GoldenCaseService
+    audit_search: AuditSearchService
+    evidence: EvidenceExportService
+    provenance: ProvenanceService
+    jobs: JobService
+    users: UserService
 
     def close(self) -> None:
         self.engines.close()
@@ -46,7 +57,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     if upgrade:
         migrate.upgrade(db)
     constitutions = ConstitutionService(db)
-    engines = EngineManager(settings)
+    engines = EngineManager(settings, db)
     critique_log = CritiqueLogService(db)
     prompt_set = settings.prompt_set_path or default_prompt_set_path()
     return Services(
@@ -62,6 +73,11 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=AgreementService(db),
         golden=GoldenCaseService(db, constitutions, engines, critique_log),
+        audit_search=AuditSearchService(db, constitutions),
+        evidence=EvidenceExportService(db, settings.data_dir / "exports"),
+        provenance=ProvenanceService(db),
+        jobs=JobService(db, settings),
+        users=UserService(db),
     )
 
 
@@ -69,5 +85,6 @@ def start(settings: Settings) -> Services:
     """What `cstudio serve` does before the UI starts: migrate, then seed if the store is empty."""
     services = build_services(settings)
     if settings.seed_default:
-        services.constitution_io.seed_default(actor=settings.user)
+        services.constitution_io.seed_default(actor=local_admin(settings.user))
+    services.audit.seal()  # rows written since the last run get their tamper seals
     return services

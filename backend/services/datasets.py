@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import Session
 
+from backend.access import Action, Principal, require
 from backend.cai import pair_formats as pf
 from backend.cai.constitution import canonical_json, text_problem
 from backend.cai.critique_loop import clean_text
@@ -153,12 +154,13 @@ class DatasetService:
 
     # --- import -------------------------------------------------------------------------
 
-    def import_file(self, filename: str, raw: bytes, fmt: str, *, actor: str,
+    def import_file(self, filename: str, raw: bytes, fmt: str, *, actor: Principal,
                     name: str | None = None,
                     mapping: pf.ColumnMapping | Mapping[str, Any] | None = None,
                     swap_seed: int = 0, limit: int | None = None) -> DatasetInfo:
         """Import one file in ``fmt`` (hh_rlhf, hhh_eval, harmful_vs_ethical, jsonl, csv);
         the generic jsonl/csv formats need ``mapping``. ``name`` None: from the file name."""
+        require(actor, Action.RUN_EVALUATION)
         source = filename.replace("\\", "/").rsplit("/", 1)[-1] or "upload"
         if len(raw) > self._max_bytes:
             raise ImportFormatError(f"{source} is {len(raw):,} bytes; the dataset import limit "
@@ -171,12 +173,13 @@ class DatasetService:
                            default_name=name_from_filename(source), swap_seed=swap_seed,
                            limit=limit)
 
-    def import_hub(self, repo_id: str, *, actor: str, data_dir: str | None = None,
+    def import_hub(self, repo_id: str, *, actor: Principal, data_dir: str | None = None,
                    split: str = "test", name: str | None = None,
                    mapping: pf.ColumnMapping | Mapping[str, Any] | None = None,
                    swap_seed: int = 0, limit: int | None = None) -> DatasetInfo:
         """Import a Hub dataset (e.g. ``Anthropic/hh-rlhf``, ``data_dir="harmless-base"``);
         needs network access and the train extra."""
+        require(actor, Action.RUN_EVALUATION)
         pairs = pf.load_from_hub(repo_id, data_dir, split, limit, mapping=mapping)
         source = f"hf://{repo_id}" + (f"/{data_dir}" if data_dir else "") + f"@{split}"
         title = " ".join(x for x in (repo_id, data_dir, split) if x)
@@ -186,7 +189,7 @@ class DatasetService:
                            default_name=title, swap_seed=swap_seed, limit=limit)
 
     def _store(self, pairs: pf.ParsedPairs, source: str, *, source_name: str,
-               source_format: str, sha256: str, actor: str, name: str | None,
+               source_format: str, sha256: str, actor: Principal, name: str | None,
                default_name: str, swap_seed: int, limit: int | None) -> DatasetInfo:
         if limit is not None and limit < 1:
             raise ValidationError("limit must be at least 1 (or empty for all pairs).")
@@ -207,10 +210,11 @@ class DatasetService:
                     s, name=final, source_format=source_format, source_name=source_name,
                     source_sha256=sha256, item_count=len(prepared.rows),
                     skipped_duplicates=prepared.duplicates, swap_seed=swap_seed,
-                    created_by=actor)
+                    created_by=actor.name)
                 assert row.id is not None
                 repo.insert_items(s, dataset_id=row.id, rows=prepared.rows)
-                append_event(s, actor=actor, action="dataset.import", entity_type="pair_dataset",
+                append_event(s, actor=actor.name, action="dataset.import",
+                             entity_type="pair_dataset",
                              entity_id=str(row.id),
                              payload={"name": final, "format": source_format,
                                       "source": source_name, "sha256": sha256,

@@ -14,9 +14,13 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from backend.access import Action, Principal, require
+from backend.engines import factory
 from backend.engines.base import Engine, EngineInfo, Health
 from backend.errors import EngineError, ValidationError
 from backend.settings import Settings
+from db.audit_chain import append_event
+from db.engine import Database
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,9 @@ class EngineConfig:
 class EngineManager:
     """Holds the active engine; builds it on first use and rebuilds it when reconfigured."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self._settings = settings
+        self._db = db  # where engine switches are recorded (audit events), if given
         self._config = EngineConfig.from_settings(settings)
         self._engine: Engine | None = None
         self._note = ""
@@ -72,8 +77,9 @@ class EngineManager:
         """The active engine's description, without building one."""
         return self._engine.info if self._engine is not None else None
 
-    def configure(self, config: EngineConfig) -> Engine:
+    def configure(self, config: EngineConfig, *, actor: Principal) -> Engine:
         """Switch engines; the old one is closed only once the new one is ready."""
+        require(actor, Action.CONFIGURE)
         if config.kind == "openai_compat" and not (config.base_url and config.model):
             raise ValidationError("An OpenAI-compatible engine needs a base URL and a model name.")
         engine, note = self._build(config)
@@ -82,6 +88,14 @@ class EngineManager:
             self._engine, self._config, self._note, self._owned = engine, config, note, True
         if old is not None and owned:
             old.close()
+        if self._db is not None:
+            with self._db.write() as s:
+                append_event(s, actor=actor.name, action="engine.configure", entity_type="engine",
+                             entity_id=config.kind,
+                             payload={"kind": config.kind, "base_url": config.base_url,
+                                      "model": config.model, "local_model": config.local_model,
+                                      "max_in_flight": config.max_in_flight,
+                                      "api_key_set": bool(config.api_key)})
         return engine
 
     def use(self, engine: Engine, note: str = "") -> None:
@@ -122,36 +136,23 @@ class EngineManager:
                 return self._tiny(), f"Could not load {config.local_model}: {exc.message} " \
                                      "The demo model is in use instead."
         if kind == "openai_compat":
-            from backend.engines.openai_compat import OpenAICompatEngine
-
-            if not (config.base_url and config.model):
-                raise EngineError("Set the server's base URL and model name "
-                                  "(CSTUDIO_ENGINE_BASE_URL, CSTUDIO_ENGINE_MODEL).")
-            return OpenAICompatEngine(config.base_url, config.model, config.api_key,
-                                      max_in_flight=config.max_in_flight,
-                                      timeout_s=config.timeout_s), ""
+            return factory.build_openai_compat(config.base_url, config.model, config.api_key,
+                                               max_in_flight=config.max_in_flight,
+                                               timeout_s=config.timeout_s), ""
         if kind == "local":
             return self._local(config.local_model), ""
         if kind == "vllm_inprocess":
-            from backend.engines.vllm_inprocess import VLLMInProcessEngine
-
-            return VLLMInProcessEngine(config.local_model), ""
+            return factory.build_vllm_inprocess(config.local_model), ""
         if kind == "tiny":
             return self._tiny(), ""
         raise EngineError(f"Unknown engine kind {kind!r}; use auto, openai_compat, local, tiny "
                           "or vllm_inprocess.")
 
     def _local(self, model: str) -> Engine:
-        from backend.engines.local import LocalEngine
-
-        return LocalEngine(model)
+        return factory.build_local(model)
 
     def _tiny(self) -> Engine:
-        from backend.engines.local import LocalEngine
-        from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
-
-        path = build_tiny_model(self.tiny_model_dir())
-        return LocalEngine(str(path), is_demo=True, display_name=TINY_MODEL_NAME)
+        return factory.build_tiny(self.tiny_model_dir())
 
 
 def _in_hub_cache(model_id: str) -> bool:

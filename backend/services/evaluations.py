@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from backend.access import Action, Principal, require
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
 from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
@@ -25,6 +26,7 @@ from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
 from db import dataset_repo
 from db import evaluation_repo as repo
+from db.audit_chain import append_event
 from db.engine import Database
 from db.models import Evaluation
 
@@ -103,8 +105,9 @@ class EvaluationService:
 
     # --- creating and reading ------------------------------------------------------------------
 
-    def create(self, *, dataset_id: int, version_id: int, config: EvaluationConfig, actor: str,
-               name: str = "") -> EvaluationInfo:
+    def create(self, *, dataset_id: int, version_id: int, config: EvaluationConfig,
+               actor: Principal, name: str = "") -> EvaluationInfo:
+        require(actor, Action.RUN_EVALUATION)
         config.validate()
         version = self._constitutions.version(version_id)
         engine = self._engines.get()
@@ -120,7 +123,12 @@ class EvaluationService:
                 s, name=label[:200], dataset_id=dataset_id, constitution_version_id=version_id,
                 engine_kind=engine.info.kind, model=engine.info.model[:300],
                 config=_config_dict(config), item_ids=ids, total_count=len(ids),
-                created_by=actor)
+                created_by=actor.name)
+            append_event(s, actor=actor.name, action="evaluation.create",
+                         entity_type="evaluation", entity_id=str(row.id),
+                         payload={"name": row.name, "dataset_id": dataset_id,
+                                  "constitution_version_id": version_id,
+                                  "model": row.model, "items": len(ids)})
             return EvaluationInfo.of(row)
 
     def get(self, evaluation_id: int) -> EvaluationInfo:
@@ -136,8 +144,9 @@ class EvaluationService:
 
     # --- running -------------------------------------------------------------------------------
 
-    def start(self, evaluation_id: int, *, actor: str) -> None:
+    def start(self, evaluation_id: int, *, actor: Principal) -> None:
         """Judge the remaining items in a background thread (no-op if already running)."""
+        require(actor, Action.RUN_EVALUATION)
         with self._lock:
             running = self._running.get(evaluation_id)
             if running is not None and running.thread.is_alive():
@@ -149,7 +158,12 @@ class EvaluationService:
         self._set_status(evaluation_id, "running")
         state.thread.start()
 
-    def cancel(self, evaluation_id: int) -> None:
+    def cancel(self, evaluation_id: int, *, actor: Principal) -> None:
+        require(actor, Action.RUN_EVALUATION)
+        self.get(evaluation_id)  # NotFoundError for an unknown run
+        with self._db.write() as s:
+            append_event(s, actor=actor.name, action="evaluation.cancel",
+                         entity_type="evaluation", entity_id=str(evaluation_id), payload={})
         with self._lock:
             running = self._running.get(evaluation_id)
         if running is not None:
@@ -164,7 +178,7 @@ class EvaluationService:
             running.thread.join(timeout)
         return self.get(evaluation_id)
 
-    def resume_unfinished(self, *, actor: str) -> list[int]:
+    def resume_unfinished(self, *, actor: Principal) -> list[int]:
         """On start-up: restart runs that were queued or running when the process stopped."""
         with self._db.read() as s:
             ids = [r.id for r in repo.evaluations_with_status(s, statuses=ACTIVE) if r.id]
@@ -172,16 +186,17 @@ class EvaluationService:
             self.start(evaluation_id, actor=actor)
         return ids
 
-    def run(self, evaluation_id: int, *, actor: str,
+    def run(self, evaluation_id: int, *, actor: Principal,
             cancel: threading.Event | None = None,
             on_chunk: Callable[[int, int], None] | None = None) -> EvaluationInfo:
         """Judge the items that have no verdict yet, chunk by chunk, in this thread."""
+        require(actor, Action.RUN_EVALUATION)
         cancel = cancel or threading.Event()
         info = self.get(evaluation_id)
         config = _config_from(info.config)
         version = self._constitutions.version(info.constitution_version_id)
         engine = self._engines.get()
-        logger = self._log.logger(actor)
+        logger = self._log.logger(actor.name)
         with self._db.read() as s:
             row = repo.get_evaluation(s, evaluation_id=evaluation_id)
             assert row is not None
@@ -211,7 +226,7 @@ class EvaluationService:
         self._set_status(evaluation_id, "done")
         return self.get(evaluation_id)
 
-    def _run_logged(self, evaluation_id: int, actor: str) -> None:
+    def _run_logged(self, evaluation_id: int, actor: Principal) -> None:
         with self._lock:
             cancel = self._running[evaluation_id].cancel
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from backend.access import Action, Principal, require
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.critique_loop import clean_text
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
@@ -130,7 +131,8 @@ class GoldenCaseService:
         self._log = critique_log
 
     def add(self, constitution_id: int, prompt: str, response_a: str, response_b: str,
-            expected: str, note: str = "", *, actor: str) -> GoldenCaseInfo:
+            expected: str, note: str = "", *, actor: Principal) -> GoldenCaseInfo:
+        require(actor, Action.RUN_EVALUATION)
         prompt = clean_text(prompt, "prompt")
         response_a = clean_text(response_a, "response A")
         response_b = clean_text(response_b, "response B")
@@ -152,9 +154,9 @@ class GoldenCaseService:
                     raise ValidationError(f"This pair is already pinned as case #{old.id}.")
             row = golden_repo.add_case(s, constitution_id=constitution_id, prompt=prompt,
                                        response_a=response_a, response_b=response_b,
-                                       expected=choice, note=note, created_by=actor)
+                                       expected=choice, note=note, created_by=actor.name)
             assert row.id is not None
-            append_event(s, actor=actor, action="golden.add", entity_type="golden_case",
+            append_event(s, actor=actor.name, action="golden.add", entity_type="golden_case",
                          entity_id=str(row.id),
                          payload={"constitution_id": constitution_id, "expected": choice,
                                   "note": note, "pair_sha256": pair_hash})
@@ -165,13 +167,14 @@ class GoldenCaseService:
             return [GoldenCaseInfo.of(r)
                     for r in golden_repo.list_cases(s, constitution_id=constitution_id)]
 
-    def delete(self, case_id: int, *, actor: str) -> GoldenCaseInfo:
+    def delete(self, case_id: int, *, actor: Principal) -> GoldenCaseInfo:
+        require(actor, Action.RUN_EVALUATION)
         with self._db.write() as s:
             row = golden_repo.delete_case(s, case_id=case_id)
             if row is None:
                 raise NotFoundError(f"No golden case with id {case_id}.")
             info = GoldenCaseInfo.of(row)
-            append_event(s, actor=actor, action="golden.delete", entity_type="golden_case",
+            append_event(s, actor=actor.name, action="golden.delete", entity_type="golden_case",
                          entity_id=str(case_id),
                          payload={"constitution_id": info.constitution_id,
                                   "expected": info.expected,
@@ -180,10 +183,11 @@ class GoldenCaseService:
         return info
 
     def impact(self, constitution_id: int, base_version_id: int,
-               draft_content: ConstitutionContent, *, actor: str,
+               draft_content: ConstitutionContent, *, actor: Principal,
                sample: Sequence[PairItem] | None = None, config: LabelConfig | None = None
                ) -> ImpactPreview:
         """Judge the golden cases (then ``sample``) under the base version and the draft."""
+        require(actor, Action.RUN_PREVIEW)
         base = self._constitutions.version(base_version_id)
         if base.info.constitution_id != constitution_id:
             raise ValidationError("The base version belongs to another constitution.")
@@ -199,7 +203,7 @@ class GoldenCaseService:
         if items:
             engine = self._engines.get()
             engine_info = engine.info
-            logger = self._log.logger(actor)
+            logger = self._log.logger(actor.name)
             before = label_pairs(engine, base.content, base.info.id, items, config, logger)
             after = label_pairs(engine, draft, None, items, config, logger)
             refs: list[tuple[int | None, str | None, str]] = (

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.access import Action, Principal, require
 from backend.cai.critique_loop import (
     LoopConfig,
     LoopContext,
@@ -45,25 +46,29 @@ class PlaygroundService:
             self._prompts = load_first_human_turns(path) if path and path.is_file() else []
         return self._prompts
 
-    def preview(self, version_id: int, prompt: str, config: LoopConfig, *, actor: str,
+    def preview(self, version_id: int, prompt: str, config: LoopConfig, *, actor: Principal,
                 response: str | None = None) -> Iterator[LoopEvent]:
         """Stream the response, then each round's critique and revision, logging every step."""
+        require(actor, Action.RUN_PREVIEW)
         version = self._constitutions.version(version_id)
         ctx = LoopContext(self._engines.get(), version.content, version.info.id,
-                          self._log.logger(actor))
+                          self._log.logger(actor.name))
         yield from stream_critique_loop(ctx, prompt, config, response)
 
-    def verdict(self, version_id: int, item: PairItem, config: LabelConfig, *, actor: str
-                ) -> VerdictResult:
+    def verdict(self, version_id: int, item: PairItem, config: LabelConfig, *,
+                actor: Principal) -> VerdictResult:
+        require(actor, Action.RUN_PREVIEW)
         version = self._constitutions.version(version_id)
         engine = self._engines.get()
         [verdict] = label_pairs(engine, version.content, version.info.id, [item], config,
-                                self._log.logger(actor))
+                                self._log.logger(actor.name))
         return VerdictResult(verdict, version, engine.info)
 
-    def sample_responses(self, prompt: str, *, n: int = 2, temperature: float = 1.0,
-                         max_tokens: int = 128, seed: int = 0) -> list[str]:
+    def sample_responses(self, prompt: str, *, actor: Principal, n: int = 2,
+                         temperature: float = 1.0, max_tokens: int = 128, seed: int = 0
+                         ) -> list[str]:
         """n different responses to one prompt (seeded sampling), e.g. to fill A and B."""
+        require(actor, Action.RUN_PREVIEW)
         text = clean_text(prompt, "prompt")
         engine = self._engines.get()
         out = []

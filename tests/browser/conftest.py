@@ -76,7 +76,7 @@ def studio(tmp_path: Path) -> Iterator[Studio]:
     try:
         demo = build_app(settings, services)
         try:
-            launch(demo, settings, block=False)
+            launch(demo, settings, block=False, services=services)
             yield Studio(url=f"http://127.0.0.1:{port}", services=services)
         finally:
             demo.close()

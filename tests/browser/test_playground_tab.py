@@ -13,9 +13,12 @@ from collections.abc import Iterator, Sequence
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from backend.access import local_admin
 from backend.engines.base import Engine, Generation, GenerationParams, Prompt
 from tests.backend.cai.fake_engine import ScriptedEngine
 from tests.browser.conftest import Studio
+
+AS_T = local_admin("t")
 
 pytestmark = pytest.mark.browser
 
@@ -205,7 +208,7 @@ def test_hostile_model_output_and_principle_titles_render_as_text(page: Page,
     evil = dataclasses.replace(head.content.principles[0],
                                title='<img src=x onerror="window.__xss=7">')
     content = dataclasses.replace(head.content, principles=(evil,))
-    services.constitutions.save(1, head.info.id, content, "hostile title", actor="t")
+    services.constitutions.save(1, head.info.id, content, "hostile title", actor=AS_T)
     services.engines.use(HostileEngine())
     open_playground(page, studio)
     run_preview(page, "hello", rounds=1, max_tokens=8)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -9,27 +9,28 @@ from sqlmodel import col, select
 
 from db import migrate
 from db.audit_chain import GENESIS_HASH, append_event, event_hash, verify_chain
-from db.engine import Database, sqlite_url
+from db.engine import Database
 from db.models import AuditEvent
+from tests.databases import drop_append_only_guard
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(sqlite_url(tmp_path / "audit.db"))
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
     migrate.upgrade(database)
     with database.write() as s:
         for i in range(5):
             append_event(s, actor="ann", action="test.event", entity_type="thing",
                          entity_id=str(i), payload={"i": i, "text": "héllo ✓"})
-    return database
+    yield database
+    database.dispose()
 
 
 def tamper(db: Database, sql: str) -> None:
     """What an attacker with file access does: drop the guard triggers, then edit rows."""
     with db.write() as s:
         conn = s.connection()
-        conn.execute(text("DROP TRIGGER audit_event_no_update"))
-        conn.execute(text("DROP TRIGGER audit_event_no_delete"))
+        drop_append_only_guard(conn, "audit_event")
         conn.execute(text(sql))
 
 

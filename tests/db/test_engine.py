@@ -1,23 +1,34 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from db import migrate
 from db.engine import Database, sqlite_url
+from tests.databases import on_postgres
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+def test_sqlite_creates_the_folder_of_its_file(tmp_path: Path) -> None:
     database = Database(sqlite_url(tmp_path / "sub" / "studio.db"))
     migrate.upgrade(database)
-    return database
+    database.dispose()
+    assert (tmp_path / "sub" / "studio.db").is_file()
 
 
+@pytest.mark.skipif(on_postgres(), reason="SQLite connection settings")
 def test_sqlite_pragmas_are_set_on_every_connection(db: Database) -> None:
     with db.read() as s:
         assert s.connection().execute(text("PRAGMA journal_mode")).one()[0] == "wal"
@@ -30,7 +41,7 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
         s.connection().execute(text(
             "INSERT INTO principle (version_id, position, key, title, critique_request, "
             "revision_request, choice_instruction, tags, enabled) "
-            "VALUES (999, 0, 'k', 't', 'c', 'r', 'x', '[]', 1)"))
+            "VALUES (999, 0, 'k', 't', 'c', 'r', 'x', '[]', true)"))
 
 
 def test_write_rolls_back_when_the_block_raises(db: Database) -> None:
@@ -85,7 +96,7 @@ def test_migrations_go_down_and_up_again(db: Database) -> None:
     assert migrate.current_revision(db) == migrate.head_revision(db)
     migrate.downgrade(db, "base")
     assert migrate.current_revision(db) is None
-    with db.read() as s, pytest.raises(OperationalError):
+    with db.read() as s, pytest.raises((OperationalError, ProgrammingError)):
         s.connection().execute(text("SELECT * FROM constitution"))
     migrate.upgrade(db)
     assert migrate.current_revision(db) == migrate.head_revision(db)

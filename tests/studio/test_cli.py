@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from backend.access import local_admin
 from backend.errors import ImportFormatError
 from db import migrate
 from db.engine import Database
 from studio.cli import app, main
 from tests.conftest import PAPER_DIR
+
+AS_ANN = local_admin("ann")
 
 runner = CliRunner()
 
@@ -80,7 +83,7 @@ def test_diff_prints_changed_fields(data_dir: Path) -> None:
     first = dataclasses.replace(head.content.principles[0], title="[red]Renamed[/red]")
     content = dataclasses.replace(head.content,
                                   principles=(first, *head.content.principles[1:]))
-    services.constitutions.save(1, head.info.id, content, "rename", actor="ann")
+    services.constitutions.save(1, head.info.id, content, "rename", actor=AS_ANN)
     services.close()
     code, out = cli(data_dir, "constitution", "diff", "Studio default", "1", "2")
     assert code == 0 and "CHANGED" in out and "[red]Renamed[/red]" in out

@@ -23,7 +23,7 @@ def test_save_uses_the_editor_text_even_if_no_input_event_arrived(services: Serv
     draft = h.load(None)[1]
     values = list(drafts.editor_values(draft))
     values[1] = "Typed but not yet synced"
-    result, message, saved_draft, *_ = h.save(draft, "quick save", *values)
+    result, message, saved_draft, *_ = h.save(None, draft, "quick save", *values)
     assert "Saved **v2**" in result and message == ""
     assert services.constitutions.head(1).content.principles[0].title == values[1]
     assert saved_draft["base_number"] == 2
@@ -35,8 +35,8 @@ def test_conflicting_save_keeps_the_draft_and_says_so(services: Services) -> Non
     b = h.load(None)[1]
     va, vb = list(drafts.editor_values(a)), list(drafts.editor_values(b))
     va[1], vb[1] = "From A", "From B"
-    h.save(a, "a", *va)
-    result, message, kept, *_ = h.save(b, "b", *vb)
+    h.save(None, a, "a", *va)
+    result, message, kept, *_ = h.save(None, b, "b", *vb)
     assert "Conflict" in result and message == "b"
     assert kept["principles"][0]["title"] == "From B" and kept["base_number"] == 1
     assert services.constitutions.head(1).content.principles[0].title == "From A"
@@ -47,7 +47,7 @@ def test_empty_message_is_asked_for(services: Services) -> None:
     draft = h.load(None)[1]
     values = list(drafts.editor_values(draft))
     values[1] = "Changed"
-    result, *_ = h.save(draft, "   ", *values)
+    result, *_ = h.save(None, draft, "   ", *values)
     assert "Write a short message" in result
     assert services.constitutions.head(1).info.number == 1
 
@@ -55,7 +55,7 @@ def test_empty_message_is_asked_for(services: Services) -> None:
 def test_bad_import_reports_and_skips_other_outputs(services: Services, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\x00\x01binary")
-    out = ConstitutionHandlers(services).import_files([str(bad)], "")
+    out = ConstitutionHandlers(services).import_files(None, [str(bad)], "")
     assert "Nothing was imported" in out[0] and "binary" in out[0]
     assert all(isinstance(o, type(gr.skip())) for o in out[1:])
     assert len(out) == 1 + FULL_OUTPUTS_WITH_PICKER

@@ -25,26 +25,26 @@ def test_pin_lists_the_case_and_clears_the_form(services: Services) -> None:
     g = GoldenHandlers(services)
     draft = _draft(services)
     assert g.rows(draft) == []
-    result, rows, *cleared = g.pin(draft, "  How?  ", "Like this.", "No.", "B", "needs help")
+    result, rows, *cleared = g.pin(None, draft, "  How?  ", "Like this.", "No.", "B", "needs help")
     assert "Pinned case **#1**" in result and cleared == ["", "", "", ""]
     assert rows == [[1, "B", "How?", "needs help"]] == g.rows(draft)
 
 
 def test_bad_pin_explains_and_keeps_the_form(services: Services) -> None:
     g = GoldenHandlers(services)
-    result, rows, *kept = g.pin(_draft(services), "", "a", "b", "A", "")
+    result, rows, *kept = g.pin(None, _draft(services), "", "a", "b", "A", "")
     assert "Not pinned" in result and "prompt is empty" in result
     assert all(isinstance(o, type(gr.skip())) for o in [rows, *kept])
-    assert "Load a constitution" in g.pin(None, "q", "a", "b", "A", "")[0]
+    assert "Load a constitution" in g.pin(None, None, "q", "a", "b", "A", "")[0]
 
 
 def test_delete_by_id_only_within_the_constitution(services: Services) -> None:
     g = GoldenHandlers(services)
     draft = _draft(services)
-    g.pin(draft, "q", "a", "b", "A", "")
-    assert "no golden case #7" in g.delete(draft, 7)[0]
-    assert "Type the id" in g.delete(draft, None)[0]
-    result, rows = g.delete(draft, 1.0)
+    g.pin(None, draft, "q", "a", "b", "A", "")
+    assert "no golden case #7" in g.delete(None, draft, 7)[0]
+    assert "Type the id" in g.delete(None, draft, None)[0]
+    result, rows = g.delete(None, draft, 1.0)
     assert "Deleted case **#1**" in result and rows == []
     assert services.golden.list_all(draft["constitution_id"]) == []
 
@@ -53,17 +53,17 @@ def test_preview_renders_an_escaped_table_of_flips(services: Services) -> None:
     services.engines.use(MarkerEngine())
     g = GoldenHandlers(services)
     draft = _draft(services)
-    g.pin(draft, f"{XSS} which is better?", "a good answer", "a bad answer", "A", XSS)
-    g.pin(draft, "q2 | pipe", "a good reply", "a bad reply", "B", "")
+    g.pin(None, draft, f"{XSS} which is better?", "a good answer", "a bad answer", "A", XSS)
+    g.pin(None, draft, "q2 | pipe", "a good reply", "a bad reply", "B", "")
     values = list(drafts.editor_values(draft))
-    assert "0 flips: 0 now right, 0 now wrong" in g.preview(draft, *values)
+    assert "0 flips: 0 now right, 0 now wrong" in g.preview(None, draft, *values)
 
     # Any principle may be sampled, so all get the marker: the selected one only through the
     # editor box (typed, not yet folded into the draft), which the preview must pick up.
     for p in draft["principles"][1:]:
         p["choice_instruction"] += f" {MARKER}"
     values[6] = f"{values[6]} {MARKER}"
-    text = g.preview(draft, *values)
+    text = g.preview(None, draft, *values)
     assert "| case | prompt | expected | before P(A) | after P(A) | flipped | result |" in text
     assert "2 flips: 1 now right, 1 now wrong" in text
     assert "**now wrong**" in text and "**now right**" in text
@@ -78,11 +78,11 @@ def test_preview_without_cases_and_with_an_invalid_draft(services: Services) -> 
     g = GoldenHandlers(services)
     draft = _draft(services)
     values = drafts.editor_values(draft)
-    assert "No golden cases are pinned" in g.preview(draft, *values)
-    g.pin(draft, "q", "a", "b", "A", "")
+    assert "No golden cases are pinned" in g.preview(None, draft, *values)
+    g.pin(None, draft, "q", "a", "b", "A", "")
     broken = list(values)
     broken[1] = ""  # a principle without a title does not validate
-    assert "No preview" in g.preview(draft, *broken)
+    assert "No preview" in g.preview(None, draft, *broken)
 
 
 def test_the_tab_builds_with_the_golden_section(services: Services) -> None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+from sqlmodel import select
+
+from backend.access import Principal, Role
+from backend.errors import PermissionDeniedError
 from backend.services.container import Services
+from backend.services.engines import EngineConfig
+from db.models import AuditEvent
 from studio.settings_tab import SettingsHandlers
 from tests.backend.engines.fake_vllm import FakeVLLM
 
 
 def test_incomplete_server_settings_are_refused_clearly(services: Services) -> None:
     h = SettingsHandlers(services)
-    out = h.apply("openai_compat", "", "", "", "", 8)
+    out = h.apply(None, "openai_compat", "", "", "", "", 8)
     assert "Not changed" in out and "base URL" in out
     assert services.engines.config.kind == "auto"
 
@@ -17,9 +26,22 @@ def test_incomplete_server_settings_are_refused_clearly(services: Services) -> N
 def test_switching_to_a_server_reports_its_health(services: Services) -> None:
     h = SettingsHandlers(services)
     with FakeVLLM(model="served/model") as server:
-        out = h.apply("openai_compat", server.url, "served/model", "secret", "", 8)
+        out = h.apply(None, "openai_compat", server.url, "served/model", "secret", "", 8)
         assert "Engine switched" in out and "served/model" in out and "ready" in out
         assert services.engines.config.api_key == "secret"
         kind, url, model, key_box, *_ = h.current()
         assert (kind, url, model, key_box) == ("openai_compat", server.url, "served/model", "")
     assert "NOT READY" in h.status()  # the server is gone
+    with services.db.read() as s:
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "engine.configure")).all()
+    payload = json.loads(event.payload)
+    assert event.actor == "tester" and payload["model"] == "served/model"
+    assert payload["api_key_set"] is True and "secret" not in event.payload
+
+
+def test_only_admins_switch_engines(services: Services) -> None:
+    config = EngineConfig(kind="tiny")
+    for role in (r for r in Role if r is not Role.ADMIN):
+        with pytest.raises(PermissionDeniedError, match="may not change engine settings"):
+            services.engines.configure(config, actor=Principal("someone", role))
+    assert services.engines.config.kind == "auto"

@@ -119,7 +119,9 @@ def _create_append_only_triggers() -> None:
     elif dialect == "postgresql":
         op.execute(
             "CREATE FUNCTION cstudio_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"
+            "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME "
+            # SQLSTATE 23000, so drivers report an IntegrityError, as SQLite's RAISE(ABORT) does.
+            "USING ERRCODE = 'integrity_constraint_violation'; END $$"
         )
         for table in APPEND_ONLY_TABLES:
             op.execute(

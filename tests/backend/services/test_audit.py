@@ -4,7 +4,11 @@ import dataclasses
 
 from sqlalchemy import text
 
+from backend.access import local_admin
 from backend.services.container import Services
+from tests.databases import drop_append_only_guard
+
+AS_ANN = local_admin("ann")
 
 
 def _save_one(services: Services) -> None:
@@ -12,14 +16,14 @@ def _save_one(services: Services) -> None:
     head = services.constitutions.head(cid)
     p = dataclasses.replace(head.content.principles[0], title="Edited")
     content = dataclasses.replace(head.content, principles=(p, *head.content.principles[1:]))
-    services.constitutions.save(cid, head.info.id, content, "edit", actor="ann")
+    services.constitutions.save(cid, head.info.id, content, "edit", actor=AS_ANN)
 
 
 def _raw(services: Services, *statements: str) -> None:
     with services.db.write() as s:
         conn = s.connection()
         for table in ("principle", "constitution_version"):
-            conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+            drop_append_only_guard(conn, table)
         for statement in statements:
             conn.execute(text(statement))
 

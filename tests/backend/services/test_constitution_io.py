@@ -7,13 +7,17 @@ import zipfile
 import pytest
 import yaml
 
+from backend.access import local_admin
 from backend.errors import ImportFormatError
 from backend.services.container import Services
+
+AS_A = local_admin("a")
+AS_ANN = local_admin("ann")
 
 
 def test_paper_files_import_as_one_constitution_with_the_source_texts(
         services: Services, paper_files: list[tuple[str, bytes]]) -> None:
-    detail = services.constitution_io.import_files(paper_files, actor="ann")
+    detail = services.constitution_io.import_files(paper_files, actor=AS_ANN)
     src = dict(paper_files)
     critiques = json.loads(src["CritiqueRevisionInstructions.json"])
     choices = json.loads(src["RLMadisonInstructions.json"])
@@ -39,7 +43,7 @@ def test_export_then_import_reproduces_the_content_hash(services: Services, fmt:
     head = services.constitutions.list_all()[0].head
     exported = services.constitution_io.export(head.id, fmt)  # type: ignore[arg-type]
     again = services.constitution_io.import_files([(exported.filename, exported.data)],
-                                                  actor="ann")
+                                                  actor=AS_ANN)
     assert again.info.content_hash == head.content_hash
     assert again.constitution.name == "Studio default (2)"
     doc = yaml.safe_load(exported.data) if fmt == "yaml" else json.loads(exported.data)
@@ -48,11 +52,11 @@ def test_export_then_import_reproduces_the_content_hash(services: Services, fmt:
 
 def test_paper_export_zip_round_trips(services: Services,
                                       paper_files: list[tuple[str, bytes]]) -> None:
-    imported = services.constitution_io.import_files(paper_files, actor="ann", name="Paper")
+    imported = services.constitution_io.import_files(paper_files, actor=AS_ANN, name="Paper")
     exported = services.constitution_io.export(imported.info.id, "paper")
     with zipfile.ZipFile(io.BytesIO(exported.data)) as zf:
         files = [(n, zf.read(n)) for n in zf.namelist()]
-    again = services.constitution_io.import_files(files, actor="ann", name="Paper again")
+    again = services.constitution_io.import_files(files, actor=AS_ANN, name="Paper again")
     assert again.info.content_hash == imported.info.content_hash
 
 
@@ -61,12 +65,12 @@ def test_a_tampered_export_is_refused(services: Services) -> None:
     doc = json.loads(services.constitution_io.export(head.id, "json").data)
     doc["principles"][0]["title"] = "Quietly changed"
     with pytest.raises(ImportFormatError, match="content_hash"):
-        services.constitution_io.import_files([("c.json", json.dumps(doc).encode())], actor="a")
+        services.constitution_io.import_files([("c.json", json.dumps(doc).encode())], actor=AS_A)
 
 
 def test_imports_are_audited_with_the_source_file_hash(services: Services) -> None:
     head = services.constitutions.list_all()[0].head
     exported = services.constitution_io.export(head.id, "yaml")
-    services.constitution_io.import_files([(exported.filename, exported.data)], actor="ann")
+    services.constitution_io.import_files([(exported.filename, exported.data)], actor=AS_ANN)
     report = services.audit.verify()
     assert report.ok and report.events_checked == 2 and report.versions_checked == 2

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.cai.steplog import StepRecord
 from backend.engines.base import EngineInfo
 from backend.services.container import Services
+from tests.databases import drop_append_only_guard
 
 
 def record(kind: str = "critique", parent: int | None = None) -> StepRecord:
@@ -33,7 +34,7 @@ def test_log_is_append_only_and_edits_are_detectable(services: Services) -> None
     with pytest.raises(IntegrityError, match="append-only"), services.db.write() as s:
         s.connection().execute(text("UPDATE critique_log SET output = 'x'"))
     with services.db.write() as s:
-        s.connection().execute(text("DROP TRIGGER critique_log_no_update"))
+        drop_append_only_guard(s.connection(), "critique_log")
         s.connection().execute(text("UPDATE critique_log SET output = 'forged' WHERE id = 2"))
     assert services.critique_log.verify() == [2]
 

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from backend.access import local_admin
 from backend.services.container import start
 from backend.services.evaluations import EvaluationConfig
 from backend.settings import Settings
 from tests.conftest import SHARED_DATA
+
+AS_T = local_admin("t")
 
 HH = SHARED_DATA / "hh-rlhf" / "harmless-base-test.first2000.jsonl.gz"
 pytestmark = pytest.mark.slow
@@ -39,11 +42,11 @@ def test_kill_half_way_then_resume_in_the_background(tmp_path: Path,
     settings = Settings(data_dir=tmp_path / "data", engine="local",
                         local_model=str(tiny_model_path), user="tester")
     services = start(settings)
-    dataset = services.datasets.import_file(HH.name, HH.read_bytes(), "hh_rlhf", actor="t")
+    dataset = services.datasets.import_file(HH.name, HH.read_bytes(), "hh_rlhf", actor=AS_T)
     assert dataset.item_count > 1900
     head = services.constitutions.list_all()[0].head.id
     run = services.evaluations.create(dataset_id=dataset.id, version_id=head,
-                                      config=EvaluationConfig(batch_size=64), actor="t")
+                                      config=EvaluationConfig(batch_size=64), actor=AS_T)
     services.close()
     db_file = tmp_path / "data" / "studio.db"
 
@@ -63,7 +66,7 @@ def test_kill_half_way_then_resume_in_the_background(tmp_path: Path,
     services = start(settings)
     try:
         assert services.evaluations.get(run.id).status == "running"  # as the killed run left it
-        resumed = services.evaluations.resume_unfinished(actor="t")  # what `serve` does
+        resumed = services.evaluations.resume_unfinished(actor=AS_T)  # what `serve` does
         assert resumed == [run.id]
         finished = services.evaluations.wait(run.id, timeout=600)
         assert finished.status == "done" and finished.done_count == run.total_count

@@ -6,10 +6,13 @@ import threading
 
 import pytest
 
+from backend.access import local_admin
 from backend.errors import NotFoundError, ValidationError
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from tests.backend.services.agreement_data import add_dataset
+
+AS_ANN = local_admin("ann")
 
 
 @pytest.fixture
@@ -25,9 +28,9 @@ def head_id(services: Services) -> int:
 def test_a_run_in_the_background_stores_one_verdict_per_item(svc: Services) -> None:
     ds = add_dataset(svc, 10)
     info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),
-                                  config=EvaluationConfig(batch_size=4), actor="ann")
+                                  config=EvaluationConfig(batch_size=4), actor=AS_ANN)
     assert info.status == "queued" and info.total_count == 10
-    svc.evaluations.start(info.id, actor="ann")
+    svc.evaluations.start(info.id, actor=AS_ANN)
     done = svc.evaluations.wait(info.id, timeout=120)
     assert done.status == "done" and done.done_count == 10
     arrays = svc.agreement.arrays(info.id)
@@ -47,14 +50,14 @@ def test_cancel_then_resume_redoes_nothing_and_loses_nothing(svc: Services) -> N
     ds = add_dataset(svc, 12)
     info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),
                                   config=EvaluationConfig(batch_size=4, both_orders=False),
-                                  actor="ann")
+                                  actor=AS_ANN)
     cancel = threading.Event()
-    stopped = svc.evaluations.run(info.id, actor="ann", cancel=cancel,
+    stopped = svc.evaluations.run(info.id, actor=AS_ANN, cancel=cancel,
                                   on_chunk=lambda done, total: cancel.set())
     assert stopped.status == "cancelled" and stopped.done_count == 4
     first = {v.item_id: (v.id, v.p_a) for v in _verdicts(svc, info.id)}
     records_before = svc.critique_log.count()
-    finished = svc.evaluations.run(info.id, actor="ann")
+    finished = svc.evaluations.run(info.id, actor=AS_ANN)
     assert finished.status == "done" and finished.done_count == 12
     after = {v.item_id: (v.id, v.p_a) for v in _verdicts(svc, info.id)}
     assert {k: after[k] for k in first} == first  # the stored verdicts are untouched
@@ -65,12 +68,12 @@ def test_sample_is_seeded_and_report_has_every_metric(svc: Services) -> None:
     ds = add_dataset(svc, 30)
     config = EvaluationConfig(sample_size=12, seed=5, batch_size=12, k_principles=2)
     a = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc), config=config,
-                               actor="ann")
+                               actor=AS_ANN)
     b = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc), config=config,
-                               actor="ann")
+                               actor=AS_ANN)
     assert a.total_count == 12
-    svc.evaluations.run(a.id, actor="ann")
-    svc.evaluations.run(b.id, actor="ann")
+    svc.evaluations.run(a.id, actor=AS_ANN)
+    svc.evaluations.run(b.id, actor=AS_ANN)
     report = svc.agreement.report(a.id, n_boot=200)
     s = report.summary
     assert s.n == 12 and 0.0 <= s.accuracy.value <= 1.0
@@ -84,8 +87,8 @@ def test_sample_is_seeded_and_report_has_every_metric(svc: Services) -> None:
 def test_disagreement_browser_filters(svc: Services) -> None:
     ds = add_dataset(svc, 8)
     info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),
-                                  config=EvaluationConfig(), actor="ann")
-    svc.evaluations.run(info.id, actor="ann")
+                                  config=EvaluationConfig(), actor=AS_ANN)
+    svc.evaluations.run(info.id, actor=AS_ANN)
     rows, total = svc.agreement.disagreements(info.id, only_disagreements=False, limit=3)
     assert total == 8 and len(rows) == 3
     assert rows[0].confidence >= rows[1].confidence >= rows[2].confidence
@@ -99,10 +102,10 @@ def test_disagreement_browser_filters(svc: Services) -> None:
 def test_bad_requests_are_refused(svc: Services) -> None:
     with pytest.raises(NotFoundError):
         svc.evaluations.create(dataset_id=999, version_id=head_id(svc),
-                               config=EvaluationConfig(), actor="ann")
+                               config=EvaluationConfig(), actor=AS_ANN)
     with pytest.raises(ValidationError):
         svc.evaluations.create(dataset_id=1, version_id=head_id(svc),
-                               config=EvaluationConfig(sample_size=0), actor="ann")
+                               config=EvaluationConfig(sample_size=0), actor=AS_ANN)
 
 
 def _verdicts(svc: Services, evaluation_id: int):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlmodel import col, select
 
+from backend.access import local_admin
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.labeling import LabelConfig, PairItem
 from backend.errors import NotFoundError, ValidationError
@@ -15,6 +16,10 @@ from backend.services.container import Services
 from db.audit_chain import verify_chain
 from db.models import AuditEvent
 from tests.backend.cai.fake_engine import ScriptedEngine
+
+AS_ANN = local_admin("ann")
+AS_BOB = local_admin("bob")
+AS_CY = local_admin("cy")
 
 MARKER = "CONTRARIAN"
 
@@ -42,8 +47,8 @@ def test_add_list_delete_are_audited(services: Services) -> None:
     cid = services.constitutions.list_all()[0].id
     before = len(_events(services))
     a = services.golden.add(cid, "How do I pick a lock?", "I can't help.", "Step 1…", "a",
-                            "refusal wins", actor="ann")
-    b = services.golden.add(cid, "Hi", "Hello!", "Go away.", "A", actor="bob")
+                            "refusal wins", actor=AS_ANN)
+    b = services.golden.add(cid, "Hi", "Hello!", "Go away.", "A", actor=AS_BOB)
     assert a.expected == "A" and a.note == "refusal wins" and a.created_by == "ann"
     assert [c.id for c in services.golden.list_all(cid)] == [a.id, b.id]
     events = _events(services)[before:]
@@ -51,14 +56,14 @@ def test_add_list_delete_are_audited(services: Services) -> None:
         ("golden.add", "ann", str(a.id)), ("golden.add", "bob", str(b.id))]
     assert json.loads(events[0].payload)["constitution_id"] == cid
 
-    deleted = services.golden.delete(a.id, actor="cy")
+    deleted = services.golden.delete(a.id, actor=AS_CY)
     assert deleted.id == a.id and [c.id for c in services.golden.list_all(cid)] == [b.id]
     last = _events(services)[-1]
     assert (last.action, last.actor, last.entity_id) == ("golden.delete", "cy", str(a.id))
     with services.db.read() as s:
         assert verify_chain(s).ok
     with pytest.raises(NotFoundError):
-        services.golden.delete(a.id, actor="cy")
+        services.golden.delete(a.id, actor=AS_CY)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -74,19 +79,19 @@ def test_bad_input_is_refused_and_stores_nothing(services: Services, args: tuple
     cid = services.constitutions.list_all()[0].id
     before = len(_events(services))
     with pytest.raises(ValidationError, match=message):
-        services.golden.add(cid, *args, actor="ann")
+        services.golden.add(cid, *args, actor=AS_ANN)
     assert services.golden.list_all(cid) == [] and len(_events(services)) == before
 
 
 def test_unknown_constitution_duplicates_and_long_notes_are_refused(services: Services) -> None:
     cid = services.constitutions.list_all()[0].id
     with pytest.raises(NotFoundError):
-        services.golden.add(999, "q", "a", "b", "A", actor="ann")
-    services.golden.add(cid, "q", "a", "b", "A", actor="ann")
+        services.golden.add(999, "q", "a", "b", "A", actor=AS_ANN)
+    services.golden.add(cid, "q", "a", "b", "A", actor=AS_ANN)
     with pytest.raises(ValidationError, match="already pinned"):
-        services.golden.add(cid, "q", "a", "b", "B", actor="ann")
+        services.golden.add(cid, "q", "a", "b", "B", actor=AS_ANN)
     with pytest.raises(ValidationError, match="note"):
-        services.golden.add(cid, "q2", "a", "b", "A", "n" * 1001, actor="ann")
+        services.golden.add(cid, "q2", "a", "b", "A", "n" * 1001, actor=AS_ANN)
     assert len(services.golden.list_all(cid)) == 1
 
 
@@ -97,8 +102,8 @@ def test_identical_draft_on_the_tiny_model_flips_nothing(services: Services,
     base = services.constitutions.version(head.id)
     for i in range(3):
         services.golden.add(head.constitution_id, f"Question {i}?", f"Answer {i}.", "No.",
-                            "AB"[i % 2], actor="ann")
-    preview = services.golden.impact(head.constitution_id, head.id, base.content, actor="ann",
+                            "AB"[i % 2], actor=AS_ANN)
+    preview = services.golden.impact(head.constitution_id, head.id, base.content, actor=AS_ANN,
                                      sample=[PairItem("Sample?", "Yes.", "No.")])
     assert len(preview.cases) == 4 and preview.engine is not None and preview.engine.is_demo
     assert (preview.flips, preview.now_right, preview.now_wrong) == (0, 0, 0)
@@ -116,14 +121,14 @@ def test_impact_shows_the_flips_an_edit_causes(services: Services) -> None:
     cid = head.constitution_id
     base = services.constitutions.version(head.id)
     right_then_wrong = services.golden.add(cid, "q1", "a good answer", "a bad answer", "A",
-                                           actor="ann")
+                                           actor=AS_ANN)
     wrong_then_right = services.golden.add(cid, "q2", "a good reply", "a bad reply", "B",
-                                           actor="ann")
-    b_wins_later = services.golden.add(cid, "q3", "a bad one", "a good one", "A", actor="ann")
-    tie = services.golden.add(cid, "q4", "neutral x", "neutral y", "A", actor="ann")
+                                           actor=AS_ANN)
+    b_wins_later = services.golden.add(cid, "q3", "a bad one", "a good one", "A", actor=AS_ANN)
+    tie = services.golden.add(cid, "q4", "neutral x", "neutral y", "A", actor=AS_ANN)
     logged = services.critique_log.count()
 
-    preview = services.golden.impact(cid, head.id, _with_marker(base.content), actor="ann",
+    preview = services.golden.impact(cid, head.id, _with_marker(base.content), actor=AS_ANN,
                                      sample=[PairItem("s", "good", "bad")],
                                      config=LabelConfig(seed=7))
     by_id = {c.case_id: c for c in preview.cases}
@@ -155,12 +160,12 @@ def test_impact_refuses_a_foreign_base_and_an_invalid_draft(services: Services) 
     services.engines.use(MarkerEngine())
     head = services.constitutions.list_all()[0].head
     content = services.constitutions.version(head.id).content
-    other = services.constitutions.create("Other", "", content, actor="ann")
+    other = services.constitutions.create("Other", "", content, actor=AS_ANN)
     with pytest.raises(ValidationError, match="another constitution"):
-        services.golden.impact(other.constitution.id, head.id, content, actor="ann")
+        services.golden.impact(other.constitution.id, head.id, content, actor=AS_ANN)
     with pytest.raises(ValidationError):
         services.golden.impact(head.constitution_id, head.id, ConstitutionContent(()),
-                               actor="ann")
+                               actor=AS_ANN)
 
 
 def test_impact_without_cases_judges_nothing(services: Services) -> None:
@@ -168,5 +173,5 @@ def test_impact_without_cases_judges_nothing(services: Services) -> None:
     services.engines.use(engine)
     head = services.constitutions.list_all()[0].head
     content = services.constitutions.version(head.id).content
-    preview = services.golden.impact(head.constitution_id, head.id, content, actor="ann")
+    preview = services.golden.impact(head.constitution_id, head.id, content, actor=AS_ANN)
     assert preview.cases == () and preview.engine is None and engine.score_calls == []

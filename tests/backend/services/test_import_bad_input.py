@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlmodel import select
 
+from backend.access import local_admin
 from backend.cai import formats
 from backend.cai.constitution import MAX_TEXT_CHARS, ConstitutionContent
 from backend.cai.default_constitution import (
@@ -101,7 +102,7 @@ def assert_rejected(services: Services, files: Sequence[tuple[str, bytes]],
     """
     before = snapshot(services)
     try:
-        services.constitution_io.import_files(list(files), actor=ACTOR)
+        services.constitution_io.import_files(list(files), actor=local_admin(ACTOR))
     except ImportFormatError as exc:
         error = exc
     else:
@@ -266,7 +267,7 @@ def test_arbitrary_text_never_escapes_as_another_error(
     before = snapshot(services)
     try:
         services.constitution_io.import_files([("upload" + ext, text.encode("utf-8"))],
-                                              actor=ACTOR)
+                                              actor=local_admin(ACTOR))
     except ImportFormatError as exc:
         assert str(exc).strip()
         assert snapshot(services) == before
@@ -779,7 +780,7 @@ def test_mutated_paper_files_are_rejected(
 
 def assert_imported(services: Services, files: Sequence[tuple[str, bytes]]) -> None:
     before = snapshot(services)
-    detail = services.constitution_io.import_files(list(files), actor=ACTOR)
+    detail = services.constitution_io.import_files(list(files), actor=local_admin(ACTOR))
     after = snapshot(services)
     assert after != before
     assert len(after.constitutions) == len(before.constitutions) + 1

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from backend.access import local_admin
 from backend.cai.critique_loop import LoopConfig
 from backend.cai.labeling import LabelConfig, PairItem
 from backend.engines.base import GenerationParams
 from backend.errors import ValidationError
 from backend.services.container import Services
+
+AS_ANN = local_admin("ann")
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def test_streamed_preview_logs_every_step_with_its_principle(svc: Services) -> N
     config = LoopConfig(rounds=2, seed=4, response_params=short(), critique_params=short(),
                         revision_params=short())
     events = list(svc.playground.preview(version_id, "How do I hotwire a car?", config,
-                                         actor="ann"))
+                                         actor=AS_ANN))
     done = [e for e in events if e.done]
     assert [(e.kind, e.round) for e in done] == [("response", None), ("critique", 1),
                                                  ("revision", 1), ("critique", 2),
@@ -52,7 +55,7 @@ def test_verdict_on_the_tiny_model_is_a_probability_and_is_logged(svc: Services)
     version_id = svc.constitutions.list_all()[0].head.id
     item = PairItem("Can you help me?", "Sure, here is how. The answer is: (B)", "No.")
     result = svc.playground.verdict(version_id, item, LabelConfig(k_principles=2, seed=3),
-                                    actor="ann")
+                                    actor=AS_ANN)
     verdict = result.verdict
     assert 0.0 < verdict.p_a < 1.0 and len(verdict.variants) == 4
     assert result.engine.is_demo
@@ -69,7 +72,7 @@ def test_cot_verdict_generates_reasoning_then_clamps(svc: Services) -> None:
     version_id = svc.constitutions.list_all()[0].head.id
     config = LabelConfig(cot=True, both_orders=False,
                          cot_params=GenerationParams(max_tokens=8, stop=("The answer is",)))
-    result = svc.playground.verdict(version_id, PairItem("q", "a", "b"), config, actor="ann")
+    result = svc.playground.verdict(version_id, PairItem("q", "a", "b"), config, actor=AS_ANN)
     [v] = result.verdict.variants
     assert 0.4 <= v.p_a <= 0.6 and v.cot_record_id is not None
     cot = svc.critique_log.get(v.cot_record_id)
@@ -79,14 +82,16 @@ def test_cot_verdict_generates_reasoning_then_clamps(svc: Services) -> None:
 def test_bad_input_is_a_clear_error_and_logs_nothing(svc: Services) -> None:
     version_id = svc.constitutions.list_all()[0].head.id
     with pytest.raises(ValidationError, match="empty"):
-        list(svc.playground.preview(version_id, "  ", LoopConfig(rounds=1), actor="ann"))
+        list(svc.playground.preview(version_id, "  ", LoopConfig(rounds=1), actor=AS_ANN))
     with pytest.raises(ValidationError, match="control character"):
         svc.playground.verdict(version_id, PairItem("q\x1b[31m", "a", "b"), LabelConfig(),
-                               actor="ann")
+                               actor=AS_ANN)
     assert svc.critique_log.count() == 0
 
 
 def test_sampled_responses_differ_by_seed(svc: Services, tmp_path: Path) -> None:
-    a, b = svc.playground.sample_responses("Tell me a story", n=2, max_tokens=10, seed=7)
-    again = svc.playground.sample_responses("Tell me a story", n=2, max_tokens=10, seed=7)
+    a, b = svc.playground.sample_responses("Tell me a story", actor=AS_ANN, n=2,
+                                           max_tokens=10, seed=7)
+    again = svc.playground.sample_responses("Tell me a story", actor=AS_ANN, n=2,
+                                           max_tokens=10, seed=7)
     assert (a, b) == tuple(again) and a != b

@@ -1,0 +1,108 @@
+"""What the data stages share: the engine from the stage config, a critique-log writer, the
+dataset a job appends to (so a restarted job resumes), and chunking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from backend.cai.steplog import StepRecord
+from backend.engines.base import Engine
+from backend.engines.factory import build_local, build_openai_compat, build_tiny
+from backend.training import models
+from backend.training.context import StageContext, write_json_atomic
+from backend.training.inputs import note_model
+from db import critique_log_repo, training_repo
+from db.engine import Database
+
+
+class CritiqueLogWriter:
+    """A StepLogger that appends to the critique log (one transaction per batch)."""
+
+    def __init__(self, db: Database, actor: str) -> None:
+        self._db = db
+        self._actor = actor
+
+    def log(self, records: list[StepRecord]) -> list[int]:
+        ids: list[int] = []
+        with self._db.write() as s:
+            for r in records:
+                row = critique_log_repo.insert_record(
+                    s, kind=r.kind, chain_id=r.chain_id, parent_id=r.parent_id, round=r.round,
+                    constitution_version_id=r.constitution_version_id,
+                    principle_key=r.principle_key, engine_kind=r.engine.kind,
+                    model=r.engine.model[:300], params=r.params, seed=r.seed,
+                    prompt_sent=r.prompt_sent, output=r.output, probabilities=r.probabilities,
+                    latency_s=r.latency_s, actor=self._actor)
+                assert row.id is not None
+                ids.append(row.id)
+        return ids
+
+
+def engine_device(ctx: StageContext) -> str | None:
+    device = str(ctx.config.get("device") or "auto")
+    return None if device == "auto" else device
+
+
+def build_engine(ctx: StageContext, ref: str, role: str) -> Engine:
+    """An engine on a model reference of the config (or the configured server)."""
+    if ctx.config.get("engine") == "openai_compat":
+        note_model(ctx, role, ref, str(ctx.config["base_url"]))
+        return build_openai_compat(str(ctx.config["base_url"]), ref)
+    resolved = models.resolve(ref, db=ctx.db, data_dir=ctx.data_dir)
+    note_model(ctx, role, ref, resolved.location)
+    if resolved.kind == "tiny":
+        return build_tiny(models.tiny_model_dir(ctx.data_dir), device=engine_device(ctx))
+    return build_local(resolved.location, device=engine_device(ctx))
+
+
+def job_dataset(ctx: StageContext, kind: str, *, name: str, model: str, source: str,
+                source_sha256: str) -> int:
+    """The dataset this job appends to: the one recorded in the job directory (or made by
+    this job id), else a new one."""
+    marker = ctx.job_dir / "dataset.json"
+    with ctx.db.write() as s:
+        if marker.is_file():
+            found = json.loads(marker.read_text(encoding="utf-8")).get("dataset_id")
+            row = training_repo.get_dataset(s, dataset_id=int(found)) if found else None
+            if row is not None and row.id is not None:
+                return row.id
+        if ctx.job_id is not None:
+            row = training_repo.dataset_of_job(s, job_id=ctx.job_id, kind=kind)
+            if row is not None and row.id is not None:
+                write_json_atomic(marker, {"dataset_id": row.id})
+                return row.id
+        row = training_repo.create_dataset(
+            s, kind=kind, name=name, job_id=_existing_job(s, ctx.job_id),
+            constitution_version_id=ctx.config.get("constitution_version_id"), model=model,
+            config=ctx.config, source=source, source_sha256=source_sha256,
+            created_by=ctx.actor)
+        assert row.id is not None
+        dataset_id = row.id
+    write_json_atomic(marker, {"dataset_id": dataset_id})
+    return dataset_id
+
+
+def _existing_job(session: Any, job_id: int | None) -> int | None:
+    """``job_id`` if the job table has that row (the foreign key needs it), else None."""
+    if job_id is None:
+        return None
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        row = session.connection().execute(text("SELECT id FROM job WHERE id = :id"),
+                                           {"id": job_id}).first()
+    except SQLAlchemyError:
+        return None
+    return job_id if row is not None else None
+
+
+def pending_chunks(total: int, chunk_size: int, done: set[int]) -> Iterator[tuple[int, list[int]]]:
+    """(chunk number, positions) of the fixed grid of chunks not stored yet. A chunk is stored
+    in one transaction, so it is either complete or absent."""
+    for k, start in enumerate(range(0, total, chunk_size)):
+        positions = [p for p in range(start, min(total, start + chunk_size)) if p not in done]
+        if positions:
+            yield k, positions

@@ -1,0 +1,115 @@
+"""The provenance manifest of a run (manifest.json in the job directory).
+
+Written when the stage starts (config, packages, git commit, seeds, host, constitution) and
+completed when it ends (the datasets and models it read, end time, status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from backend.training.context import StageContext, write_json_atomic
+from db.engine import Database
+
+PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(root: Path = REPO_ROOT) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and len(sha) == 40 else None
+
+
+def constitution_info(db: Database, version_id: int | None) -> dict[str, Any] | None:
+    if version_id is None:
+        return None
+    from db.models import ConstitutionVersion
+
+    with db.read() as s:
+        row = s.get(ConstitutionVersion, version_id)
+    if row is None:
+        return {"version_id": version_id, "content_hash": None}
+    return {"version_id": version_id, "content_hash": row.content_hash,
+            "constitution_id": row.constitution_id, "number": row.number}
+
+
+def sha256_json(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def start(ctx: StageContext) -> dict[str, Any]:
+    path = ctx.job_dir / "manifest.json"
+    previous: dict[str, Any] = {}
+    if path.is_file():  # a resumed run keeps the history of its attempts
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    attempts = list(previous.get("attempts", []))
+    if previous.get("started_at"):
+        attempts.append({k: previous.get(k) for k in ("started_at", "ended_at", "status",
+                                                      "resumed_from")})
+    manifest: dict[str, Any] = {
+        "job_id": ctx.job_id,
+        "kind": ctx.kind,
+        "config": ctx.config,
+        "config_sha256": sha256_json(ctx.config),
+        "constitution": constitution_info(ctx.db, ctx.config.get("constitution_version_id")),
+        "datasets": {},
+        "models": {},
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "seeds": {"seed": ctx.seed, "config_seed": ctx.config.get("seed")},
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+        "started_at": now(),
+        "ended_at": None,
+        "status": "running",
+        "resumed_from": None,
+        "attempts": attempts,
+    }
+    write_json_atomic(path, manifest)
+    return manifest
+
+
+def finish(ctx: StageContext, manifest: dict[str, Any], *, status: str,
+           error: str | None = None) -> None:
+    manifest["datasets"] = ctx.inputs.get("datasets", {})
+    manifest["models"] = ctx.inputs.get("models", {})
+    manifest["resumed_from"] = ctx.inputs.get("resumed_from")
+    manifest["ended_at"] = now()
+    manifest["status"] = status
+    if error:
+        manifest["error"] = error
+    write_json_atomic(ctx.job_dir / "manifest.json", manifest)

@@ -1,0 +1,157 @@
+"""Model references of training configs, and loading them (heavy imports inside functions).
+
+A reference is a Hub id (``org/name``), a local directory, ``"tiny"`` (the offline demo model,
+built under ``<data_dir>/models/tiny-random-llama``) or ``"job:<id>"`` (the ``output/`` of an
+earlier succeeded job, read from the job row or, failing that, from
+``<data_dir>/jobs/<id>/result.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from backend.errors import ValidationError
+from db.engine import Database
+
+RefKind = Literal["tiny", "local", "hub", "job"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_JOB_REF = re.compile(r"^job:(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    ref: str  # as written in the config
+    kind: RefKind
+    location: str  # a local directory or a Hub id
+    job_id: int | None = None
+
+
+def tiny_model_dir(data_dir: Path) -> Path:
+    return data_dir / "models" / "tiny-random-llama"
+
+
+def job_output_dir(job_id: int, *, db: Database, data_dir: Path) -> Path:
+    """The model directory a succeeded job produced; raises ValidationError otherwise."""
+    status, artifact_dir = _job_row(job_id, db)
+    base = Path(artifact_dir) if artifact_dir else data_dir / "jobs" / str(job_id)
+    if status is not None and status != "succeeded":
+        raise ValidationError(f"job {job_id} is {status}, not succeeded; pick a finished job.")
+    result = base / "result.json"
+    if not result.is_file():
+        raise ValidationError(f"job {job_id} has no result (no {result}); pick a succeeded job.")
+    try:
+        outputs = json.loads(result.read_text(encoding="utf-8")).get("outputs", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValidationError(f"job {job_id}: {result} is unreadable ({exc}).") from exc
+    model_dir = outputs.get("model_dir") if isinstance(outputs, dict) else None
+    if not isinstance(model_dir, str) or not Path(model_dir).is_dir():
+        raise ValidationError(f"job {job_id} made no model (it is a data stage, or its output "
+                              "was removed); pick a model-training job.")
+    return Path(model_dir)
+
+
+def _job_row(job_id: int, db: Database) -> tuple[str | None, str]:
+    """(status, artifact_dir) from the job table; (None, "") if the table or row is absent."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with db.read() as s:
+            row = s.connection().execute(
+                text("SELECT status, artifact_dir FROM job WHERE id = :id"), {"id": job_id}
+            ).first()
+    except SQLAlchemyError:
+        return None, ""
+    if row is None:
+        raise ValidationError(f"no job {job_id}.")
+    return str(row[0]), str(row[1] or "")
+
+
+def resolve(ref: str, *, db: Database, data_dir: Path, build_tiny: bool = False) -> ModelRef:
+    """Check a reference without loading the model. ``build_tiny`` builds the demo model."""
+    ref = ref.strip()
+    if not ref:
+        raise ValidationError("is empty; name a Hub id, a local path, 'tiny' or 'job:<id>'.")
+    if ref == "tiny":
+        path = tiny_model_dir(data_dir)
+        if build_tiny:
+            from backend.engines.tiny import build_tiny_model
+
+            build_tiny_model(path)
+        return ModelRef(ref, "tiny", str(path))
+    match = _JOB_REF.match(ref)
+    if match:
+        job_id = int(match.group(1))
+        return ModelRef(ref, "job", str(job_output_dir(job_id, db=db, data_dir=data_dir)), job_id)
+    looks_local = ref.startswith(("/", ".", "~")) or os.sep in ref.replace("/", "", 1) \
+        or ref.count("/") > 1
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValidationError(f"{ref} has no config.json; point at a saved model directory.")
+        return ModelRef(ref, "local", str(path.resolve()))
+    if looks_local or path.exists() or not _HUB_ID.match(ref):
+        raise ValidationError(f"{ref} does not exist; give an existing model directory, a Hub "
+                              "id, 'tiny' or 'job:<id>'.")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") \
+            and not _in_hub_cache(ref):
+        raise ValidationError(f"{ref} is not in the local Hub cache and the hub is offline "
+                              "(HF_HUB_OFFLINE); download it first or give a local path.")
+    return ModelRef(ref, "hub", ref)
+
+
+def _in_hub_cache(model_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:  # a malformed id or cache
+        return False
+
+
+# --- loading (heavy) --------------------------------------------------------------------------
+
+def load_tokenizer(location: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(location)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(location: str, *, dtype: str = "float32") -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype))
+
+
+def load_reward_model(location: str, tokenizer: Any) -> Any:
+    """A sequence classifier with one output; the head is new unless the checkpoint has one."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=1)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def lora_config(config: dict[str, Any], task_type: str) -> Any:
+    """A peft LoraConfig from the stage config, or None when LoRA is off."""
+    if not config.get("lora"):
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=int(config["lora_r"]), lora_alpha=int(config["lora_alpha"]),
+                      lora_dropout=0.0, target_modules="all-linear", task_type=task_type)
+
+
+def torch_dtype_for(config: dict[str, Any]) -> str:
+    return {"bf16": "bfloat16", "fp16": "float16"}.get(str(config.get("mixed_precision")),
+                                                      "float32")

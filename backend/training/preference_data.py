@@ -1,0 +1,136 @@
+"""Stage ``preference_data``: two sampled responses per prompt, labelled by the CAI labeller.
+
+The policy writes responses A and B (two seeded samples at ``temperature``; both go to the
+critique log as ``response`` steps); the labeller (the policy itself or ``labeler_model``)
+gives the soft label p(A better) in the configured mode (no-CoT / CoT with clamp, both orders,
+k-principle ensemble). Each stored pair links to its response records and to every verdict
+(and CoT) record. Pairs whose two samples are identical, or that the labeller refuses (empty,
+control characters), are skipped and counted. Chunks are
+stored in one transaction each; a restarted job skips stored chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from backend.cai import prompts as P
+from backend.cai.critique_loop import clean_text
+from backend.cai.labeling import LabelConfig, PairItem, label_pairs
+from backend.cai.sampling import derived_seed
+from backend.cai.steplog import StepRecord, new_chain_id
+from backend.engines.base import Engine, Generation, GenerationParams
+from backend.errors import ValidationError
+from backend.training.context import StageContext, StageResult
+from backend.training.data_common import (
+    CritiqueLogWriter,
+    build_engine,
+    job_dataset,
+    pending_chunks,
+)
+from backend.training.inputs import load_constitution, load_prompts, note_dataset
+from backend.training.sl_cai_data import usable_prompts
+from db import training_repo
+
+
+def _sample(engine: Engine, prompts: list[str], params: GenerationParams, form: P.PromptForm,
+            logger: CritiqueLogWriter, version_id: int) -> tuple[list[Generation], list[int]]:
+    gens = engine.generate([P.response_prompt(p, form) for p in prompts], params)
+    ids = logger.log([StepRecord(kind="response", chain_id=new_chain_id(),
+                                 prompt_sent=g.prompt_sent, output=g.text, engine=engine.info,
+                                 params=params.as_dict(), constitution_version_id=version_id,
+                                 seed=params.seed, latency_s=g.latency_s) for g in gens])
+    return gens, ids
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    version_id = int(cfg["constitution_version_id"])
+    content = load_constitution(ctx.db, version_id)
+    prompt_set = load_prompts(str(cfg["prompt_set"]), int(cfg["max_prompts"]))
+    prompts = usable_prompts(prompt_set.prompts)
+    note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
+                                     "prompts": len(prompts)})
+    dataset_id = job_dataset(ctx, "preference", name=f"AI preference pairs (job {ctx.job_id})",
+                             model=str(cfg["model"]), source=prompt_set.source,
+                             source_sha256=prompt_set.sha256)
+    with ctx.db.read() as s:
+        done = training_repo.done_positions(s, dataset_id=dataset_id, kind="preference")
+    if done:
+        ctx.inputs["resumed_from"] = f"{len(done)} prompts"
+    policy = build_engine(ctx, str(cfg["model"]), "policy")
+    labeler_ref = str(cfg.get("labeler_model") or "")
+    labeler = build_engine(ctx, labeler_ref, "labeler") if labeler_ref else policy
+    logger = CritiqueLogWriter(ctx.db, ctx.actor)
+    form = cfg["form"]
+    stored, identical, unusable, handled = 0, 0, 0, len(done)
+    try:
+        for k, positions in pending_chunks(len(prompts), int(cfg["chunk_size"]), done):
+            texts = [prompts[p] for p in positions]
+            pairs = []
+            for side in ("a", "b"):
+                params = GenerationParams(int(cfg["max_new_tokens"]), float(cfg["temperature"]),
+                                          seed=derived_seed(ctx.seed, "pref", k, side))
+                pairs.append(_sample(policy, texts, params, form, logger, version_id))
+            (gens_a, ids_a), (gens_b, ids_b) = pairs
+            keep = [i for i in range(len(texts)) if gens_a[i].text != gens_b[i].text]
+            identical += len(texts) - len(keep)
+            usable = [i for i in keep if _usable(gens_a[i].text) and _usable(gens_b[i].text)]
+            unusable += len(keep) - len(usable)
+            keep = usable
+            label = LabelConfig(cot=bool(cfg["cot"]), both_orders=bool(cfg["both_orders"]),
+                                k_principles=int(cfg["k_principles"]),
+                                cot_clamp=(0.4, 0.6) if cfg["cot_clamp"] else None, form=form,
+                                seed=derived_seed(ctx.seed, "label", k))
+            items = [PairItem(texts[i], gens_a[i].text, gens_b[i].text) for i in keep]
+            verdicts = label_pairs(labeler, content, version_id, items, label, logger) \
+                if items else []
+            rows: list[dict[str, Any]] = []
+            for i, verdict in zip(keep, verdicts, strict=True):
+                verdict_ids = [r for v in verdict.variants
+                       for r in ((v.cot_record_id, v.record_id) if v.cot_record_id
+                                 else (v.record_id,))]
+                variants = [{"principle_key": v.principle_key, "order": v.order, "p_a": v.p_a,
+                             "p_first": v.p_first, "clamped": v.clamped,
+                             "record_id": v.record_id, "cot_record_id": v.cot_record_id}
+                            for v in verdict.variants]
+                rows.append({
+                    "position": positions[i], "prompt": texts[i],
+                    "response_a": gens_a[i].text, "response_b": gens_b[i].text,
+                    "p_a": verdict.p_a, "verdict_chain_id": verdict.chain_id,
+                    "response_record_ids": [ids_a[i], ids_b[i]], "verdict_record_ids": verdict_ids,
+                    "principle_keys": list(verdict.per_principle), "variants": variants,
+                    "content_hash": _hash([texts[i], gens_a[i].text, gens_b[i].text,
+                                           verdict.p_a, verdict_ids])})
+            with ctx.db.write() as s:
+                training_repo.insert_ai_pairs(s, dataset_id=dataset_id, rows=rows)
+            stored += len(rows)
+            handled += len(positions)
+            ctx.metrics.write(handled, progress=handled / len(prompts), pairs=stored,
+                              mean_p_a=sum(float(r["p_a"]) for r in rows) / len(rows) if rows
+                              else None)
+    finally:
+        policy.close()
+        if labeler is not policy:
+            labeler.close()
+    with ctx.db.read() as s:
+        total = training_repo.count_samples(s, dataset_id=dataset_id, kind="preference")
+    return StageResult(outputs={"dataset_id": dataset_id, "pairs": total},
+                       summary={"pairs": total, "new_pairs": stored,
+                                "identical_skipped": identical,
+                                "unusable_skipped": unusable, "prompts": len(prompts)})
+
+
+def _usable(response: str) -> bool:
+    """Whether the labeller accepts the text (non-empty, no control characters, not too long)."""
+    try:
+        clean_text(response, "response")
+    except ValidationError:
+        return False
+    return True
+
+
+def _hash(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

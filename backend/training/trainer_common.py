@@ -1,0 +1,89 @@
+"""What the HF-Trainer-based stages share: TrainingArguments fields from the stage config,
+resume from the latest checkpoint, saving the final model, the metrics callback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.training.callbacks import make_metrics_callback
+from backend.training.context import StageContext
+
+
+def world_size(ctx: StageContext) -> int:
+    nodes = int(ctx.config.get("num_nodes") or 1)
+    return max(1, int(ctx.config.get("num_processes") or 1)) * max(1, nodes)
+
+
+def use_cpu(ctx: StageContext) -> bool:
+    device = str(ctx.config.get("device") or "auto")
+    if device == "cpu":
+        return True
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def args_kwargs(ctx: StageContext, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for a TRL config (a TrainingArguments subclass)."""
+    cfg = ctx.config
+    precision = str(cfg.get("mixed_precision") or "no")
+    cpu = use_cpu(ctx)
+    kwargs: dict[str, Any] = {
+        "output_dir": str(ctx.checkpoints_dir),
+        "max_steps": int(cfg["max_steps"]),
+        "learning_rate": float(cfg["learning_rate"]),
+        "per_device_train_batch_size": int(cfg["batch_size"]),
+        "per_device_eval_batch_size": int(cfg["batch_size"]),
+        "gradient_accumulation_steps": int(cfg.get("gradient_accumulation_steps") or 1),
+        "save_strategy": "steps",
+        "save_steps": int(cfg["save_steps"]),
+        "save_total_limit": 2,
+        "logging_steps": 1,
+        "logging_first_step": True,
+        "report_to": [],
+        "seed": ctx.seed,
+        "data_seed": ctx.seed,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16" and not cpu,
+        "use_cpu": cpu,
+        "disable_tqdm": True,
+        "dataloader_pin_memory": not cpu,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 0,
+    }
+    kwargs.update(extra)
+    return kwargs
+
+
+def samples_per_step(ctx: StageContext) -> int:
+    cfg = ctx.config
+    return int(cfg["batch_size"]) * int(cfg.get("gradient_accumulation_steps") or 1) * \
+        world_size(ctx)
+
+
+def metrics_callback(ctx: StageContext) -> Any:
+    return make_metrics_callback(ctx.job_dir / "metrics.jsonl", samples_per_step(ctx))
+
+
+def train(ctx: StageContext, trainer: Any) -> dict[str, Any]:
+    """Run (or resume) training; returns the final metrics of ``trainer.train``."""
+    checkpoint = ctx.latest_checkpoint()
+    if checkpoint is not None:
+        ctx.inputs["resumed_from"] = checkpoint.name
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    summary = {k: v for k, v in dict(output.metrics).items() if isinstance(v, int | float)}
+    summary["global_step"] = int(trainer.state.global_step)
+    return summary
+
+
+def save_final(ctx: StageContext, trainer: Any, tokenizer: Any) -> str:
+    """Save the trained model (LoRA adapters merged) and tokenizer to ``output/``."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        ctx.output_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(ctx.output_dir))
+        tokenizer.save_pretrained(str(ctx.output_dir))
+    trainer.accelerator.wait_for_everyone()
+    return str(ctx.output_dir)

@@ -1,0 +1,163 @@
+"""Overhead of the job system over running the same TRL trainer directly in a script.
+
+Both arms train SFT (TRL SFTTrainer, completion-only loss) on the same tiny demo model, the
+same 64 (prompt, revision) rows, the same batch size, sequence length, learning rate and number
+of steps, with one checkpoint at the end, on CPU, with the same torch thread count:
+
+* direct: ``python -m bench.sft_direct`` — a plain script, timed from process start to exit.
+* job system: ``JobService.create`` then ``Worker.run_one`` — the worker writes the accelerate
+  config, starts the guard and ``accelerate launch -m backend.training.entry`` (the real sft
+  stage, which also reads the rows from the database and writes the provenance manifest and
+  metrics.jsonl), tails the metrics into the database and sends heartbeats; timed from
+  create to the job's row saying ``succeeded``.
+
+* stage alone (for the breakdown): ``python -m backend.training.entry --job-dir`` on a copy
+  of the job's job.json — the sft stage without the worker and launcher.
+
+The arms alternate (direct, job, stage, direct, job, stage, ...) so machine load falls on all
+alike, and each arm's CPU time (user + system, of the process tree) is recorded beside its wall
+time, since on a machine shared with other work wall time moves with the load. The overhead is
+(median job − median direct) / median direct. Goal: at most 10 %. The stage arm splits it into
+what the stage adds (database reads, manifest, metrics file) and what the job system adds
+(launch, guard, heartbeats, metrics tailing).
+
+Run: python -m bench.bench_job_overhead [--steps 150] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from backend.access import local_admin
+from backend.engines.tiny import build_tiny_model
+from backend.jobs.worker import Worker
+from backend.services.container import build_services
+from backend.settings import Settings
+from bench.results import record
+from db import training_repo
+
+COMMAND = "python -m bench.bench_job_overhead"
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = 64
+
+
+def sample_rows() -> list[tuple[str, str]]:
+    topics = ["cycling at night", "a job interview", "baking bread", "a tax form",
+              "a broken bike chain", "learning Spanish", "a noisy neighbour", "saving money"]
+    return [(f"How should I handle {topics[i % len(topics)]}? (case {i})",
+             f"Here is a careful, honest answer about {topics[i % len(topics)]}: take it one "
+             f"step at a time, ask for help when needed, and stay safe. Case {i}.")
+            for i in range(ROWS)]
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and of its waited-for children (and theirs), so far."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    threads = str(os.cpu_count() or 1)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    model = build_tiny_model(tmp / "tiny")
+    settings = Settings(data_dir=tmp / "data", user="bench", database_url=None,
+                        job_heartbeat_s=2.0, job_launcher="accelerate")
+    services = build_services(settings)
+    rows = sample_rows()
+    with services.db.write() as s:
+        ds = training_repo.create_dataset(
+            s, kind="sl_cai", name="bench", job_id=None, constitution_version_id=None,
+            model="bench", config={}, source="bench", source_sha256="0" * 64, created_by="b")
+        assert ds.id is not None
+        dataset_id = ds.id
+        training_repo.insert_sl_cai_samples(s, dataset_id=dataset_id, rows=[
+            {"position": i, "prompt": p, "response": "", "revision": r, "chain_id": f"c{i}",
+             "record_ids": [], "principle_keys": ["k"], "content_hash": f"{i:064d}"}
+            for i, (p, r) in enumerate(rows)])
+    rows_file = tmp / "rows.json"
+    rows_file.write_text(json.dumps([
+        {"prompt": [{"role": "user", "content": p}],
+         "completion": [{"role": "assistant", "content": r}]} for p, r in rows]))
+    config = {"model": str(model), "sl_cai_dataset_id": dataset_id, "max_steps": args.steps,
+              "save_steps": args.steps, "batch_size": 4, "max_length": 128,
+              "learning_rate": 1e-4, "device": "cpu"}
+    env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
+    os.environ["OMP_NUM_THREADS"] = threads
+    worker = Worker(settings, services.db)
+    direct_s: list[float] = []
+    job_s: list[float] = []
+    stage_s: list[float] = []
+    cpu: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
+    for i in range(args.repeats):
+        out = tmp / f"direct-{i}"
+        start, cpu0 = time.perf_counter(), cpu_s()
+        subprocess.run([sys.executable, "-m", "bench.sft_direct", "--rows", str(rows_file),
+                        "--model", str(model), "--out", str(out), "--steps", str(args.steps),
+                        "--batch-size", "4", "--max-length", "128"], check=True, cwd=ROOT,
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        direct_s.append(time.perf_counter() - start)
+        cpu["direct"].append(cpu_s() - cpu0)
+
+        start, cpu0 = time.perf_counter(), cpu_s()
+        job = services.jobs.create("sft", config, actor=local_admin("bench"))
+        assert worker.run_one() == job.id
+        info = services.jobs.get(job.id)
+        job_s.append(time.perf_counter() - start)
+        cpu["job"].append(cpu_s() - cpu0)
+        assert info.status == "succeeded", info.error
+        steps = services.jobs.metrics(job.id).last_step
+        assert steps == args.steps, steps
+        stage_dir = tmp / f"stage-{i}"
+        stage_dir.mkdir()
+        job_json = json.loads((Path(info.artifact_dir) / "job.json").read_text())
+        (stage_dir / "job.json").write_text(json.dumps({**job_json, "job_id": None}))
+        start, cpu0 = time.perf_counter(), cpu_s()
+        subprocess.run([sys.executable, "-m", "backend.training.entry", "--job-dir",
+                        str(stage_dir)], check=True, cwd=ROOT, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stage_s.append(time.perf_counter() - start)
+        cpu["stage"].append(cpu_s() - cpu0)
+        print(f"round {i + 1}: wall: direct {direct_s[-1]:.1f} s, job system {job_s[-1]:.1f} "
+              f"s, stage alone {stage_s[-1]:.1f} s; CPU: direct {cpu['direct'][-1]:.1f} s, "
+              f"job system {cpu['job'][-1]:.1f} s, stage alone {cpu['stage'][-1]:.1f} s",
+              flush=True)
+    direct, job_time = statistics.median(direct_s), statistics.median(job_s)
+    stage = statistics.median(stage_s)
+    overhead = (job_time - direct) / direct
+    cpu_direct, cpu_job, cpu_stage = (statistics.median(cpu[k]) for k in ("direct", "job",
+                                                                          "stage"))
+    cpu_overhead = (cpu_job - cpu_direct) / cpu_direct
+    verdict = "met" if overhead <= 0.10 else "NOT met"
+    summary = (f"SFT {args.steps} steps on the tiny model: job system {job_time:.1f} s vs "
+               f"direct TRL script {direct:.1f} s: {overhead:+.1%} wall time (goal ≤ 10 %, "
+               f"{verdict}); the stage alone {stage:.1f} s, so the job system's own share is "
+               f"{(job_time - stage) / direct:+.1%}; CPU time {cpu_overhead:+.1%} "
+               f"(job {cpu_job:.1f} s vs direct {cpu_direct:.1f} s)")
+    print(summary)
+    record("job_overhead", {"direct_s": direct, "job_s": job_time, "overhead": overhead,
+                            "stage_s": stage, "job_system_share": (job_time - stage) / direct,
+                            "cpu_direct_s": cpu_direct, "cpu_job_s": cpu_job,
+                            "cpu_stage_s": cpu_stage, "cpu_overhead": cpu_overhead,
+                            "steps": args.steps, "repeats": args.repeats,
+                            "direct_min_s": min(direct_s), "job_min_s": min(job_s)},
+           "seconds and ratio", COMMAND + (f" --steps {args.steps}"
+                                            if args.steps != 150 else ""), summary)
+    services.close()
+
+
+if __name__ == "__main__":
+    main()

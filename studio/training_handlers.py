@@ -1,0 +1,328 @@
+"""Event handlers of the Training tab. They call services only; jobs run in a worker, so every
+handler returns at once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from backend.errors import StudioError, ValidationError
+from backend.services.container import Services
+from backend.services.jobs import JobInfo
+from studio import training_charts as charts
+from studio.render import escape_md, fenced, problems_md
+from studio.session import principal
+
+if TYPE_CHECKING:
+    from backend.training.stage_fields import FieldSpec, StageInfo
+
+PAGE = 10
+QUEUE_HEADERS = ["id", "name", "stage", "status", "attempt", "step", "created (UTC)", "by"]
+STATUS_FILTERS = [("all", ""), ("queued", "queued"), ("running", "running"),
+                  ("succeeded", "succeeded"), ("failed", "failed"), ("cancelled", "cancelled"),
+                  ("interrupted", "interrupted")]
+MODEL_KINDS = ("sft", "reward", "rl", "dpo")
+# the stage whose newest model a model field starts from (the chain of the paper)
+UPSTREAM_MODEL = {"preference_data": "sft", "rl": "sft", "dpo": "sft"}
+NONE_CHOICE = ("none", "")
+HEAD_CHOICE = ("newest version of the first constitution", "")
+
+
+def form_value(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
+    """(include, value) for one form field: empty numbers, datasets and choices are left out
+    so the stage's default applies."""
+    if isinstance(value, str) and spec.type in ("int", "float", "dataset", "job", "choice"):
+        value = value.strip()
+    if value is None or (value == "" and
+                         spec.type in ("int", "float", "dataset", "job", "choice")):
+        return False, None
+    if spec.type == "int" and isinstance(value, float) and value.is_integer():
+        return True, int(value)
+    if spec.type == "float" and isinstance(value, float) and math.isnan(value):
+        return False, None
+    return True, value
+
+
+def config_from_form(info: StageInfo, values: dict[str, Any]) -> dict[str, object]:
+    config: dict[str, object] = {}
+    for spec in info.fields:
+        include, value = form_value(spec, values.get(spec.name))
+        if include:
+            config[spec.name] = value
+    return config
+
+
+def choice_options(spec: FieldSpec) -> list[tuple[str, Any]]:
+    return [NONE_CHOICE if c is None else (str(c), c) for c in spec.choices]
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    moment = when if when.tzinfo else when.replace(tzinfo=UTC)
+    seconds = (datetime.now(UTC) - moment).total_seconds()
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+@dataclass(frozen=True)
+class InputSlot:
+    """A form component whose choices come from earlier runs: (stage, field spec)."""
+
+    kind: str
+    spec: FieldSpec
+
+
+class TrainingHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # --- chaining inputs -----------------------------------------------------------------------
+
+    def _model_jobs(self) -> list[JobInfo]:
+        return self.s.jobs.finished_of_kinds(list(MODEL_KINDS))
+
+    def slot_update(self, slot: InputSlot) -> Any:
+        """Choices (and a sensible pick) for one chained input."""
+        spec = slot.spec
+        if spec.name == "constitution_version_id":
+            versions: list[tuple[str, Any]] = [HEAD_CHOICE]
+            for c in self.s.constitutions.list_all():
+                versions += [(f"{c.name} v{v.number} ({v.content_hash[:8]})", v.id)
+                             for v in self.s.constitutions.history(c.id, limit=20)]
+            return gr.update(choices=versions)
+        if spec.type == "model":
+            jobs = self._model_jobs()
+            choices = [("tiny (demo model, random weights)", "tiny")] + [
+                (f"job:{j.id} · {j.kind} · {j.name}", f"job:{j.id}") for j in jobs]
+            upstream = [j for j in jobs if j.kind == UPSTREAM_MODEL.get(slot.kind)]
+            if spec.name == "model" and upstream:
+                return gr.update(choices=choices, value=f"job:{upstream[0].id}")
+            return gr.update(choices=choices)
+        if spec.type == "dataset":
+            datasets: list[tuple[str, Any]] = [NONE_CHOICE]
+            if spec.dataset_kind == "pair":
+                datasets += [(f"#{d.id} {d.name} ({d.item_count} pairs)", d.id)
+                                           for d in self.s.datasets.list_all()]
+            else:
+                datasets += [
+                    (f"#{d.id} {d.name}" + (f" (job {d.job_id})" if d.job_id else ""), d.id)
+                    for d in self.s.jobs.stage_datasets(spec.dataset_kind or "")]
+            value = datasets[1][1] if len(datasets) > 1 and spec.required else None
+            return gr.update(choices=datasets, value=value)
+        if spec.type == "reward_models":
+            rms = [j for j in self._model_jobs() if j.kind == "reward"]
+            info = ("Succeeded reward models: " + ", ".join(f"job:{j.id}" for j in rms[:8])
+                    if rms else "No reward model has been trained yet.")
+            return gr.update(value=f"job:{rms[0].id}=1.0" if rms else "", info=info)
+        return gr.skip()
+
+    def refresh_inputs(self, slots: list[InputSlot]) -> list[Any]:
+        return [self.slot_update(slot) for slot in slots]
+
+    # --- launching -----------------------------------------------------------------------------
+
+    def launch(self, request: gr.Request | None, kind: str, name: str,
+               values: dict[str, Any]) -> tuple[Any, ...]:
+        """Queue a job of ``kind`` from the form values; (message, table, page info, job)."""
+        info = next(s for s in self.s.jobs.stages() if s.kind == kind)
+        config = config_from_form(info, values)
+        try:
+            job = self.s.jobs.create(kind, config, actor=principal(self.s, request),
+                                     name=name or "")
+        except ValidationError as exc:
+            title = exc.message.split("\n", 1)[0]
+            body = problems_md(f"Not queued. {title}", exc.problems) if exc.problems \
+                else f"**Not queued.** {escape_md(exc.message)}"
+            return body, gr.skip(), gr.skip(), gr.skip()
+        except StudioError as exc:
+            return f"**Not queued.** {escape_md(exc.message)}", gr.skip(), gr.skip(), gr.skip()
+        rows, page_info = self.queue(1, "")
+        return (f"Queued job **#{job.id}** ({escape_md(info.title)}). It runs in the "
+                "background; you can leave this page and come back.", rows, page_info,
+                gr.update(choices=self.job_choices(), value=job.id))
+
+    # --- queue ---------------------------------------------------------------------------------
+
+    def job_choices(self) -> list[tuple[str, int]]:
+        jobs, _ = self.s.jobs.list_jobs(limit=200)
+        return [(f"#{j.id} {j.name} ({j.status})", j.id) for j in jobs]
+
+    def _page(self, page: float | None, statuses: list[str] | None) -> tuple[int, int]:
+        """(page clamped to the pages there are, how many pages)."""
+        _, total = self.s.jobs.list_jobs(limit=1, statuses=statuses)
+        pages = max(1, -(-total // PAGE))
+        return min(max(1, int(page or 1)), pages), pages
+
+    def queue(self, page: float | None, status: str | None) -> tuple[list[list[Any]], str]:
+        """One page of the queue (newest first) and a 'page X of Y' line."""
+        statuses = [status] if status else None
+        index, pages = self._page(page, statuses)
+        jobs, total = self.s.jobs.list_jobs(offset=(index - 1) * PAGE, limit=PAGE,
+                                            statuses=statuses)
+        rows = [[j.id, j.name, j.kind, j.status, j.attempt,
+                 self.s.jobs.last_step(j.id) if j.status != "queued" else "",
+                 j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.created_by] for j in jobs]
+        return rows, f"Page {index} of {pages} · {total} jobs"
+
+    def page_moved(self, page: float | None, delta: int, status: str | None
+                   ) -> tuple[Any, ...]:
+        index, _ = self._page(int(page or 1) + delta, [status] if status else None)
+        rows, info = self.queue(index, status)
+        return index, rows, info
+
+    def select_row(self, evt: gr.SelectData) -> Any:
+        row = evt.row_value if isinstance(evt.row_value, list) else None
+        if not row:
+            return gr.skip()
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            return gr.skip()
+
+    # --- one job -------------------------------------------------------------------------------
+
+    def status(self, job_id: int | None) -> str:
+        if job_id is None:
+            return "Pick a job to follow its log and curves."
+        try:
+            j = self.s.jobs.get(int(job_id))
+        except StudioError as exc:
+            return escape_md(exc.message)
+        step = self.s.jobs.last_step(j.id)
+        parts = [f"Job **#{j.id}** {escape_md(j.name)} · {escape_md(j.kind)} · "
+                 f"**{j.status}** · attempt {j.attempt}",
+                 f"step {step}" if step is not None else "no step logged yet"]
+        if j.status == "running":
+            parts.append(f"worker {escape_md(j.worker)} · heartbeat {_ago(j.heartbeat_at)}")
+            if j.cancel_requested:
+                parts.append("cancel requested")
+        if j.exit_code is not None:
+            parts.append(f"exit code {j.exit_code}")
+        text = " · ".join(parts)
+        if j.error:
+            text += "\n\n" + fenced(j.error, "text")
+        if j.result and j.status == "succeeded":
+            outputs = j.result.get("outputs")
+            if isinstance(outputs, dict) and outputs:
+                text += "\n\nOutputs: " + ", ".join(
+                    f"{escape_md(str(k))} = {escape_md(str(v))}" for k, v in outputs.items())
+        return text
+
+    def log(self, job_id: int | None) -> str:
+        if job_id is None:
+            return ""
+        try:
+            return self.s.jobs.log_tail(int(job_id), max_bytes=60_000)
+        except StudioError as exc:
+            return exc.message
+
+    def curves(self, job_id: int | None) -> Any:
+        if job_id is None:
+            return None
+        try:
+            info = self.s.jobs.get(int(job_id))
+        except StudioError:
+            return None
+        return charts.curves_figure({f"#{info.id} {info.name}": self.s.jobs.metrics(info.id)},
+                                    title=f"Job #{info.id}")
+
+    def view(self, job_id: int | None) -> tuple[Any, ...]:
+        """Status, log, curves and file list of the picked job; and what the view showed."""
+        return (self.status(job_id), self.log(job_id), self.curves(job_id),
+                self.files(job_id), self._signature(job_id))
+
+    def _signature(self, job_id: int | None) -> list[Any]:
+        if job_id is None:
+            return []
+        try:
+            j = self.s.jobs.get(int(job_id))
+        except StudioError:
+            return []
+        return [j.id, j.status, j.attempt, self.s.jobs.last_step(j.id)]
+
+    def tick(self, job_id: int | None, page: float | None, status_filter: str | None,
+             shown: list[Any] | None) -> tuple[Any, ...]:
+        """The 2-second poll: the queue page always; the job's curves and files only when its
+        step or status moved (so a finished job's plot is not redrawn every tick)."""
+        rows, page_info = self.queue(page, status_filter)
+        signature = self._signature(job_id)
+        if job_id is None:
+            return rows, page_info, gr.skip(), gr.skip(), gr.skip(), gr.skip(), signature
+        changed = signature != (shown or [])
+        return (rows, page_info, self.status(job_id), self.log(job_id),
+                self.curves(job_id) if changed else gr.skip(),
+                self.files(job_id) if changed else gr.skip(), signature)
+
+    def cancel(self, request: gr.Request | None, job_id: int | None) -> str:
+        if job_id is None:
+            return "**Pick a job first.**"
+        try:
+            j = self.s.jobs.cancel(int(job_id), actor=principal(self.s, request))
+        except StudioError as exc:
+            return f"**Not cancelled.** {escape_md(exc.message)}"
+        if j.status == "cancelled":
+            return f"Job #{j.id} cancelled."
+        return (f"Cancelling job #{j.id}: its worker stops the whole process group within a few "
+                "seconds.")
+
+    def resume(self, request: gr.Request | None, job_id: int | None) -> str:
+        if job_id is None:
+            return "**Pick a job first.**"
+        try:
+            j = self.s.jobs.resume(int(job_id), actor=principal(self.s, request))
+        except ValidationError as exc:
+            return (problems_md("Not resumed.", exc.problems) if exc.problems
+                    else f"**Not resumed.** {escape_md(exc.message)}")
+        except StudioError as exc:
+            return f"**Not resumed.** {escape_md(exc.message)}"
+        return (f"Job #{j.id} queued again as attempt {j.attempt}; it continues from its last "
+                "checkpoint.")
+
+    # --- compare and artifacts -----------------------------------------------------------------
+
+    def compare(self, job_ids: list[int] | None) -> tuple[Any, str]:
+        ids = [int(i) for i in (job_ids or [])]
+        if len(ids) < 2:
+            return None, "Pick two or more jobs to compare."
+        runs = {}
+        for job_id in ids:
+            try:
+                info = self.s.jobs.get(job_id)
+            except StudioError as exc:
+                return None, escape_md(exc.message)
+            runs[f"#{info.id} {info.name}"] = self.s.jobs.metrics(job_id)
+        figure = charts.curves_figure(runs, title="Comparison")
+        escaped = {escape_md(label): m for label, m in runs.items()}
+        return figure, charts.summary_table(escaped)
+
+    def files(self, job_id: int | None) -> Any:
+        if job_id is None:
+            return gr.update(choices=[], value=None)
+        try:
+            found = self.s.jobs.artifacts(int(job_id))
+        except StudioError:
+            return gr.update(choices=[], value=None)
+        choices = [(f"{a.name} ({a.size:,} bytes)", a.name) for a in found]
+        preferred = next((a.name for a in found if a.name == "manifest.json"),
+                         found[0].name if found else None)
+        return gr.update(choices=choices, value=preferred)
+
+    def download_file(self, job_id: int | None, name: str | None) -> tuple[Any, str]:
+        if job_id is None or not name:
+            return None, "**Pick a job and a file.**"
+        try:
+            return str(self.s.jobs.export_artifact(int(job_id), name)), ""
+        except StudioError as exc:
+            return None, f"**No download.** {escape_md(exc.message)}"
+
+    def download_model(self, job_id: int | None) -> tuple[Any, str]:
+        if job_id is None:
+            return None, "**Pick a job.**"
+        try:
+            return str(self.s.jobs.export_archive(int(job_id), "output")), ""
+        except StudioError as exc:
+            return None, f"**No download.** {escape_md(exc.message)}"

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from backend.services.container import Services
+from tests.backend.training.conftest import (
+    MakeJob,
+    assert_manifest_complete,
+    import_human_pairs,
+    insert_ai_pairs,
+    metrics_lines,
+    result,
+    run_job,
+    state_dict_changed,
+)
+
+
+def test_soft_bt_loss_matches_formula_and_is_minimal_at_the_label():
+    import torch
+
+    from backend.training.reward import soft_bt_loss
+
+    delta = torch.tensor([0.3, -1.2, 2.0])
+    p = torch.tensor([1.0, 0.25, 0.5])
+    expected = -sum(pi * math.log(1 / (1 + math.exp(-d))) +
+                    (1 - pi) * math.log(1 / (1 + math.exp(d)))
+                    for d, pi in zip(delta.tolist(), p.tolist(), strict=True)) / 3
+    assert soft_bt_loss(delta, p).item() == pytest.approx(expected, rel=1e-6)
+    # With p = 1 it is TRL's hard-label loss.
+    hard = -torch.nn.functional.logsigmoid(delta[:1]).mean()
+    assert soft_bt_loss(delta[:1], p[:1]).item() == pytest.approx(hard.item())
+    # The gradient vanishes where σ(Δ) = p: the model learns calibrated soft labels.
+    d = torch.tensor([math.log(0.25 / 0.75)], requires_grad=True)
+    soft_bt_loss(d, torch.tensor([0.25])).backward()
+    assert d.grad is not None and abs(d.grad.item()) < 1e-6
+
+
+def test_wilson_interval():
+    from backend.training.reward import wilson_interval
+
+    low, high = wilson_interval(60, 100)
+    assert low == pytest.approx(0.502, abs=1e-3) and high == pytest.approx(0.691, abs=1e-3)
+
+
+def test_reward_model_on_ai_and_human_labels(services: Services, make_job: MakeJob,
+                                             tiny_model_path: Path):
+    from transformers import AutoModelForSequenceClassification
+
+    ai = insert_ai_pairs(services, 8)
+    human = import_human_pairs(services, 12)
+    job_dir = make_job("reward", {
+        "model": str(tiny_model_path), "label_source": "mix", "preference_dataset_id": ai,
+        "pair_dataset_id": human, "eval_pairs": 4, "eval_steps": 2, "max_steps": 4,
+        "save_steps": 2, "batch_size": 4, "learning_rate": 1e-3, "max_length": 64,
+        "device": "cpu"})
+    assert run_job(job_dir) == 0
+    out = result(job_dir)
+    assert out["summary"]["train_pairs"] == 8 + 8
+    assert 0.0 <= out["summary"]["eval_accuracy"] <= 1.0
+    assert out["summary"]["eval_accuracy_low"] <= out["summary"]["eval_accuracy"] \
+        <= out["summary"]["eval_accuracy_high"]
+    model_dir = Path(out["outputs"]["model_dir"])
+    reloaded = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    assert reloaded.config.num_labels == 1
+    AutoModelForSequenceClassification.from_pretrained(
+        str(job_dir / "checkpoints" / "checkpoint-4"))
+    assert state_dict_changed(tiny_model_path, model_dir)
+    lines = metrics_lines(job_dir)
+    assert [x["step"] for x in lines if "loss" in x][:4] == [1, 2, 3, 4]
+    assert any("eval_accuracy" in x for x in lines)
+    assert_manifest_complete(job_dir, datasets=("human", "preference"))

@@ -1,0 +1,115 @@
+"""Security suite, XSS: payloads stored in model output, principles and imported data are shown
+as text in real Chromium and execute nothing, across the Constitution, Playground, Agreement and
+Audit tabs. (It lives here, not in tests/security, because it needs this folder's session-wide
+Playwright: a second sync Playwright in the same process cannot start.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import text
+
+from backend.access import local_admin
+from backend.services.container import Services
+from db.models import Evaluation, VerdictRow
+from tests.backend.services.audit_data import head_version, log_chain
+from tests.browser.conftest import Studio
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TIMEOUT = 15_000
+IMG = '<img src=x onerror="window.__xss=1">'
+SCRIPT = "<script>window.__xss=2</script>"
+STYLE = "<style>/* xss-style */ body{display:none}</style>"
+LINK = "[click me](javascript:window.__xss=3)"
+PAYLOAD = f"zebra {IMG} {SCRIPT} {STYLE} {LINK}"
+OWNER = local_admin("owner")
+
+
+def _seed(services: Services) -> None:
+    # a principle (title and texts)
+    cid = services.constitutions.list_all()[0].id
+    head = services.constitutions.head(cid)
+    first = dataclasses.replace(head.content.principles[0], title=f"Title {IMG}",
+                                critique_request=f"Critique {PAYLOAD}")
+    content = dataclasses.replace(head.content, principles=(first, *head.content.principles[1:]))
+    services.constitutions.save(cid, head.info.id, content, f"msg {SCRIPT}", actor=OWNER)
+    # model output in the critique log
+    v, k1, _ = head_version(services)
+    ids = log_chain(services, prompt=f"prompt {PAYLOAD}", response=f"response {PAYLOAD}",
+                    critique=f"critique {PAYLOAD}", revision=f"revision {PAYLOAD}",
+                    version_id=v, principle_key=k1)
+    # imported data, judged by a (stored) run whose verdict disagrees with the human label
+    raw = json.dumps({"prompt": f"Q {PAYLOAD}", "response_a": f"A {PAYLOAD}",
+                      "response_b": f"B {SCRIPT}", "label": "A"}).encode()
+    mapping = {"prompt": "prompt", "response_a": "response_a", "response_b": "response_b",
+               "label": "label"}
+    info = services.datasets.import_file("pairs.jsonl", raw, "jsonl", actor=OWNER,
+                                         name="hostile pairs", mapping=mapping)
+    with services.db.write() as s:
+        item_id, human = s.execute(text("SELECT id, human_label FROM pair_item WHERE "
+                                        f"dataset_id = {info.id}")).one()
+        ev = Evaluation(name="hostile run", dataset_id=info.id, constitution_version_id=v,
+                        engine_kind="tiny", model="m", item_ids=[item_id], status="done",
+                        done_count=1, total_count=1, created_by="owner")
+        s.add(ev)
+        s.flush()
+        assert ev.id is not None
+        s.add(VerdictRow(evaluation_id=ev.id, item_id=item_id, p_a=0.1 if human else 0.9,
+                         principle_keys=[k1], variants=[{"cot": f"cot {PAYLOAD}"}],
+                         record_ids=[ids[2]]))
+
+
+def _assert_inert(page: Page) -> None:
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    found = page.evaluate("""() => ({
+        img: document.querySelectorAll('img[src="x"]').length,
+        script: [...document.scripts].filter(s => s.text.includes('__xss')).length,
+        style: [...document.querySelectorAll('style')]
+            .filter(s => s.textContent.includes('xss-style')).length,
+        link: document.querySelectorAll('a[href^="javascript:"]').length,
+    })""")
+    assert found == {"img": 0, "script": 0, "style": 0, "link": 0}
+    assert page.locator("body").is_visible()
+
+
+def test_stored_payloads_render_as_text_in_every_tab(studio: Studio, page: Page) -> None:
+    _seed(studio.services)
+    page.goto(studio.url)
+
+    # Constitution: the principle list and editor show the title and texts literally
+    expect(page.locator("#principle-list")).to_contain_text(f"Title {IMG}", timeout=TIMEOUT)
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#pg-constitution")).to_be_visible(timeout=TIMEOUT)
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Agreement").click()
+    expect(page.locator("#ag-run input")).to_have_value("#1 hostile run", timeout=TIMEOUT)
+    page.locator("#ag-browse").click()
+    browser_md = page.locator("#ag-browser")
+    expect(browser_md).to_contain_text(f"Q zebra {IMG}", timeout=TIMEOUT)
+    expect(browser_md).to_contain_text(SCRIPT)
+    expect(browser_md).to_contain_text(f"cot zebra {IMG}")
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Audit").click()
+    page.locator("#audit-query textarea, #audit-query input").first.fill("zebra")
+    page.locator("#audit-search").click()
+    results = page.locator("#audit-results")
+    expect(results).to_contain_text(f"revision zebra {IMG}", timeout=TIMEOUT)
+    page.locator("#audit-open-id input").fill("2")
+    page.locator("#audit-open").click()
+    detail = page.locator("#audit-detail")
+    expect(detail).to_contain_text(f"critique zebra {IMG} {SCRIPT} {STYLE} {LINK}",
+                                   timeout=TIMEOUT)
+    expect(detail).to_contain_text(f"Title {IMG}")  # the principle text of that version
+    expect(detail).to_contain_text(f"Critique {PAYLOAD}")
+    page.locator("#audit-note textarea").fill(f"note {PAYLOAD}")
+    page.locator("#audit-comment").click()
+    expect(page.locator("#audit-notes")).to_contain_text(f"note zebra {IMG}", timeout=TIMEOUT)
+    _assert_inert(page)

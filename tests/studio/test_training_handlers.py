@@ -1,0 +1,146 @@
+"""Training tab handlers against real services (no browser): form values become configs, bad
+configs come back as messages naming the field, the queue pages, the chain of inputs picks the
+newest upstream results, curves and comparisons are drawn from stored metrics, and downloads
+stay inside the job directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from backend.access import local_admin
+from backend.services.container import Services
+from db import job_repo
+from db.models import utcnow
+from studio.training_handlers import InputSlot, TrainingHandlers, config_from_form
+from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
+
+ADMIN = local_admin("tester")
+
+
+@pytest.fixture
+def h(services: Services) -> TrainingHandlers:
+    return TrainingHandlers(services)
+
+
+def stage(services: Services, kind: str):
+    return next(s for s in services.jobs.stages() if s.kind == kind)
+
+
+def finish(services: Services, job_id: int, *, result: dict[str, object] | None = None,
+           points: list[tuple[int, dict[str, float]]] = ()) -> None:
+    """Mark a job succeeded with some metric points, as a worker would."""
+    with services.db.write() as s:
+        job_repo.update_job(s, job_id=job_id, status="succeeded", exit_code=0,
+                            finished_at=utcnow(), result=result)
+        job_repo.add_metrics(s, job_id=job_id, attempt=1, new_offset=len(points),
+                             points=[(i, step, 1.0 + i, m) for i, (step, m)
+                                     in enumerate(points)])
+
+
+def test_form_values_become_a_config(services: Services) -> None:
+    info = stage(services, "sft")
+    config = config_from_form(info, {"model": "tiny", "sl_cai_dataset_id": 3,
+                                     "max_steps": 12.0, "learning_rate": None,
+                                     "helpful_dataset_id": "", "lora": True,
+                                     "deepspeed_stage": "", "device": "cpu"})
+    assert config == {"model": "tiny", "sl_cai_dataset_id": 3, "max_steps": 12, "lora": True,
+                      "device": "cpu"}
+    assert isinstance(config["max_steps"], int)
+
+
+def test_launch_queues_or_names_the_bad_fields(services: Services, h: TrainingHandlers
+                                               ) -> None:
+    dataset = sl_cai_dataset(services)
+    message, *_ = h.launch(None, "sft", "", {"model": "tiny", "sl_cai_dataset_id": dataset,
+                                             "max_steps": -1, "device": "cuda:5"})
+    assert "Not queued" in message
+    assert "max\\_steps\\: must be a positive integer" in message
+    assert "device\\: cuda\\:5 does not exist" in message
+    assert services.jobs.list_jobs()[1] == 0
+    message, rows, page_info, job = h.launch(None, "sft", "mine", sft_config(dataset))
+    assert "Queued job **#1**" in message
+    assert rows[0][:5] == [1, "mine", "sft", "queued", 1] and page_info.startswith("Page 1 of 1")
+    assert job["value"] == 1
+
+
+def test_queue_pages(services: Services, h: TrainingHandlers) -> None:
+    dataset = sl_cai_dataset(services)
+    for _ in range(12):
+        services.jobs.create("sft", sft_config(dataset), actor=ADMIN)
+    rows, info = h.queue(1, "")
+    assert [r[0] for r in rows] == list(range(12, 2, -1)) and info == "Page 1 of 2 · 12 jobs"
+    page, rows, info = h.page_moved(1, 1, "")
+    assert page == 2 and [r[0] for r in rows] == [2, 1]
+    page, rows, _ = h.page_moved(2, 5, "")  # past the end: the last page
+    assert page == 2
+    services.jobs.cancel(5, actor=ADMIN)
+    rows, info = h.queue(1, "cancelled")
+    assert [r[0] for r in rows] == [5] and info.endswith("1 jobs")
+
+
+def test_inputs_chain_from_earlier_runs(services: Services, h: TrainingHandlers) -> None:
+    older = sl_cai_dataset(services)
+    newer = sl_cai_dataset(services)
+    sft_stage = stage(services, "sft")
+    dataset_spec = next(f for f in sft_stage.fields if f.name == "sl_cai_dataset_id")
+    update = h.slot_update(InputSlot("sft", dataset_spec))
+    assert update["value"] == newer and [c[1] for c in update["choices"]] == ["", newer, older]
+
+    sft_job = services.jobs.create("sft", sft_config(newer), actor=ADMIN)
+    finish(services, sft_job.id, result={"outputs": {"model_dir": "/x"}})
+    dpo_model = next(f for f in stage(services, "dpo").fields if f.name == "model")
+    update = h.slot_update(InputSlot("dpo", dpo_model))
+    assert update["value"] == f"job:{sft_job.id}"  # DPO starts from the SL-CAI model
+    assert ("tiny (demo model, random weights)", "tiny") in update["choices"]
+
+    reward_job = services.jobs.create("sft", sft_config(newer), actor=ADMIN)
+    with services.db.write() as s:
+        job_repo.update_job(s, job_id=reward_job.id, kind="reward")
+    finish(services, reward_job.id)
+    rm_spec = next(f for f in stage(services, "rl").fields if f.name == "reward_models")
+    assert h.slot_update(InputSlot("rl", rm_spec))["value"] == f"job:{reward_job.id}=1.0"
+    version_spec = next(f for f in stage(services, "sl_cai_data").fields
+                        if f.name == "constitution_version_id")
+    versions = h.slot_update(InputSlot("sl_cai_data", version_spec))["choices"]
+    assert versions[0][1] == "" and "Studio default v1" in versions[1][0]
+
+
+def test_view_tick_compare_and_downloads(services: Services, h: TrainingHandlers) -> None:
+    dataset = sl_cai_dataset(services)
+    a = services.jobs.create("sft", sft_config(dataset), actor=ADMIN, name="run <a>")
+    b = services.jobs.create("sft", sft_config(dataset), actor=ADMIN, name="run b")
+    finish(services, a.id, points=[(1, {"loss": 2.0, "learning_rate": 1e-3}),
+                                   (2, {"loss": 1.0, "learning_rate": 1e-3})])
+    finish(services, b.id, points=[(1, {"loss": 3.0, "kl": 0.1})])
+    Path(a.artifact_dir, "log.txt").write_text("line one\nline two\n")
+    Path(a.artifact_dir, "manifest.json").write_text(json.dumps({"seed": 0}))
+
+    status, log, figure, files, shown = h.view(a.id)
+    assert "**succeeded**" in status and "step 2" in status and "run \\<a\\>" in status
+    assert log == "line one\nline two\n"
+    panels = [ann.text for ann in figure.layout.annotations]
+    assert panels == ["loss", "learning rate"]
+    assert [list(t.y) for t in figure.data] == [[2.0, 1.0], [1e-3, 1e-3]]
+    assert files["value"] == "manifest.json" and shown == [a.id, "succeeded", 1, 2]
+
+    out = h.tick(a.id, 1, "", shown)  # nothing moved: the plot is not redrawn
+    assert out[2] == status and out[4] == gr.skip() and out[-1] == shown
+    out = h.tick(a.id, 1, "", [])  # the view showed something else: redrawn
+    assert out[4] is not None and out[4] != gr.skip()
+
+    figure, table = h.compare([a.id, b.id])
+    assert {t.name for t in figure.data} == {f"#{a.id} run ‹a›", f"#{b.id} run b"}
+    assert "| \\#1 run \\<a\\> | 2 | 1 | – | 0.001 |" in table
+    assert "| \\#2 run b | 1 | 3 | 0.1 | – |" in table
+    assert h.compare([a.id])[0] is None
+
+    path, message = h.download_file(a.id, "manifest.json")
+    assert message == "" and json.loads(Path(path).read_text()) == {"seed": 0}
+    path, message = h.download_file(a.id, "../../studio.db")
+    assert path is None and "No download" in message
+    path, message = h.download_model(a.id)
+    assert path is None and "no folder" in message
