@@ -140,7 +140,8 @@ class AuditHandlers:
             status = "No records match."
         else:
             first = paging.page * PAGE_SIZE + 1
-            status = (f"{page.total_label} records match · showing {first}–"
+            noun = "record matches" if page.total_label == "1" else "records match"
+            status = (f"{page.total_label} {noun} · showing {first}–"
                       f"{first + len(page.hits) - 1} (page {paging.page + 1})")
         return rows, status, paging
 

@@ -88,4 +88,4 @@ def test_the_gradio_api_never_errors(api: object) -> None:
         assert isinstance(status, str) and status
     _, status = api.predict("' OR 1=1 --", "", "", "", "", "", "", "", "", "", False,  # type: ignore[attr-defined]
                                api_name="/audit_search")
-    assert "records match" in status
+    assert "records match" in status or "1 record matches" in status
