@@ -148,6 +148,8 @@ class Worker:
                 return
             grace = self.settings.job_cancel_grace_s
             self._offset = job.metrics_offset
+            if job.attempt > 1:  # lines an attempt killed with its worker wrote after the last read
+                self._tail_metrics(job, job_dir, attempt=job.attempt - 1)
             note(f"run via {command.how}: " + " ".join(command.argv))
             if command.env:
                 note("with " + " ".join(f"{k}={v}" for k, v in sorted(command.env.items())))
@@ -231,8 +233,11 @@ class Worker:
         terminate_group(pgid, 0.0 if proc.poll() is None else grace, reap=proc.poll)
         proc.wait()
 
-    def _tail_metrics(self, job: Job, job_dir: JobDir) -> None:
+    def _tail_metrics(self, job: Job, job_dir: JobDir, *, attempt: int | None = None) -> None:
+        """Store the metrics lines written since the last read, under ``attempt`` (default:
+        the job's current attempt)."""
         assert job.id is not None
+        attempt = job.attempt if attempt is None else attempt
         offset = self._offset
         points, new_offset = metrics_file.read_new(job_dir.metrics, offset)
         if new_offset == offset:
@@ -240,11 +245,11 @@ class Worker:
         rows = [(p.line_offset, p.step, p.wall_time, p.metrics) for p in points]
         try:
             with self.db.write() as s:
-                job_repo.add_metrics(s, job_id=job.id, attempt=job.attempt, points=rows,
+                job_repo.add_metrics(s, job_id=job.id, attempt=attempt, points=rows,
                                      new_offset=new_offset)
         except IntegrityError:  # the file was rewritten under the same attempt: skip ahead
             with self.db.write() as s:
-                job_repo.add_metrics(s, job_id=job.id, attempt=job.attempt, points=[],
+                job_repo.add_metrics(s, job_id=job.id, attempt=attempt, points=[],
                                      new_offset=new_offset)
         except Exception:
             log.warning("job %s: storing metrics failed", job.id, exc_info=True)
