@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from backend.cai.constitution import ConstitutionContent
+from backend.cai.critique_loop import clean_text
 from backend.cai.steplog import StepRecord
 from backend.engines.base import Engine
 from backend.engines.factory import build_local, build_openai_compat, build_tiny
+from backend.errors import ValidationError
 from backend.training import models
 from backend.training.context import StageContext, write_json_atomic
-from backend.training.inputs import note_model
+from backend.training.inputs import load_constitution, load_prompts, note_dataset, note_model
 from db import critique_log_repo, training_repo
 from db.engine import Database
 
@@ -55,6 +59,46 @@ def build_engine(ctx: StageContext, ref: str, role: str) -> Engine:
     if resolved.kind == "tiny":
         return build_tiny(models.tiny_model_dir(ctx.data_dir), device=engine_device(ctx))
     return build_local(resolved.location, device=engine_device(ctx))
+
+
+def usable_prompts(raw: list[str]) -> list[str]:
+    out: list[str] = []
+    for prompt in raw:
+        try:
+            out.append(clean_text(prompt, "prompt"))
+        except ValidationError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class DataRun:
+    """What a data stage starts from: the constitution version, the usable prompts, the
+    dataset this job appends to, and the prompt positions already stored (on a restart)."""
+
+    version_id: int
+    content: ConstitutionContent
+    prompts: list[str]
+    dataset_id: int
+    done: set[int]
+
+
+def open_data_run(ctx: StageContext, kind: str, title: str) -> DataRun:
+    """Load the stage's constitution and prompt set, note the prompt set in the manifest, and
+    find (or make) the job's dataset with the positions it already holds."""
+    cfg = ctx.config
+    version_id = int(cfg["constitution_version_id"])
+    content = load_constitution(ctx.db, version_id)
+    prompt_set = load_prompts(str(cfg["prompt_set"]), int(cfg["max_prompts"]))
+    prompts = usable_prompts(prompt_set.prompts)
+    note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
+                                     "prompts": len(prompts)})
+    dataset_id = job_dataset(ctx, kind, name=f"{title} (job {ctx.job_id})",
+                             model=str(cfg["model"]), source=prompt_set.source,
+                             source_sha256=prompt_set.sha256)
+    with ctx.db.read() as s:
+        done = training_repo.done_positions(s, dataset_id=dataset_id, kind=kind)
+    return DataRun(version_id, content, prompts, dataset_id, done)
 
 
 def job_dataset(ctx: StageContext, kind: str, *, name: str, model: str, source: str,

@@ -26,11 +26,9 @@ from backend.training.context import StageContext, StageResult
 from backend.training.data_common import (
     CritiqueLogWriter,
     build_engine,
-    job_dataset,
+    open_data_run,
     pending_chunks,
 )
-from backend.training.inputs import load_constitution, load_prompts, note_dataset
-from backend.training.sl_cai_data import usable_prompts
 from db import training_repo
 
 
@@ -46,17 +44,9 @@ def _sample(engine: Engine, prompts: list[str], params: GenerationParams, form: 
 
 def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config
-    version_id = int(cfg["constitution_version_id"])
-    content = load_constitution(ctx.db, version_id)
-    prompt_set = load_prompts(str(cfg["prompt_set"]), int(cfg["max_prompts"]))
-    prompts = usable_prompts(prompt_set.prompts)
-    note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
-                                     "prompts": len(prompts)})
-    dataset_id = job_dataset(ctx, "preference", name=f"AI preference pairs (job {ctx.job_id})",
-                             model=str(cfg["model"]), source=prompt_set.source,
-                             source_sha256=prompt_set.sha256)
-    with ctx.db.read() as s:
-        done = training_repo.done_positions(s, dataset_id=dataset_id, kind="preference")
+    run_in = open_data_run(ctx, "preference", "AI preference pairs")
+    version_id, content, prompts = run_in.version_id, run_in.content, run_in.prompts
+    dataset_id, done = run_in.dataset_id, run_in.done
     if done:
         ctx.inputs["resumed_from"] = f"{len(done)} prompts"
     policy = build_engine(ctx, str(cfg["model"]), "policy")

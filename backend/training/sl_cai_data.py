@@ -10,44 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 
-from backend.cai.critique_loop import LoopConfig, LoopContext, clean_text, run_critique_loop
+from backend.cai.critique_loop import LoopConfig, LoopContext, run_critique_loop
 from backend.cai.sampling import derived_seed
 from backend.engines.base import GenerationParams
-from backend.errors import ValidationError
 from backend.training.context import StageContext, StageResult
 from backend.training.data_common import (
     CritiqueLogWriter,
     build_engine,
-    job_dataset,
+    open_data_run,
     pending_chunks,
 )
-from backend.training.inputs import load_constitution, load_prompts, note_dataset
 from db import training_repo
-
-
-def usable_prompts(raw: list[str]) -> list[str]:
-    out: list[str] = []
-    for prompt in raw:
-        try:
-            out.append(clean_text(prompt, "prompt"))
-        except ValidationError:
-            continue
-    return out
 
 
 def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config
-    version_id = int(cfg["constitution_version_id"])
-    content = load_constitution(ctx.db, version_id)
-    prompt_set = load_prompts(str(cfg["prompt_set"]), int(cfg["max_prompts"]))
-    prompts = usable_prompts(prompt_set.prompts)
-    note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
-                                     "prompts": len(prompts)})
-    dataset_id = job_dataset(ctx, "sl_cai", name=f"SL-CAI data (job {ctx.job_id})",
-                             model=str(cfg["model"]), source=prompt_set.source,
-                             source_sha256=prompt_set.sha256)
-    with ctx.db.read() as s:
-        done = training_repo.done_positions(s, dataset_id=dataset_id, kind="sl_cai")
+    run_in = open_data_run(ctx, "sl_cai", "SL-CAI data")
+    version_id, content, prompts = run_in.version_id, run_in.content, run_in.prompts
+    dataset_id, done = run_in.dataset_id, run_in.done
     resumed = len(done)
     if resumed:
         ctx.inputs["resumed_from"] = f"{resumed} samples"
