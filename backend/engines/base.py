@@ -81,6 +81,19 @@ class ChoiceScores:
     logprobs: dict[str, float | None]
     prompt_sent: str
     latency_s: float = 0.0
+    # Choices whose probability is only an upper-bound estimate (absent from a server's top-k:
+    # taken as at most the smallest listed probability). Never silently 0.
+    bounded: tuple[str, ...] = ()
+    # Why this prompt could not be scored (no choice in the top-k, no logprobs returned, ...);
+    # when set, ``probs`` is empty and the caller records the item as unscorable and goes on.
+    unscorable: str | None = None
+    # The engine's top next tokens and their log-probabilities, kept as evidence when a choice
+    # was bounded or the prompt unscorable.
+    top_tokens: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> bool:
+        return self.unscorable is None
 
 
 @dataclass(frozen=True)
