@@ -2,13 +2,18 @@
 
 Without CoT, a verdict is one scoring pass: the normalised probabilities of the next token
 ``A`` vs ``B`` after ``The answer is: (``. With CoT the labeller first writes its reasoning
-(one batched generation), then the same probability is read after it, and clamped (the paper:
-40–60 %). Beyond the paper: both orders (A,B) and (B,A) are scored and averaged, and k sampled
-principles can be ensembled. Every variant is recorded in the critique log.
+(one batched generation), then the same probability is read after it. Beyond the paper: both
+orders (A,B) and (B,A) are scored and averaged, and k sampled principles can be ensembled. With
+CoT the *final* label (after averaging) is clamped (the paper: 40–60 %). The constitution's
+``choice`` / ``choice_cot`` few-shot examples come first unless switched off. An item's
+principles are derived from (seed, item key) only (see ``sampling``). A prompt the engine could
+not score (``ChoiceScores.unscorable``) leaves that variant out; an item with no scored variant
+is returned with ``unscorable`` set. Every variant is recorded in the critique log.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
@@ -17,9 +22,9 @@ from typing import Literal
 from backend.cai import prompts as P
 from backend.cai.constitution import ConstitutionContent, Principle
 from backend.cai.critique_loop import clean_text
-from backend.cai.sampling import eligible, sample_k
+from backend.cai.sampling import eligible, item_key, label_principles
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
-from backend.engines.base import Engine, GenerationParams, Prompt
+from backend.engines.base import ChoiceScores, Engine, GenerationParams, Prompt
 from backend.errors import ValidationError
 
 Order = Literal["AB", "BA"]
@@ -31,6 +36,11 @@ class PairItem:
     prompt: str
     response_a: str
     response_b: str
+    key: str | int | None = None  # the dataset item id / prompt position; default: a hash
+
+    def stable_key(self) -> str | int:
+        return self.key if self.key is not None else item_key(self.prompt, self.response_a,
+                                                              self.response_b)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class LabelConfig:
     cot_clamp: tuple[float, float] | None = (0.4, 0.6)
     form: P.PromptForm = "chat"
     seed: int = 0
+    use_few_shots: bool = True  # the constitution's choice / choice_cot examples, if any
     cot_params: GenerationParams = field(
         default_factory=lambda: GenerationParams(max_tokens=192, stop=P.COT_STOPS))
 
@@ -71,9 +82,15 @@ class VariantVerdict:
 @dataclass(frozen=True)
 class Verdict:
     chain_id: str
-    p_a: float
+    p_a: float  # after the CoT clamp; nan when unscorable
     variants: tuple[VariantVerdict, ...]
     seed: int
+    clamped: bool = False  # the CoT clamp moved the averaged label
+    unscorable: str | None = None  # why no variant of this item could be scored
+
+    @property
+    def scored(self) -> bool:
+        return self.unscorable is None
 
     @property
     def winner(self) -> str:
@@ -112,54 +129,88 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
                 ) -> list[Verdict]:
     config.validate()
     clean = [PairItem(clean_text(i.prompt, "prompt"), clean_text(i.response_a, "response A"),
-                      clean_text(i.response_b, "response B")) for i in items]
+                      clean_text(i.response_b, "response B"), i.key) for i in items]
     if not clean:
         return []
     pool = eligible(content, config.principle_keys)
     orders: tuple[Order, ...] = ("AB", "BA") if config.both_orders else ("AB",)
-    jobs = [_Job(i, p, o) for i in range(len(clean))
-            for p in sample_k(pool, config.k_principles, config.seed, "label", i) for o in orders]
+    jobs = [_Job(i, p, o) for i, item in enumerate(clean)
+            for p in label_principles(pool, config.k_principles, config.seed, item.stable_key())
+            for o in orders]
+    shot_kind = "choice_cot" if config.cot else "choice"
+    used = P.shots_of(content.few_shots, shot_kind) if config.use_few_shots else []
+    shots = [f for _, f in used]
     chains = [new_chain_id() for _ in clean]
     reasoning: list[str | None] = [None] * len(jobs)
     cot_ids: list[int | None] = [None] * len(jobs)
+    params: dict[str, object] = {
+        "cot": config.cot, "both_orders": config.both_orders,
+        "k_principles": config.k_principles, "form": config.form,
+        "cot_clamp": list(config.cot_clamp) if config.cot_clamp else None,
+        "clamp_applies_to": "the averaged label", "seed": config.seed,
+        "use_few_shots": config.use_few_shots,
+        "few_shots": {"kind": shot_kind, "positions": [i for i, _ in used]}}
     if config.cot:
         cot_prompts = [P.cot_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order),
-                                    j.principle, config.form) for j in jobs]
+                                    j.principle, config.form, shots=shots) for j in jobs]
         gens = engine.generate(cot_prompts, config.cot_params)
         reasoning = [_trim_reasoning(g.text) for g in gens]
         cot_ids = list(logger.log([
             _step(engine, "cot", chains[j.item], g.prompt_sent, g.text, version_id, j,
-                  config.cot_params.as_dict(), g.latency_s, None, None)
+                  {**config.cot_params.as_dict(), **params}, g.latency_s, None, None)
             for j, g in zip(jobs, gens, strict=True)]))
     score_prompts: list[Prompt] = [
         P.choice_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order), j.principle,
-                        config.form, reasoning=r) for j, r in zip(jobs, reasoning, strict=True)]
+                        config.form, reasoning=r, shots=shots)
+        for j, r in zip(jobs, reasoning, strict=True)]
     scores = engine.score_choices(score_prompts, CHOICES)
-    params: dict[str, object] = {"cot": config.cot, "both_orders": config.both_orders,
-              "k_principles": config.k_principles, "form": config.form,
-              "cot_clamp": list(config.cot_clamp) if config.cot_clamp else None}
-    variants: list[tuple[_Job, float, float, bool, str | None, int | None]] = []
-    for j, s, r, cot_id in zip(jobs, scores, reasoning, cot_ids, strict=True):
-        p_first = s.probs["A"]
-        clamped = False
-        if config.cot and config.cot_clamp is not None:
-            lo, hi = config.cot_clamp
-            clamped_p = min(max(p_first, lo), hi)
-            clamped, p_first = clamped_p != p_first, clamped_p
-        p_a = p_first if j.order == "AB" else 1.0 - p_first
-        variants.append((j, p_a, p_first, clamped, r, cot_id))
     ids = logger.log([
-        _step(engine, "verdict", chains[j.item], s.prompt_sent, "A" if p_first >= 0.5 else "B",
-              version_id, j, params, s.latency_s, cot_id,
-              {"probs": s.probs, "logprobs": s.logprobs, "p_first": p_first, "p_a": p_a,
-               "order": j.order, "clamped": clamped})
-        for (j, p_a, p_first, clamped, _r, cot_id), s in zip(variants, scores, strict=True)])
+        _step(engine, "verdict", chains[j.item], s.prompt_sent, _verdict_output(s),
+              version_id, j, params, s.latency_s, cot_id, _probabilities(s, j.order))
+        for j, s, cot_id in zip(jobs, scores, cot_ids, strict=True)])
     by_item: list[list[VariantVerdict]] = [[] for _ in clean]
-    for (j, p_a, p_first, clamped, r, cot_id), rid in zip(variants, ids, strict=True):
-        by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, clamped,
+    why: list[str | None] = [None] * len(clean)
+    for j, s, r, cot_id, rid in zip(jobs, scores, reasoning, cot_ids, ids, strict=True):
+        if not s.scored:
+            why[j.item] = s.unscorable
+            continue
+        p_first = s.probs["A"]
+        p_a = p_first if j.order == "AB" else 1.0 - p_first
+        by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, False,
                                               r, rid, cot_id))
-    return [Verdict(chains[i], fmean(v.p_a for v in vs), tuple(vs), config.seed)
-            for i, vs in enumerate(by_item)]
+    return [_verdict(chains[i], vs, why[i], config) for i, vs in enumerate(by_item)]
+
+
+def _verdict(chain: str, variants: list[VariantVerdict], why: str | None, config: LabelConfig
+             ) -> Verdict:
+    if not variants:
+        return Verdict(chain, math.nan, (), config.seed, unscorable=why or "not scored")
+    mean = fmean(v.p_a for v in variants)
+    p_a = mean
+    if config.cot and config.cot_clamp is not None:  # the paper clamps the final CoT label
+        lo, hi = config.cot_clamp
+        p_a = min(max(mean, lo), hi)
+    return Verdict(chain, p_a, tuple(variants), config.seed, clamped=p_a != mean)
+
+
+def _verdict_output(s: ChoiceScores) -> str:
+    if not s.scored:
+        return f"unscorable: {s.unscorable}"
+    return "A" if s.probs["A"] >= 0.5 else "B"
+
+
+def _probabilities(s: ChoiceScores, order: Order) -> dict[str, object]:
+    out: dict[str, object] = {"probs": s.probs, "logprobs": s.logprobs, "order": order}
+    if s.scored:
+        p_first = s.probs["A"]
+        out.update(p_first=p_first, p_a=p_first if order == "AB" else 1.0 - p_first)
+    else:
+        out["unscorable"] = s.unscorable
+    if s.bounded:
+        out["bounded"] = list(s.bounded)
+    if s.top_tokens:
+        out["top_tokens"] = s.top_tokens
+    return out
 
 
 def _trim_reasoning(text: str) -> str:

@@ -1,25 +1,39 @@
 """Prompt building from a constitution version, in chat-template and raw-completion forms.
 
 Raw form follows the paper's layout (``Human:`` / ``Assistant:`` / ``CritiqueRequest:`` …);
-chat form turns the same steps into conversation turns. Few-shot examples of the constitution
-come first. Texts from users or models are placed as data; the prefixes that we score after
-(``The answer is: (``) are always appended by us, at the very end, so a response that contains
-``The answer is: (B)`` cannot move the position that is scored.
+chat form turns the same steps into conversation turns (a multi-turn dialogue becomes
+alternating user / assistant messages). Few-shot examples of the constitution come first:
+``critique_revision`` examples in front of critique prompts, ``choice`` examples in front of
+A/B questions and ``choice_cot`` examples in front of chain-of-thought questions. Texts from
+users or models are placed as data; the prefixes that we score after (``The answer is: (``)
+are always appended by us, at the very end, so a response that contains ``The answer is: (B)``
+cannot move the position that is scored.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from backend.cai.constitution import FewShotExample, Principle
-from backend.engines.base import ChatMessage, Prompt
+from backend.engines.base import ChatMessage, Prompt, Role
 
 PromptForm = Literal["chat", "raw"]
 ANSWER_PREFIX = "The answer is: ("
 COT_PREFIX = "Let's think step by step:"
 COT_STOPS: tuple[str, ...] = ("The answer is", "\nHuman:", "\n\nHuman:")
+# In the raw layout a base model runs on into turns it invents; every raw step stops there.
+RAW_STOPS: tuple[str, ...] = ("\n\nHuman:", "\n\nAssistant:", "\n\nCritiqueRequest:",
+                              "\n\nCritique:", "\n\nRevisionRequest:", "\n\nRevision:")
+CHOICE_HEADER = "Consider the following conversation between a human and an assistant:"
+
+_LABEL_ROLES: dict[str, Role] = {"Human": "user", "Assistant": "assistant",
+                                 "CritiqueRequest": "user", "Critique": "assistant",
+                                 "RevisionRequest": "user", "Revision": "assistant"}
+_TURN_RE = re.compile(r"(?:^|\n\n)(Human|Assistant|CritiqueRequest|Critique|RevisionRequest"
+                      r"|Revision):[ \t]?")
 
 
 @dataclass(frozen=True)
@@ -30,9 +44,47 @@ class Exchange:
     response: str
 
 
+def cut_at_stops(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the earliest stop string (what an engine honouring ``stops`` returns)."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def _labelled_turns(text: str) -> list[tuple[str, str]]:
+    """(label, content) of a text in the paper's ``Label: content`` layout; empty turns
+    (a trailing ``Human:`` or ``Assistant:``) are dropped."""
+    parts = _TURN_RE.split(text.strip("\n"))
+    turns = [(parts[i], parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2)]
+    return [(label, content) for label, content in turns if content]
+
+
+def dialogue_turns(prompt: str) -> list[tuple[Role, str]]:
+    """A prompt as conversation turns: text in the ``Human: … Assistant: …`` layout is split
+    into its turns; any other text is one user turn."""
+    if not prompt.lstrip().startswith("Human:"):
+        return [("user", prompt.strip())]
+    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(prompt)
+             if label in ("Human", "Assistant")]
+    return turns or [("user", prompt.strip())]
+
+
+def _raw_turns(turns: Sequence[tuple[Role, str]]) -> str:
+    return "".join(f"\n\n{'Human' if role == 'user' else 'Assistant'}: {content}"
+                   for role, content in turns)
+
+
 def _raw_dialogue(prompt: str, response: str | None = None) -> str:
-    text = f"\n\nHuman: {prompt.strip()}\n\nAssistant:"
+    text = _raw_turns(dialogue_turns(prompt)) + "\n\nAssistant:"
     return text + (f" {response.strip()}" if response is not None else "")
+
+
+def _chat_dialogue(prompt: str) -> list[ChatMessage]:
+    return [ChatMessage(role, content) for role, content in dialogue_turns(prompt)]
+
+
+def shots_of(few_shots: Sequence[FewShotExample], kind: str) -> list[tuple[int, FewShotExample]]:
+    """(position in the version, example) of each few-shot example of ``kind``."""
+    return [(i, f) for i, f in enumerate(few_shots) if f.kind == kind]
 
 
 def _critique_shots(few_shots: Sequence[FewShotExample]) -> list[dict[str, Any]]:
@@ -40,28 +92,40 @@ def _critique_shots(few_shots: Sequence[FewShotExample]) -> list[dict[str, Any]]
 
 
 def _raw_shot(shot: dict[str, Any]) -> str:
-    if "text" in shot:
-        return str(shot["text"]).rstrip() + "\n"
+    if "text" in shot:  # the paper's examples end in an empty "\n\nHuman:" turn: drop it
+        return "".join(f"\n\n{label}: {content}"
+                       for label, content in _labelled_turns(str(shot["text"])))
     return (_raw_dialogue(shot["prompt"], shot["response"])
             + f"\n\nCritiqueRequest: {shot['critique_request']}\n\nCritique: {shot['critique']}"
-            + f"\n\nRevisionRequest: {shot['revision_request']}\n\nRevision: {shot['revision']}\n")
+            + f"\n\nRevisionRequest: {shot['revision_request']}\n\nRevision: {shot['revision']}")
 
 
 def _chat_shot(shot: dict[str, Any]) -> list[ChatMessage]:
     if "text" in shot:
-        return [ChatMessage("user", "Example of a critique and revision:\n" + str(shot["text"])),
-                ChatMessage("assistant", "Understood.")]
-    return [ChatMessage("user", shot["prompt"]), ChatMessage("assistant", shot["response"]),
+        return _alternating([(_LABEL_ROLES[label], content)
+                             for label, content in _labelled_turns(str(shot["text"]))])
+    return [*_chat_dialogue(shot["prompt"]), ChatMessage("assistant", shot["response"]),
             ChatMessage("user", shot["critique_request"]),
             ChatMessage("assistant", shot["critique"]),
             ChatMessage("user", shot["revision_request"]),
             ChatMessage("assistant", shot["revision"])]
 
 
+def _alternating(turns: Sequence[tuple[Role, str]]) -> list[ChatMessage]:
+    """Messages with consecutive turns of one role merged, so roles alternate."""
+    out: list[ChatMessage] = []
+    for role, content in turns:
+        if out and out[-1].role == role:
+            out[-1] = ChatMessage(role, out[-1].content + "\n\n" + content)
+        else:
+            out.append(ChatMessage(role, content))
+    return out
+
+
 def response_prompt(prompt: str, form: PromptForm) -> Prompt:
     if form == "raw":
         return Prompt.raw(_raw_dialogue(prompt))
-    return Prompt(messages=(ChatMessage("user", prompt),))
+    return Prompt(messages=tuple(_chat_dialogue(prompt)))
 
 
 def critique_prompt(exchange: Exchange, principle: Principle, few_shots: Sequence[FewShotExample],
@@ -73,7 +137,7 @@ def critique_prompt(exchange: Exchange, principle: Principle, few_shots: Sequenc
                  + f"\n\nCritiqueRequest: {principle.critique_request}\n\nCritique:")
         return Prompt.raw(text)
     messages: list[ChatMessage] = [m for s in shots for m in _chat_shot(s)]
-    messages += [ChatMessage("user", exchange.prompt), ChatMessage("assistant", exchange.response),
+    messages += [*_chat_dialogue(exchange.prompt), ChatMessage("assistant", exchange.response),
                  ChatMessage("user", principle.critique_request)]
     return Prompt(messages=tuple(messages))
 
@@ -89,30 +153,77 @@ def revision_prompt(critique_step: Prompt, critique: str, principle: Principle) 
 
 
 def _choice_body(exchange_prompt: str, response_a: str, response_b: str, instruction: str) -> str:
-    return ("Consider the following conversation between a human and an assistant:\n"
-            f"{_raw_dialogue(exchange_prompt).rstrip(':').rstrip()}\n\n"
-            f"{instruction.strip()}\n\nOptions:\n"
+    """The A/B question: the conversation so far (no trailing ``Assistant`` line), the
+    principle's instruction, and the two options."""
+    dialogue = _raw_turns(dialogue_turns(exchange_prompt)).strip("\n")
+    return (f"{CHOICE_HEADER}\n\n{dialogue}\n\n{instruction.strip()}\n\nOptions:\n"
             f"(A) [[[{response_a.strip()}]]]\n(B) [[[{response_b.strip()}]]]")
 
 
+def _answer_turns(body: str, answer: str) -> tuple[str, list[ChatMessage]]:
+    return (f"\n\nHuman: {body}\n\nAssistant: {answer}",
+            [ChatMessage("user", body), ChatMessage("assistant", answer)])
+
+
+def _choice_shot(index: int, shot: dict[str, Any], instruction: str
+                 ) -> tuple[str, list[ChatMessage]]:
+    """A ``choice`` example as a solved A/B question. The correct option is shown first in
+    every other example, so the examples teach no position."""
+    correct, wrong = str(shot["corrects"][0]), str(shot["incorrects"][0])
+    first_correct = index % 2 == 0
+    a, b = (correct, wrong) if first_correct else (wrong, correct)
+    body = _choice_body(str(shot["prompt"]), a, b, str(shot.get("question") or instruction))
+    return _answer_turns(body, f"{ANSWER_PREFIX}{'A' if first_correct else 'B'})")
+
+
+def _cot_shot(index: int, shot: dict[str, Any], instruction: str
+              ) -> tuple[str, list[ChatMessage]]:
+    """A ``choice_cot`` example: the paper's text (its ``{}`` is the instruction), or the own
+    form {prompt, response_a, response_b, reasoning, answer, question?}."""
+    if "response_a" in shot:
+        body = _choice_body(str(shot["prompt"]), str(shot["response_a"]),
+                            str(shot["response_b"]), str(shot.get("question") or instruction))
+        answer = (f"{COT_PREFIX} {str(shot['reasoning']).strip()}\nTherefore, the answer is: "
+                  f"({str(shot['answer']).strip()})")
+        return _answer_turns(body, answer)
+    text = str(shot["prompt"]).replace("{}", f"{instruction.strip()} Options:")
+    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(text)
+             if label in ("Human", "Assistant")]
+    if len(turns) >= 3 and turns[-1][0] == "user" and turns[-2][0] == "assistant":
+        # the paper asks "So the answer is: (X)" in a last Human turn; one assistant turn here
+        turns = [*turns[:-2], ("assistant", f"{turns[-2][1]}\n{turns[-1][1]}")]
+    return _raw_turns(turns), _alternating(turns)
+
+
+def _with_shots(form: PromptForm, shots: Sequence[tuple[str, list[ChatMessage]]], body: str,
+                tail: str) -> Prompt:
+    if form == "raw":
+        return Prompt.raw("".join(raw for raw, _ in shots)
+                          + f"\n\nHuman: {body}\n\nAssistant: {tail}")
+    messages = [m for _, ms in shots for m in ms]
+    return Prompt(messages=(*messages, ChatMessage("user", body), ChatMessage("assistant", tail)),
+                  continue_final=True)
+
+
 def choice_prompt(prompt: str, response_a: str, response_b: str, principle: Principle,
-                  form: PromptForm, *, reasoning: str | None = None) -> Prompt:
-    """The A/B question ending in our own ``The answer is: (`` (after CoT reasoning, if any)."""
+                  form: PromptForm, *, reasoning: str | None = None,
+                  shots: Sequence[FewShotExample] = ()) -> Prompt:
+    """The A/B question ending in our own ``The answer is: (`` (after CoT reasoning, if any).
+    ``shots``: ``choice`` examples (no CoT) or ``choice_cot`` examples (with reasoning)."""
     body = _choice_body(prompt, response_a, response_b, principle.choice_instruction)
     tail = ANSWER_PREFIX if reasoning is None else (
         f"{COT_PREFIX} {reasoning.strip()}\nTherefore, the answer is: (")
-    if form == "raw":
-        return Prompt.raw(f"\n\nHuman: {body}\n\nAssistant: {tail}")
-    return Prompt.chat(("user", body), ("assistant", tail), continue_final=True)
+    build = _choice_shot if reasoning is None else _cot_shot
+    solved = [build(i, s.data, principle.choice_instruction) for i, s in enumerate(shots)]
+    return _with_shots(form, solved, body, tail)
 
 
 def cot_prompt(prompt: str, response_a: str, response_b: str, principle: Principle,
-               form: PromptForm) -> Prompt:
-    """Ask for step-by-step reasoning before the verdict."""
+               form: PromptForm, *, shots: Sequence[FewShotExample] = ()) -> Prompt:
+    """Ask for step-by-step reasoning before the verdict (after ``choice_cot`` examples)."""
     body = _choice_body(prompt, response_a, response_b, principle.choice_instruction)
-    if form == "raw":
-        return Prompt.raw(f"\n\nHuman: {body}\n\nAssistant: {COT_PREFIX}")
-    return Prompt.chat(("user", body), ("assistant", COT_PREFIX), continue_final=True)
+    solved = [_cot_shot(i, s.data, principle.choice_instruction) for i, s in enumerate(shots)]
+    return _with_shots(form, solved, body, COT_PREFIX)
 
 
 def render(prompt: Prompt) -> str:
@@ -121,7 +232,6 @@ def render(prompt: Prompt) -> str:
         return prompt.text
     assert prompt.messages is not None
     return "\n\n".join(f"[{m.role}]\n{m.content}" for m in prompt.messages)
-
 
 
 def sent_text(engine: object, prompt: Prompt) -> str:

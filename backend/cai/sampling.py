@@ -42,3 +42,26 @@ def sample_k(pool: Sequence[Principle], k: int, seed: int, *parts: object) -> li
         raise ValidationError("The number of principles to ensemble must be at least 1.")
     rng = random.Random(derived_seed(seed, *parts))
     return rng.sample(list(pool), min(k, len(pool)))
+
+
+# The assignment rule: an item's principles depend only on (run seed, the item's stable key,
+# the step: "label" or the critique round), never on its batch, its position in a batch or
+# whether the run was resumed. Both orders (A,B) and (B,A) of a pair use the same principles,
+# so averaging over orders removes position bias only.
+
+
+def item_key(*texts: str) -> str:
+    """A stable key for an item that has no id of its own: a hash of its texts."""
+    return hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()[:16]
+
+
+def label_principles(pool: Sequence[Principle], k: int, seed: int, item: object
+                     ) -> list[Principle]:
+    """The k principles that label one pair (item = its dataset id or stable key)."""
+    return sample_k(pool, k, seed, "label", item)
+
+
+def round_principle(pool: Sequence[Principle], seed: int, item: object, round_: int
+                    ) -> Principle:
+    """The principle of one SL-CAI critique round of one item."""
+    return sample_one(pool, seed, "critique", item, round_)

@@ -47,8 +47,9 @@ class ScriptedEngine:
         for p in prompts:
             text = render(p)
             word = self.preferred_word(text)
-            a_part = text.split("(A) [[[", 1)[1].split("]]]", 1)[0]
-            b_part = text.split("(B) [[[", 1)[1].split("]]]", 1)[0]
+            # the question asked is the last one (few-shot examples come first)
+            a_part = text.rsplit("(A) [[[", 1)[1].split("]]]", 1)[0]
+            b_part = text.rsplit("(B) [[[", 1)[1].split("]]]", 1)[0]
             p_a = 0.8 if word in a_part else 0.2 if word in b_part else 0.5
             p_a = min(max(p_a + self.bias_first, 0.01), 0.99)
             out.append(ChoiceScores({"A": p_a, "B": 1 - p_a},

@@ -42,7 +42,8 @@ def test_cot_generates_then_scores_and_clamps() -> None:
     [verdict], log, engine = label([GOOD_A], LabelConfig(cot=True, both_orders=False))
     assert len(engine.generate_calls) == 1 and len(engine.score_calls) == 1
     [v] = verdict.variants
-    assert v.clamped and v.p_a == pytest.approx(0.6) and v.cot == "out1"
+    assert v.p_a == pytest.approx(0.8) and v.cot == "out1"  # each variant as scored
+    assert verdict.clamped and verdict.p_a == pytest.approx(0.6)  # the final label clamped
     assert [r.kind for r in log.records] == ["cot", "verdict"]
     assert log.records[1].parent_id == 1
     scored = engine.score_calls[0][0]
