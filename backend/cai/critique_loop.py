@@ -1,16 +1,19 @@
 """SL-CAI's critique → revision loop, batched over prompts, with every step in the critique log.
 
 For each prompt: the model answers (unless a response is given); then for ``rounds`` rounds a
-principle is sampled (seeded per prompt and round), the model critiques its last response
-against it, then revises. Each round is one batched ``generate`` call for all critiques and one
-for all revisions.
+principle is sampled from (seed, the prompt's key, round) — the key is the caller's stable item
+id (a prompt-set position), else a hash of the prompt, never its place in the batch — the model
+critiques its last response against it, then revises. Each round is one batched ``generate``
+call for all critiques and one for all revisions. In the raw layout every step stops at the
+paper's turn markers (``prompts.RAW_STOPS``) and the text is cut there too, so an invented
+``RevisionRequest:`` or ``Human:`` turn never becomes a fine-tuning target.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backend.cai import prompts as P
 from backend.cai.constitution import (
@@ -19,7 +22,7 @@ from backend.cai.constitution import (
     normalise_newlines,
     text_problem,
 )
-from backend.cai.sampling import eligible, sample_one
+from backend.cai.sampling import eligible, item_key, round_principle
 from backend.cai.steplog import StepKind, StepLogger, StepRecord, new_chain_id
 from backend.engines.base import Engine, Generation, GenerationParams, Prompt
 from backend.errors import ValidationError
@@ -42,6 +45,16 @@ class LoopConfig:
     def validate(self) -> None:
         if not 1 <= self.rounds <= MAX_ROUNDS:
             raise ValidationError(f"rounds must be between 1 and {MAX_ROUNDS}.")
+
+    def step_params(self, params: GenerationParams) -> GenerationParams:
+        """``params`` with the raw layout's stop strings added (chat ends at the template's
+        end-of-turn token)."""
+        if self.form != "raw":
+            return params
+        return replace(params, stop=tuple(dict.fromkeys((*params.stop, *P.RAW_STOPS))))
+
+    def trimmed(self, text: str) -> str:
+        return P.cut_at_stops(text, P.RAW_STOPS) if self.form == "raw" else text
 
 
 @dataclass(frozen=True)
@@ -102,19 +115,34 @@ def _record(ctx: LoopContext, kind: StepKind, chain_id: str, gen: Generation,
                       latency_s=gen.latency_s)
 
 
+def _generate(ctx: LoopContext, config: LoopConfig, prompts: list[Prompt],
+              params: GenerationParams) -> list[Generation]:
+    gens = ctx.engine.generate(prompts, params)
+    return [replace(g, text=config.trimmed(g.text)) for g in gens]
+
+
 def run_critique_loop(ctx: LoopContext, prompts: Sequence[str], config: LoopConfig,
-                      responses: Sequence[str] | None = None) -> list[ChainResult]:
+                      responses: Sequence[str] | None = None,
+                      keys: Sequence[str | int] | None = None) -> list[ChainResult]:
+    """``keys``: a stable id per prompt (e.g. its position in the prompt set); the principle of
+    each round derives from (config.seed, key, round)."""
     config.validate()
     texts = [clean_text(p, "prompt") for p in prompts]
     if not texts:
         return []
+    if keys is not None and len(keys) != len(texts):
+        raise ValidationError("Give one key per prompt.")
+    item_keys = list(keys) if keys is not None else [item_key(t) for t in texts]
     pool = eligible(ctx.content, config.principle_keys)
     chains = [new_chain_id() for _ in texts]
+    response_params = config.step_params(config.response_params)
+    critique_params = config.step_params(config.critique_params)
+    revision_params = config.step_params(config.revision_params)
     if responses is None:
-        gens = ctx.engine.generate([P.response_prompt(t, config.form) for t in texts],
-                                   config.response_params)
+        gens = _generate(ctx, config, [P.response_prompt(t, config.form) for t in texts],
+                         response_params)
         current = [g.text for g in gens]
-        ids = ctx.logger.log([_record(ctx, "response", c, g, config.response_params)
+        ids = ctx.logger.log([_record(ctx, "response", c, g, response_params)
                               for c, g in zip(chains, gens, strict=True)])
         response_ids: list[int | None] = list(ids)
     else:
@@ -124,20 +152,20 @@ def run_critique_loop(ctx: LoopContext, prompts: Sequence[str], config: LoopConf
     first = list(current)
     rounds: list[list[RoundResult]] = [[] for _ in texts]
     for r in range(1, config.rounds + 1):
-        chosen = [sample_one(pool, config.seed, i, r) for i in range(len(texts))]
+        chosen = [round_principle(pool, config.seed, key, r) for key in item_keys]
         crit_prompts = [P.critique_prompt(P.Exchange(t, cur), p, ctx.content.few_shots,
                                           config.form, use_few_shots=config.use_few_shots)
                         for t, cur, p in zip(texts, current, chosen, strict=True)]
-        crits = ctx.engine.generate(crit_prompts, config.critique_params)
+        crits = _generate(ctx, config, crit_prompts, critique_params)
         crit_ids = ctx.logger.log([
-            _record(ctx, "critique", chains[i], g, config.critique_params, round=r,
+            _record(ctx, "critique", chains[i], g, critique_params, round=r,
                     principle_key=chosen[i].key, parent_id=parents[i])
             for i, g in enumerate(crits)])
         rev_prompts = [P.revision_prompt(cp, g.text, p)
                        for cp, g, p in zip(crit_prompts, crits, chosen, strict=True)]
-        revs = ctx.engine.generate(rev_prompts, config.revision_params)
+        revs = _generate(ctx, config, rev_prompts, revision_params)
         rev_ids = ctx.logger.log([
-            _record(ctx, "revision", chains[i], g, config.revision_params, round=r,
+            _record(ctx, "revision", chains[i], g, revision_params, round=r,
                     principle_key=chosen[i].key, parent_id=crit_ids[i])
             for i, g in enumerate(revs)])
         for i in range(len(texts)):
@@ -171,21 +199,21 @@ def stream_critique_loop(ctx: LoopContext, prompt: str, config: LoopConfig,
     last = _StepOutcome()
     if response is None:
         step = P.response_prompt(text, config.form)
-        yield from _stream_step(ctx, step, config.response_params, "response", chain, None,
-                                None, last)
+        yield from _stream_step(ctx, step, config.step_params(config.response_params),
+                                "response", chain, None, None, last)
     else:
         last.text = clean_text(response, "response", allow_empty=True)
     for r in range(1, config.rounds + 1):
         current = last.text
-        principle = sample_one(pool, config.seed, 0, r)
+        principle = round_principle(pool, config.seed, item_key(text), r)
         crit_prompt = P.critique_prompt(P.Exchange(text, current), principle,
                                         ctx.content.few_shots, config.form,
                                         use_few_shots=config.use_few_shots)
-        yield from _stream_step(ctx, crit_prompt, config.critique_params, "critique", chain, r,
-                                principle, last)
+        yield from _stream_step(ctx, crit_prompt, config.step_params(config.critique_params),
+                                "critique", chain, r, principle, last)
         rev_prompt = P.revision_prompt(crit_prompt, last.text, principle)
-        yield from _stream_step(ctx, rev_prompt, config.revision_params, "revision", chain, r,
-                                principle, last)
+        yield from _stream_step(ctx, rev_prompt, config.step_params(config.revision_params),
+                                "revision", chain, r, principle, last)
 
 
 @dataclass
@@ -204,6 +232,7 @@ def _stream_step(ctx: LoopContext, prompt: Prompt, params: GenerationParams, kin
     for delta in ctx.engine.stream(prompt, params):
         text += delta
         yield LoopEvent(kind, round_, principle, text, False)
+    text = P.cut_at_stops(text, params.stop)  # what an engine honouring the stops returns
     gen = Generation(text=text, prompt_sent=P.sent_text(ctx.engine, prompt),
                      latency_s=time.perf_counter() - start)
     [record_id] = ctx.logger.log([_record(ctx, kind, chain, gen, params, round=round_,

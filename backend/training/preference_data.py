@@ -54,7 +54,7 @@ def run(ctx: StageContext) -> StageResult:
     labeler = build_engine(ctx, labeler_ref, "labeler") if labeler_ref else policy
     logger = CritiqueLogWriter(ctx.db, ctx.actor)
     form = cfg["form"]
-    stored, identical, unusable, handled = 0, 0, 0, len(done)
+    stored, identical, unusable, unscorable, handled = 0, 0, 0, 0, len(done)
     try:
         for k, positions in pending_chunks(len(prompts), int(cfg["chunk_size"]), done):
             texts = [prompts[p] for p in positions]
@@ -72,12 +72,18 @@ def run(ctx: StageContext) -> StageResult:
             label = LabelConfig(cot=bool(cfg["cot"]), both_orders=bool(cfg["both_orders"]),
                                 k_principles=int(cfg["k_principles"]),
                                 cot_clamp=(0.4, 0.6) if cfg["cot_clamp"] else None, form=form,
-                                seed=derived_seed(ctx.seed, "label", k))
-            items = [PairItem(texts[i], gens_a[i].text, gens_b[i].text) for i in keep]
+                                seed=derived_seed(ctx.seed, "label"),
+                                use_few_shots=bool(cfg.get("use_label_few_shots", True)))
+            # principles: from (job seed, prompt position), whatever the chunking
+            items = [PairItem(texts[i], gens_a[i].text, gens_b[i].text, key=positions[i])
+                     for i in keep]
             verdicts = label_pairs(labeler, content, version_id, items, label, logger) \
                 if items else []
             rows: list[dict[str, Any]] = []
             for i, verdict in zip(keep, verdicts, strict=True):
+                if not verdict.scored:  # the labeller's engine could not score it: skip, count
+                    unscorable += 1
+                    continue
                 verdict_ids = [r for v in verdict.variants
                        for r in ((v.cot_record_id, v.record_id) if v.cot_record_id
                                  else (v.record_id,))]
@@ -109,7 +115,8 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(outputs={"dataset_id": dataset_id, "pairs": total},
                        summary={"pairs": total, "new_pairs": stored,
                                 "identical_skipped": identical,
-                                "unusable_skipped": unusable, "prompts": len(prompts)})
+                                "unusable_skipped": unusable,
+                                "unscorable_skipped": unscorable, "prompts": len(prompts)})
 
 
 def _usable(response: str) -> bool:

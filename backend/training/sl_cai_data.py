@@ -40,11 +40,13 @@ def run(ctx: StageContext) -> StageResult:
             seed = derived_seed(ctx.seed, "sl_cai", k)
             params = GenerationParams(int(cfg["max_new_tokens"]), float(cfg["temperature"]),
                                       seed=seed)
-            loop = LoopConfig(rounds=int(cfg["rounds"]), form=cfg["form"], seed=seed,
+            # principles: from (job seed, prompt position, round), whatever the chunking
+            loop = LoopConfig(rounds=int(cfg["rounds"]), form=cfg["form"],
+                              seed=derived_seed(ctx.seed, "sl_cai_principles"),
                               use_few_shots=bool(cfg["use_few_shots"]), response_params=params,
                               critique_params=params, revision_params=params)
             chains = run_critique_loop(LoopContext(engine, content, version_id, logger),
-                                       [prompts[p] for p in positions], loop)
+                                       [prompts[p] for p in positions], loop, keys=positions)
             rows = []
             for position, chain in zip(positions, chains, strict=True):
                 record_ids = ([chain.response_record] if chain.response_record else []) + \

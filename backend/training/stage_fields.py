@@ -152,6 +152,8 @@ STAGES: tuple[StageInfo, ...] = (
          FieldSpec("cot_clamp", "bool", True, "Clamp CoT labels to 40–60 % (the paper)."),
          FieldSpec("both_orders", "bool", True, "Score (A,B) and (B,A) and average."),
          _int("k_principles", 1, "Principles sampled per pair and averaged.", maximum=64),
+         FieldSpec("use_label_few_shots", "bool", True, "Put the constitution's labelling "
+                   "examples (choice / choice_cot) in front of each A/B question."),
          SEED, *DEVICE_FIELDS],
         model_stage=False),
     StageInfo(
