@@ -170,7 +170,9 @@ def _codes(p: FloatArray, h: FloatArray) -> IntArray:
 def _bins(p: FloatArray, n_bins: int) -> tuple[FloatArray, IntArray, FloatArray]:
     if n_bins < 1:
         raise ValidationError(f"n_bins must be at least 1, got {n_bins}.")
-    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    # (n + i) / 2n: one correctly rounded division per edge, so 0.85 is 0.85 (linspace gave
+    # 0.8500000000000001 and put a confidence of exactly 0.85 in the bin below)
+    edges = (n_bins + np.arange(n_bins + 1, dtype=np.float64)) / (2 * n_bins)
     conf = np.maximum(p, 1.0 - p)
     idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
     return edges, idx.astype(np.intp), conf

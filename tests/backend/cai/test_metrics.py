@@ -493,3 +493,14 @@ def test_compare_runs_rejects_bad_runs():
         M.compare_runs(good, M.RunVerdicts(["a", "b"], [0.2, 0.8], [1.0, 1.0]))
     with pytest.raises(ValidationError, match="empty"):
         M.compare_runs(good, M.RunVerdicts([], [], []))
+
+
+def test_ece_bin_edges_are_exact() -> None:
+    """linspace put an edge at 0.8500000000000001, so a confidence of exactly 0.85 fell into
+    the [0.80, 0.85) bin."""
+    from backend.cai.metrics import reliability
+
+    curve = reliability([0.85, 0.15, 0.7], [1.0, 0.0, 1.0], n_bins=10)
+    assert curve.edges == tuple(round(0.5 + i * 0.05, 10) for i in range(11))
+    assert curve.edges[7] == 0.85
+    assert curve.count[7] == 2 and curve.count[6] == 0 and curve.count[4] == 1
