@@ -31,6 +31,9 @@ class StageContext:
     data_dir: Path
     seed: int
     actor: str = "training"
+    # The server's API key (CSTUDIO_ENGINE_API_KEY of the worker's environment), never written
+    # to the job directory; sent by every engine a stage builds on a server.
+    engine_api_key: str | None = None
     # Filled in by the stage for the provenance manifest.
     inputs: dict[str, Any] = field(default_factory=dict)
 

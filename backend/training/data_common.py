@@ -53,7 +53,7 @@ def build_engine(ctx: StageContext, ref: str, role: str) -> Engine:
     """An engine on a model reference of the config (or the configured server)."""
     if ctx.config.get("engine") == "openai_compat":
         note_model(ctx, role, ref, str(ctx.config["base_url"]))
-        return build_openai_compat(str(ctx.config["base_url"]), ref)
+        return build_openai_compat(str(ctx.config["base_url"]), ref, ctx.engine_api_key)
     resolved = models.resolve(ref, db=ctx.db, data_dir=ctx.data_dir)
     note_model(ctx, role, ref, resolved.location)
     if resolved.kind == "tiny":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -46,7 +47,8 @@ def open_context(job_dir: Path) -> StageContext:
     return StageContext(job_dir=job_dir, job_id=int(job_id) if job_id is not None else None,
                         kind=kind, config=config, db=db, data_dir=data_dir,
                         seed=int(seed) if isinstance(seed, int) else 0,
-                        actor=str(job.get("created_by") or "training"))
+                        actor=str(job.get("created_by") or "training"),
+                        engine_api_key=os.environ.get("CSTUDIO_ENGINE_API_KEY") or None)
 
 
 def run_stage(ctx: StageContext) -> StageResult:

@@ -49,6 +49,7 @@ class Behaviour:
     top_logprobs: dict[str, float] = field(default_factory=lambda: {"A": -0.5, "B": -1.5})
     models: tuple[str, ...] = ("fake/model",)
     health_status: int = 200
+    api_key: str | None = None  # set: /v1 requests without "Bearer <api_key>" get 401 (vLLM)
 
 
 @dataclass
@@ -140,6 +141,8 @@ class FakeVLLM:
         body = await request.json()
         self.requests.append(Received(request.url.path, body, dict(request.headers)))
         b = self.behaviour
+        if b.api_key and request.headers.get("authorization") != f"Bearer {b.api_key}":
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
