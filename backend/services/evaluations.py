@@ -44,11 +44,13 @@ class EvaluationConfig:
     cot_clamp: tuple[float, float] | None = (0.4, 0.6)
     form: str = "chat"
     batch_size: int = 32
+    use_few_shots: bool = True  # the constitution's labelling examples in front of questions
 
     def label_config(self) -> LabelConfig:
         return LabelConfig(cot=self.cot, both_orders=self.both_orders,
                            k_principles=self.k_principles, cot_clamp=self.cot_clamp,
-                           form="raw" if self.form == "raw" else "chat", seed=self.seed)
+                           form="raw" if self.form == "raw" else "chat", seed=self.seed,
+                           use_few_shots=self.use_few_shots)
 
     def validate(self) -> None:
         if self.sample_size is not None and self.sample_size < 1:
@@ -196,6 +198,7 @@ class EvaluationService:
         config = _config_from(info.config)
         version = self._constitutions.version(info.constitution_version_id)
         engine = self._engines.get()
+        _require_same_judge(info, engine.info.kind, engine.info.model)
         logger = self._log.logger(actor.name)
         with self._db.read() as s:
             row = repo.get_evaluation(s, evaluation_id=evaluation_id)
@@ -210,11 +213,13 @@ class EvaluationService:
             chunk = remaining[start:start + config.batch_size]
             with self._db.read() as s:
                 items = {r.id: r for r in dataset_repo.items_by_ids(s, ids=chunk)}
-            pairs = [PairItem(items[i].prompt, items[i].response_a, items[i].response_b)
+            # the item id keys its principles: batch size, position and resume change nothing
+            pairs = [PairItem(items[i].prompt, items[i].response_a, items[i].response_b, key=i)
                      for i in chunk]
             verdicts = label_pairs(engine, version.content, version.info.id, pairs,
                                    config.label_config(), logger)
-            rows = [_verdict_row(item_id, v) for item_id, v in zip(chunk, verdicts, strict=True)]
+            rows = [_verdict_row(item_id, v) for item_id, v in zip(chunk, verdicts, strict=True)
+                    if v.scored]  # an unscorable item stays without a verdict (its log says why)
             try:
                 with self._db.write() as s:
                     count = repo.insert_verdicts(s, evaluation_id=evaluation_id, rows=rows)
@@ -239,6 +244,15 @@ class EvaluationService:
     def _set_status(self, evaluation_id: int, status: str, error: str = "") -> None:
         with self._db.write() as s:
             repo.set_status(s, evaluation_id=evaluation_id, status=status, error=error)
+
+
+def _require_same_judge(info: EvaluationInfo, kind: str, model: str) -> None:
+    """A run is judged by one engine and model from start to end (its row names them)."""
+    if (kind, model[:300]) != (info.engine_kind, info.model):
+        raise ValidationError(
+            f"Run {info.id} was judged by {info.model} ({info.engine_kind}); the engine now "
+            f"selected is {model} ({kind}). Select {info.model} ({info.engine_kind}) in "
+            "Settings to resume it, or start a new run with the current engine.")
 
 
 def _config_dict(config: EvaluationConfig) -> dict[str, object]:

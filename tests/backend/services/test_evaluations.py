@@ -113,3 +113,35 @@ def _verdicts(svc: Services, evaluation_id: int):  # type: ignore[no-untyped-def
 
     with svc.db.read() as s:
         return list(evaluation_repo.evaluation_verdicts(s, evaluation_id=evaluation_id))
+
+
+def test_a_resumed_run_keeps_its_judge(svc: Services) -> None:
+    """Issue 12 point 11: resuming after the engine was switched mixed two judges in one run."""
+    from tests.backend.cai.fake_engine import ScriptedEngine
+
+    ds = add_dataset(svc, 8)
+    info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),
+                                  config=EvaluationConfig(batch_size=4, both_orders=False),
+                                  actor=AS_ANN)
+    cancel = threading.Event()
+    svc.evaluations.run(info.id, actor=AS_ANN, cancel=cancel,
+                        on_chunk=lambda done, total: cancel.set())
+    judge = svc.engines.get()
+    svc.engines.use(ScriptedEngine())  # another engine selected in Settings
+    with pytest.raises(ValidationError, match=f"Select {info.model} \\({info.engine_kind}\\)"):
+        svc.evaluations.run(info.id, actor=AS_ANN)
+    assert svc.evaluations.get(info.id).done_count == 4
+    svc.engines.use(judge)
+    assert svc.evaluations.run(info.id, actor=AS_ANN).done_count == 8
+
+
+def test_assignment_does_not_depend_on_batch_size(svc: Services) -> None:
+    ds = add_dataset(svc, 12)
+    keys = []
+    for batch in (4, 12):
+        info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),
+                                      config=EvaluationConfig(batch_size=batch, seed=3,
+                                                              both_orders=False), actor=AS_ANN)
+        svc.evaluations.run(info.id, actor=AS_ANN)
+        keys.append({v.item_id: v.principle_keys for v in _verdicts(svc, info.id)})
+    assert keys[0] == keys[1]
