@@ -88,13 +88,14 @@ class AgreementHandlers:
     # --- runs --------------------------------------------------------------------------------
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
-               sample: float | None, cot: bool, both: bool, k: float, seed: float
-               ) -> tuple[Any, ...]:
+               sample: float | None, cot: bool, both: bool, k: float, seed: float,
+               few_shots: bool = True) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
         config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
-                                  cot=bool(cot), both_orders=bool(both), k_principles=int(k))
+                                  cot=bool(cot), both_orders=bool(both), k_principles=int(k),
+                                  use_few_shots=bool(few_shots))
         try:
             actor = principal(self.s, request)
             info = self.s.evaluations.create(dataset_id=int(dataset_id),

@@ -450,6 +450,8 @@ def eval_create(
     both_orders: Annotated[bool, typer.Option("--both-orders/--one-order")] = True,
     k: Annotated[int, typer.Option(help="Principles per verdict.")] = 1,
     batch_size: int = 32,
+    few_shots: Annotated[bool, typer.Option(
+        "--few-shots/--no-few-shots", help="The constitution's labelling examples.")] = True,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
@@ -460,7 +462,7 @@ def eval_create(
     summary = services.constitutions.find(constitution)
     detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
     config = EvaluationConfig(sample_size=sample, seed=seed, cot=cot, both_orders=both_orders,
-                              k_principles=k, batch_size=batch_size)
+                              k_principles=k, batch_size=batch_size, use_few_shots=few_shots)
     info = services.evaluations.create(dataset_id=dataset, version_id=detail.info.id,
                                        config=config, actor=cli_actor(services))
     out.print(f"Created run {info.id}: {info.total_count} pairs", markup=False)

@@ -137,14 +137,16 @@ class PlaygroundHandlers:
 
     def judge(self, request: gr.Request, version_id: int | None, principle: str | None,
               prompt: str, response_a: str, response_b: str, cot: bool, both_orders: bool,
-              k: float, clamp: bool, seed: float, form: str) -> tuple[Any, ...]:
+              k: float, clamp: bool, seed: float, form: str, few_shots: bool = True
+              ) -> tuple[Any, ...]:
         if version_id is None:
             return None, "**Pick a constitution version first.**", []
         config = LabelConfig(cot=bool(cot), both_orders=bool(both_orders),
                              k_principles=int(k) if _keys(principle) is None else 1,
                              principle_keys=_keys(principle),
                              cot_clamp=(0.4, 0.6) if clamp else None, seed=int(seed),
-                             form="raw" if form == "raw" else "chat")
+                             form="raw" if form == "raw" else "chat",
+                             use_few_shots=bool(few_shots))
         try:
             result = self.s.playground.verdict(int(version_id), PairItem(prompt, response_a,
                                                                           response_b),

@@ -43,6 +43,8 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
             both = gr.Checkbox(label="Both orders (A,B) and (B,A)", value=True,
                                elem_id="pg-both")
             clamp = gr.Checkbox(label="Clamp CoT to 40–60 %", value=True, elem_id="pg-clamp")
+            shots = gr.Checkbox(label="Labelling examples of the constitution", value=True,
+                                elem_id="pg-few-shots")
             k = gr.Slider(1, 8, value=1, step=1, label="Principles to ensemble (when sampling)",
                           elem_id="pg-k")
         judge_btn = gr.Button("Judge A vs B", variant="primary", elem_id="pg-judge")
@@ -72,5 +74,5 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
                      outputs=[response_a, response_b, verdict_md], api_name="playground_sample")
     judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a, response_b, cot,
-                                     both, k, clamp, seed, form],
+                                     both, k, clamp, seed, form, shots],
                     outputs=[verdict_plot, verdict_md, variants], api_name="playground_judge")

@@ -236,7 +236,7 @@ def _sample(c: Client, role: Role, ctx: Ctx) -> Any:
 def _judge(c: Client, role: Role, ctx: Ctx) -> Any:
     version = _playground_version(c)
     return c.predict(version, "sample", "Help?", "Sure, here is how.", "No.", False, False, 1,
-                     True, 0, "chat", api_name="/playground_judge")
+                     True, 0, "chat", True, api_name="/playground_judge")
 
 
 PAIRS = [{"prompt": f"Question {i}?", "response_a": f"Helpful answer {i}.",
@@ -273,7 +273,7 @@ def _launch_evaluation(c: Client, role: Role, ctx: Ctx) -> Any:
     out = c.predict(api_name="/agreement_load")
     constitution = out[2]["value"]
     version = c.predict(constitution, api_name="/agreement_versions")["value"]
-    return c.predict(ctx["dataset_id"], version, 2, False, False, 1, 0,
+    return c.predict(ctx["dataset_id"], version, 2, False, False, 1, 0, True,
                      api_name="/evaluation_launch")
 
 

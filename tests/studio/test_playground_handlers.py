@@ -51,3 +51,27 @@ def test_before_the_page_has_loaded_the_picker_is_left_alone(services: Services)
     h = PlaygroundHandlers(services)
     update, shown_head = h.refresh_versions(None, None, None)
     assert update == {"__type__": "update"} == shown_head
+
+
+def test_judge_can_switch_the_labelling_examples_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 point 2: the verdict panel's checkbox reaches the labelling config."""
+    from backend.cai.labeling import LabelConfig
+    from studio.playground_handlers import PlaygroundHandlers
+
+    seen: list[LabelConfig] = []
+
+    class Playground:
+        def verdict(self, version_id, item, config, actor):  # type: ignore[no-untyped-def]
+            seen.append(config)
+            raise __import__("backend.errors", fromlist=["x"]).ValidationError("stop here")
+
+    class S:
+        playground = Playground()
+
+    handlers = PlaygroundHandlers.__new__(PlaygroundHandlers)
+    handlers.s = S()  # type: ignore[assignment]
+    monkeypatch.setattr("studio.playground_handlers.principal", lambda s, r: None)
+    for flag in (True, False):
+        handlers.judge(None, 1, None, "q", "a", "b", False, True, 1, True, 0,  # type: ignore[arg-type]
+                       "chat", flag)
+    assert [c.use_few_shots for c in seen] == [True, False]
