@@ -25,7 +25,7 @@ from studio.session import principal
 RESULT_HEADERS = ["id", "time (UTC)", "kind", "principle", "model", "flagged", "comments",
                   "excerpt"]
 CHAIN_HEADERS = ["id", "kind", "round", "principle", "excerpt"]
-KINDS = ["response", "critique", "revision", "cot", "verdict"]
+KINDS = ["response", "critique", "revision", "cot", "verdict", "rollout"]
 PAGE_SIZE = 25
 
 

@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 
 from backend.engines.base import EngineInfo
 
-StepKind = Literal["response", "critique", "revision", "cot", "verdict"]
+StepKind = Literal["response", "critique", "revision", "cot", "verdict", "rollout"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,14 @@ last token; advantages by GAE(γ, λ) over the completion tokens, whitened; then
 passes of the clipped policy loss and the clipped value loss. β follows the adaptive KL
 controller (Ziegler et al. 2019) when ``kl_target`` is set, else stays fixed. Checkpoints hold
 the policy, the value head, the optimizer and the controller state, so a restart resumes.
+
+Completions are sampled from exactly the distribution that is scored: softmax(logits / T) with
+no top-k, top-p or repetition penalty (the model's own generation config is not used), and the
+update scores log-probabilities at the same temperature T, for the policy and the reference.
+The logged ``kl`` is then an unbiased estimate of KL(π ‖ π_ref) per completion: the mean over
+the batch of Σ_t log π(y_t) − log π_ref(y_t) over the sampled tokens (``kl_k3``: the
+non-negative k3 estimator Σ_t (r_t − 1) − log r_t, r_t = π_ref/π, also unbiased). Each
+rollout and its reward score goes to the critique log (a sample of them when there are many).
 """
 
 from __future__ import annotations
@@ -20,22 +28,26 @@ from typing import Any
 from backend.training import models, trainer_common
 from backend.training.context import StageContext, StageResult, write_json_atomic
 from backend.training.inputs import note_model
-from backend.training.rl import prompt_rows, reward_scorers
+from backend.training.rl import RolloutLog, prompt_rows, reward_scorers
 
 
 @dataclass
 class KLController:
-    """β: fixed, or adapted towards ``target`` (proportional control, clipped error)."""
+    """β: fixed, or adapted towards ``target`` by the proportional controller of Ziegler et al.
+    (2019): e = clip(KL / target − 1, −0.2, 0.2) and β ← β·(1 + e·n / horizon), where n is the
+    number of rollouts just scored and ``horizon`` is counted in rollouts. β can thus change by
+    at most a factor e^0.2 over ``horizon`` rollouts, whatever the batch size."""
 
     value: float
     target: float | None = None
-    horizon: int = 10_000
+    horizon: int = 256  # rollouts
 
     def update(self, current_kl: float, n_steps: int) -> None:
+        """``n_steps``: rollouts since the last update (the batch size)."""
         if self.target is None or self.target <= 0:
             return
         error = max(-0.2, min(0.2, current_kl / self.target - 1.0))
-        self.value *= 1.0 + error * n_steps / self.horizon
+        self.value *= 1.0 + error * n_steps / max(1, self.horizon)
 
 
 def masked_mean(x: Any, mask: Any) -> Any:
@@ -100,10 +112,11 @@ class _Policy:
         return [p for p in self.model.parameters() if p.requires_grad] + \
             list(self.value_head.parameters())
 
-    def forward(self, ids: Any, attn: Any, prompt_len: int) -> tuple[Any, Any]:
-        """(log-probs of the completion tokens, values before each of them)."""
+    def forward(self, ids: Any, attn: Any, prompt_len: int, temperature: float = 1.0
+                ) -> tuple[Any, Any]:
+        """(log-probs of the completion tokens at ``temperature``, values before each)."""
         logits, hidden = _forward(self.model, ids, attn, hidden=True)
-        logp = _token_logp(logits, ids, prompt_len)
+        logp = _token_logp(logits, ids, prompt_len, temperature)
         values = self.value_head(hidden[:, prompt_len - 1:-1]).squeeze(-1).float()
         return logp, values
 
@@ -115,11 +128,45 @@ def _forward(model: Any, ids: Any, attn: Any, hidden: bool = False) -> tuple[Any
     return out.logits, (out.hidden_states[-1] if hidden else None)
 
 
-def _token_logp(logits: Any, ids: Any, prompt_len: int) -> Any:
+def _token_logp(logits: Any, ids: Any, prompt_len: int, temperature: float = 1.0) -> Any:
+    """log softmax(logits / T) of each completion token: the distribution it was sampled from."""
     import torch
 
-    logp = torch.log_softmax(logits[:, prompt_len - 1:-1].float(), dim=-1)
+    logp = torch.log_softmax(logits[:, prompt_len - 1:-1].float() / temperature, dim=-1)
     return logp.gather(-1, ids[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
+
+
+def sampling_config(tokenizer: Any, temperature: float, max_new_tokens: int) -> Any:
+    """Plain ancestral sampling from softmax(logits / T): no top-k (transformers' default is
+    50), top-p, min-p, typical-p or repetition penalty, whatever the model's own
+    generation_config says, so the sampled distribution is the one the update scores."""
+    from transformers import GenerationConfig
+
+    if temperature <= 0:
+        from backend.errors import ValidationError
+
+        raise ValidationError("PPO samples its rollouts: set temperature above 0.")
+    make: Any = GenerationConfig
+    return make(do_sample=True, temperature=float(temperature), top_k=0, top_p=1.0,
+                min_p=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0,
+                repetition_penalty=1.0, no_repeat_ngram_size=0,
+                max_new_tokens=int(max_new_tokens), pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id)
+
+
+def sample(model: Any, enc: Any, config: Any) -> Any:
+    """Prompt + completion ids, sampled with ``config`` (see ``sampling_config``)."""
+    return model.generate(**enc, generation_config=config)
+
+
+def kl_estimates(logp: Any, ref_logp: Any, mask: Any) -> tuple[float, float]:
+    """(k1, k3) estimates of KL(π ‖ π_ref) per completion, from tokens sampled from π."""
+    import torch
+
+    log_ratio = (logp - ref_logp) * mask
+    k1 = log_ratio.sum(-1).mean()
+    k3 = ((torch.exp(-log_ratio) - 1 + log_ratio) * mask).sum(-1).mean()
+    return float(k1), float(k3)
 
 
 def completion_mask(tokens: Any, eos_id: int | None, pad_id: int | None) -> Any:
@@ -144,6 +191,7 @@ def save_checkpoint(path: Path, policy: _Policy, optimizer: Any, tokenizer: Any,
     torch.save(policy.value_head.state_dict(), tmp / "value_head.pt")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     state = {"global_step": step, "kl_coef": kl.value, "kl_target": kl.target,
+             "kl_horizon": kl.horizon,
              "python_rng": repr(random.getstate())}
     write_json_atomic(tmp / "ppo_state.json", state)  # written last: marks it complete
     tmp.rename(path)
@@ -161,7 +209,8 @@ def run(ctx: StageContext) -> StageResult:
     torch.manual_seed(ctx.seed)
     checkpoint = ctx.latest_checkpoint()
     start = 0
-    kl = KLController(float(cfg["beta"]), cfg.get("kl_target"))
+    kl = KLController(float(cfg["beta"]), cfg.get("kl_target"),
+                      int(cfg.get("kl_horizon") or 256))
     tokenizer = models.load_tokenizer(ref.location)
     tokenizer.padding_side = "left"
     policy = _Policy(ref.location, cfg, device)
@@ -173,13 +222,15 @@ def run(ctx: StageContext) -> StageResult:
     scorers, weights = reward_scorers(ctx, device)
     metrics = ctx.metrics
     batch = int(cfg["batch_size"])
+    rollout_log = RolloutLog(ctx, ref.ref)
     summary: dict[str, Any] = {}
     for step in range(start, int(cfg["max_steps"])):
         began = time.perf_counter()
         rng = random.Random(f"{ctx.seed}:{step}")
         chosen = [prompts[rng.randrange(len(prompts))] for _ in range(batch)]
-        stats = _ppo_step(chosen, policy, reference, tokenizer, optimizer, scorers, weights, kl,
-                          cfg, device)
+        stats, rollouts = _ppo_step(chosen, policy, reference, tokenizer, optimizer, scorers,
+                                    weights, kl, cfg, device)
+        rollout_log.log(step + 1, *rollouts)
         kl.update(stats["kl"], batch)
         elapsed = time.perf_counter() - began
         metrics.write(step + 1, **stats, beta=kl.value,
@@ -224,7 +275,8 @@ def _restore(checkpoint: Path, policy: _Policy, optimizer: Any, kl: KLController
 
 def _ppo_step(prompts: list[str], policy: _Policy, reference: Any, tokenizer: Any,
               optimizer: Any, scorers: list[Any], weights: list[float], kl: KLController,
-              cfg: dict[str, Any], device: str) -> dict[str, float]:
+              cfg: dict[str, Any], device: str
+              ) -> tuple[dict[str, float], tuple[list[str], list[str], list[float]]]:
     import torch
 
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
@@ -233,15 +285,15 @@ def _ppo_step(prompts: list[str], policy: _Policy, reference: Any, tokenizer: An
     prompt_len = enc["input_ids"].shape[1]
     policy.model.eval()
     with torch.no_grad():
-        ids = policy.model.generate(**enc, do_sample=True, temperature=float(cfg["temperature"]),
-                                    max_new_tokens=int(cfg["max_completion_length"]),
-                                    pad_token_id=tokenizer.pad_token_id)
+        temperature = float(cfg["temperature"])
+        ids = sample(policy.model, enc, sampling_config(
+            tokenizer, temperature, int(cfg["max_completion_length"])))
         completion = ids[:, prompt_len:]
         mask = completion_mask(completion, tokenizer.eos_token_id, tokenizer.pad_token_id)
         attn = torch.cat([enc["attention_mask"], mask.long()], dim=1)
-        old_logp, old_values = policy.forward(ids, attn, prompt_len)
+        old_logp, old_values = policy.forward(ids, attn, prompt_len, temperature)
         ref_logits, _ = _forward(reference, ids, attn)
-        ref_logp = _token_logp(ref_logits, ids, prompt_len)
+        ref_logp = _token_logp(ref_logits, ids, prompt_len, temperature)
         replies = tokenizer.batch_decode(completion * mask.long() + tokenizer.pad_token_id *
                                          (1 - mask.long()), skip_special_tokens=True)
         scores = torch.zeros(len(prompts), device=device)
@@ -258,7 +310,7 @@ def _ppo_step(prompts: list[str], policy: _Policy, reference: Any, tokenizer: An
     totals = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "clipfrac": 0.0}
     epochs = int(cfg["ppo_epochs"])
     for _ in range(epochs):
-        logp, values = policy.forward(ids, attn, prompt_len)
+        logp, values = policy.forward(ids, attn, prompt_len, temperature)
         pg, vf, clipfrac = clipped_losses(logp, old_logp, advantages, values, old_values, returns,
                                           mask, float(cfg["cliprange"]),
                                           float(cfg["cliprange_value"]))
@@ -270,5 +322,7 @@ def _ppo_step(prompts: list[str], policy: _Policy, reference: Any, tokenizer: An
         for key, value in (("loss", loss), ("policy_loss", pg), ("value_loss", vf),
                            ("clipfrac", clipfrac)):
             totals[key] += float(value.detach()) / epochs
-    return {**totals, "reward": float(scores.mean()), "kl": float(token_kl.sum(-1).mean()),
-            "completion_length": float(mask.sum(-1).mean())}
+    k1, k3 = kl_estimates(old_logp, ref_logp, mask)
+    stats = {**totals, "reward": float(scores.mean()), "kl": k1, "kl_k3": k3,
+             "completion_length": float(mask.sum(-1).mean())}
+    return stats, (texts, replies, [float(x) for x in scores.tolist()])

@@ -4,14 +4,21 @@ The reward is a weighted sum of reward models (each a sequence classifier from t
 stage), scoring the text ``Human: {prompt}\\n\\nAssistant: {completion}`` exactly as they were
 trained. ``algorithm``: ``grpo`` / ``rloo`` use TRL's GRPOTrainer / RLOOTrainer (the weights
 become ``reward_weights``); ``ppo`` runs the compact PPO of ``backend.training.ppo``.
+
+Every rollout the policy writes and its reward score go to the critique log (kind
+``rollout``) with the job's provenance; when a batch is large, its first ``log_rollouts``
+rollouts are logged (the batch's prompts are drawn by the seed, so that is a seeded sample).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from backend.cai.steplog import StepRecord, new_chain_id
+from backend.engines.base import EngineInfo
 from backend.training import models, trainer_common
 from backend.training.context import StageContext, StageResult
+from backend.training.data_common import CritiqueLogWriter
 from backend.training.inputs import dialogue, load_prompts, note_dataset, note_model
 
 
@@ -54,6 +61,65 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+class RolloutLog:
+    """Rollouts and their (weighted) reward scores to the critique log, at most ``log_rollouts``
+    per batch, each with the job id, stage, algorithm, step and sampling settings."""
+
+    def __init__(self, ctx: StageContext, policy_ref: str) -> None:
+        cfg = ctx.config
+        self._writer = CritiqueLogWriter(ctx.db, ctx.actor)
+        self._limit = int(cfg.get("log_rollouts", 8))
+        self._seed = ctx.seed
+        self._engine = EngineInfo("local", policy_ref[:300])
+        self._params: dict[str, object] = {
+            "stage": ctx.kind, "algorithm": cfg.get("algorithm"), "job_id": ctx.job_id,
+            "temperature": cfg.get("temperature"),
+            "max_completion_length": cfg.get("max_completion_length"),
+            "reward_models": [{"model": str(m["model"]), "weight": float(m["weight"])}
+                              for m in cfg.get("reward_models", [])]}
+        self._pending: list[float] = []
+        self.batches = 0
+
+    def log(self, step: int, prompts: list[str], completions: list[str],
+            rewards: list[float]) -> list[int]:
+        n = min(self._limit, len(prompts))
+        if n <= 0:
+            return []
+        return self._writer.log([StepRecord(
+            kind="rollout", chain_id=new_chain_id(), prompt_sent=prompts[i],
+            output=completions[i], engine=self._engine,
+            params={**self._params, "step": step, "index": i, "batch": len(prompts)},
+            constitution_version_id=None, seed=self._seed,
+            probabilities={"reward": rewards[i]}) for i in range(n)])
+
+    def scored(self, which: int, of: int, weight: float, prompts: list[str],
+               completions: list[str], scores: list[float]) -> None:
+        """One reward model's scores of a batch (TRL calls them in order); the batch is
+        logged with the weighted sum once the last one has scored it."""
+        if which == 0:
+            self._pending = [0.0] * len(scores)
+        self._pending = [t + weight * x for t, x in zip(self._pending, scores, strict=True)]
+        if which == of - 1:
+            self.batches += 1
+            self.log(self.batches, prompts, completions, self._pending)
+
+
+class LoggedScorer:
+    """A TRL reward function that scores with a reward model and reports to a RolloutLog."""
+
+    def __init__(self, scorer: RewardModelScorer, which: int, of: int, weight: float,
+                 log: RolloutLog) -> None:
+        self.__name__ = scorer.__name__
+        self._scorer, self._which, self._of, self._weight, self._log = (
+            scorer, which, of, weight, log)
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
+        texts, outs = [_text(p) for p in prompts], [_text(c) for c in completions]
+        scores = self._scorer.score(texts, outs)
+        self._log.scored(self._which, self._of, self._weight, texts, outs, scores)
+        return scores
+
+
 def reward_scorers(ctx: StageContext, device: Any) -> tuple[list[RewardModelScorer], list[float]]:
     scorers, weights = [], []
     for i, item in enumerate(ctx.config["reward_models"]):
@@ -89,7 +155,9 @@ def run(ctx: StageContext) -> StageResult:
     model = models.load_causal_lm(ref.location)
     device = "cpu" if trainer_common.use_cpu(ctx) else "cuda"
     scorers, weights = reward_scorers(ctx, device)
-    funcs: list[Any] = list(scorers)
+    rollout_log = RolloutLog(ctx, ref.ref)
+    funcs: list[Any] = [LoggedScorer(sc, i, len(scorers), w, rollout_log)
+                        for i, (sc, w) in enumerate(zip(scorers, weights, strict=True))]
     common = trainer_common.args_kwargs(
         ctx, beta=float(cfg["beta"]), num_generations=int(cfg["num_generations"]),
         max_completion_length=int(cfg["max_completion_length"]),

@@ -193,6 +193,10 @@ STAGES: tuple[StageInfo, ...] = (
          _float("temperature", 1.0, "Sampling temperature.", minimum=0.01),
          FieldSpec("kl_target", "float", None, "PPO: target KL for the adaptive β controller "
                    "(empty: fixed β).", minimum=0.0),
+         _int("kl_horizon", 256, "PPO: horizon of the adaptive β controller, in rollouts (β "
+              "changes by at most e^0.2 over this many).", minimum=1),
+         _int("log_rollouts", 8, "Rollouts per batch written to the critique log with their "
+              "reward (0: none).", minimum=0),
          _int("ppo_epochs", 2, "PPO: optimisation epochs per batch of rollouts."),
          _float("cliprange", 0.2, "PPO: policy ratio clip range."),
          _float("cliprange_value", 0.2, "PPO: value clip range."),

@@ -102,3 +102,13 @@ def test_ppo_trains_checkpoints_and_resumes(services: Services, make_job: MakeJo
     assert state_dict_changed(tiny_model_path, model_dir)
     AutoModelForCausalLM.from_pretrained(str(job_dir / "checkpoints" / "checkpoint-3"))
     assert assert_manifest_complete(job_dir)["resumed_from"] == "checkpoint-2"
+    assert all("kl_k3" in x for x in lines)
+    # every rollout (batch 2 ≤ log_rollouts) and its reward is in the critique log
+    from db import critique_log_repo
+
+    with services.db.read() as s:
+        rollouts = [r for r in critique_log_repo.iter_records(s) if r.kind == "rollout"]
+    assert len(rollouts) == 3 * 2
+    assert {r.params["step"] for r in rollouts} == {1, 2, 3}
+    assert all(r.params["algorithm"] == "ppo" and "reward" in (r.probabilities or {})
+               for r in rollouts)

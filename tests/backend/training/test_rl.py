@@ -43,3 +43,11 @@ def test_trl_rl_trains_against_weighted_reward_models(
     assert any("reward" in x for x in lines) and any("kl" in x for x in lines)
     m = assert_manifest_complete(job_dir, datasets=("prompt_set",))
     assert {"policy", "reward_0", "reward_1"} <= set(m["models"])
+    # issue 12: the rollouts and their weighted rewards are in the critique log
+    from db import critique_log_repo
+
+    with services.db.read() as s:
+        rollouts = [r for r in critique_log_repo.iter_records(s) if r.kind == "rollout"]
+    assert rollouts and all(r.params["algorithm"] == algorithm and r.params["stage"] == "rl"
+                            for r in rollouts)
+    assert all(isinstance((r.probabilities or {}).get("reward"), float) for r in rollouts)
