@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from backend.cai.diff import diff_contents
+from backend.cai.formats import is_paper_file
 from backend.errors import StudioError, ValidationError
 from backend.services.constitution_io import ExportFormat
 from backend.services.constitutions import VersionInfo
@@ -31,6 +32,13 @@ HISTORY_HEADERS = ["version", "saved at (UTC)", "author", "message", "content ha
 def _history_rows(items: list[VersionInfo]) -> list[list[str]]:
     return [[f"v{v.number}", v.created_at.strftime("%Y-%m-%d %H:%M:%S"), v.author,
              " ".join(v.message.split()), v.content_hash[:12]] for v in items]
+
+
+PAPER_PAIRING_NOTE = (
+    "The paper's files hold two separate lists: critique/revision requests and labelling "
+    "instructions. The studio pairs them **by position** (critique *i* with instruction *i*) "
+    "into one principle; the paper does not pair them. Edit or disable principles to pair "
+    "them as you intend.")
 
 
 class ConstitutionHandlers:
@@ -193,6 +201,8 @@ class ConstitutionHandlers:
         loaded = self.load(detail.constitution.id)
         note = (f"Imported **{escape_md(detail.constitution.name)}** with "
                 f"{len(detail.content.principles)} principles.")
+        if any(is_paper_file(n) for n, _ in files):
+            note += " " + PAPER_PAIRING_NOTE
         return (note, *loaded)
 
     @staticmethod

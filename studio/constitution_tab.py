@@ -80,6 +80,10 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
                 import_name = gr.Textbox(label="Name for the imported constitution (optional)",
                                          elem_id="import-name")
                 import_btn = gr.Button("Import", elem_id="import-btn")
+                gr.Markdown("Paper files: the critique/revision requests and the labelling "
+                            "instructions are separate lists in the paper; the import pairs "
+                            "them by position (critique *i* with instruction *i*).",
+                            elem_id="import-paper-note")
         with gr.Row():
             export_fmt = gr.Radio(["yaml", "json", "paper"], value="yaml",
                                   label="Export format (paper = zip of the paper's files)",

@@ -268,7 +268,9 @@ def is_paper_file(filename: str) -> bool:
 def parse_paper_files(files: Mapping[str, str], name: str) -> ParsedConstitution:
     """Build one constitution from the paper's files, given as {basename: text}.
 
-    The i-th critique/revision pair and the i-th choice instruction form principle i.
+    The i-th critique/revision pair and the i-th choice instruction form principle i. The
+    paper keeps them as two unrelated lists; the pairing is by position only, and the import
+    description and the studio's import note say so.
     """
     missing = [f for f in (PAPER_CRITIQUES, PAPER_CHOICES) if f not in files]
     if missing:
@@ -312,7 +314,10 @@ def parse_paper_files(files: Mapping[str, str], name: str) -> ParsedConstitution
             few_shots.extend(_paper_few_shots(files[filename], filename, kind))
     content = ConstitutionContent(tuple(principles), tuple(few_shots))
     _validate_for_import(content, PAPER_CRITIQUES)
-    return ParsedConstitution(name, "Imported from the Constitutional AI paper's files.", content)
+    return ParsedConstitution(name, "Imported from the Constitutional AI paper's files. Its "
+                              "critique/revision requests and labelling instructions are "
+                              "separate lists; principle i pairs the i-th of each by position "
+                              "only.", content)
 
 
 def _paper_few_shots(text: str, filename: str, kind: str) -> list[FewShotExample]:

@@ -75,3 +75,20 @@ def test_preview_shows_the_draft_against_its_base(services: Services) -> None:
     values[4] = "A brand new critique request."
     text = h.preview(draft, *values)
     assert "CHANGED" in text and "+A brand new critique request." in text
+
+
+def test_paper_import_says_the_lists_are_paired_by_position(services: Services) -> None:
+    """Issue 12 point 6: the paper's critique and labelling lists are unrelated; the import
+    pairs them by position and must say so."""
+    import pytest
+
+    from tests.conftest import PAPER_DIR
+
+    if not PAPER_DIR.is_dir():
+        pytest.skip(f"shared paper data not found at {PAPER_DIR}")
+    paths = [str(PAPER_DIR / n) for n in ("CritiqueRevisionInstructions.json",
+                                           "RLMadisonInstructions.json")]
+    out = ConstitutionHandlers(services).import_files(None, paths, "paper")
+    assert "Imported" in out[0] and "by position" in out[0]
+    detail = services.constitutions.head(services.constitutions.find("paper").id)
+    assert "by position" in detail.constitution.description
