@@ -154,6 +154,8 @@ class PlaygroundHandlers:
         except StudioError as exc:
             return None, f"**No verdict:** {escape_md(exc.message)}", []
         titles = {p.key: p.title for p in result.version.content.principles}
+        if not result.verdict.scored:
+            return None, _verdict_summary(result.verdict), []
         return (_verdict_plot(result.verdict), _verdict_summary(result.verdict),
                 _variant_rows(result.verdict, titles))
 
@@ -173,8 +175,11 @@ def _verdict_summary(verdict: Verdict) -> str:
     consistent = {True: "yes", False: "**no** (swapping A and B flipped a verdict)",
                   None: "not measured (one order only)"}[verdict.position_consistent]
     records = ", ".join(f"#{v.record_id}" for v in verdict.variants)
-    return (f"**p(A) = {verdict.p_a:.3f}** → winner **{verdict.winner}** · position consistent: "
-            f"{consistent} · critique log records {records}")
+    if not verdict.scored:
+        return f"**Not scorable:** {escape_md(verdict.unscorable or '')}"
+    clamp = " (CoT clamp applied to the average)" if verdict.clamped else ""
+    return (f"**p(A) = {verdict.p_a:.3f}**{clamp} → winner **{verdict.winner}** · position "
+            f"consistent: {consistent} · critique log records {records}")
 
 
 def _variant_rows(verdict: Verdict, titles: dict[str, str]) -> list[list[Any]]:

@@ -74,7 +74,7 @@ def test_cot_verdict_generates_reasoning_then_clamps(svc: Services) -> None:
                          cot_params=GenerationParams(max_tokens=8, stop=("The answer is",)))
     result = svc.playground.verdict(version_id, PairItem("q", "a", "b"), config, actor=AS_ANN)
     [v] = result.verdict.variants
-    assert 0.4 <= v.p_a <= 0.6 and v.cot_record_id is not None
+    assert 0.4 <= result.verdict.p_a <= 0.6 and v.cot_record_id is not None  # final label
     cot = svc.critique_log.get(v.cot_record_id)
     assert cot is not None and cot.kind == "cot"
 
