@@ -21,7 +21,12 @@ time, since on a machine shared with other work wall time moves with the load. T
 what the stage adds (database reads, manifest, metrics file) and what the job system adds
 (launch, guard, heartbeats, metrics tailing).
 
-Run: python -m bench.bench_job_overhead [--steps 150] [--repeats 2]
+Both arms get exactly the same training arguments (the direct script sets bf16/fp16 off as the
+stage does). The benchmark runs at 1 and 2 torch threads (``--threads 1,2``), with at least 5
+alternating repeats each; it records each thread count's medians and range, and ``overhead`` =
+the median over the thread counts of (median job − median direct) / median direct.
+
+Run: python -m bench.bench_job_overhead [--steps 300] [--repeats 5] [--threads 1,2]
 """
 
 from __future__ import annotations
@@ -66,12 +71,18 @@ def cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.1f}–{max(values):.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", default="1,2", help="torch thread counts, e.g. 1,2")
     args = parser.parse_args()
-    threads = str(os.cpu_count() or 1)
+    thread_counts = [int(t) for t in str(args.threads).split(",") if t.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     model = build_tiny_model(tmp / "tiny")
     settings = Settings(data_dir=tmp / "data", user="bench", database_url=None,
@@ -93,69 +104,75 @@ def main() -> None:
         {"prompt": [{"role": "user", "content": p}],
          "completion": [{"role": "assistant", "content": r}]} for p, r in rows]))
     config = {"model": str(model), "sl_cai_dataset_id": dataset_id, "max_steps": args.steps,
-              "save_steps": args.steps, "batch_size": 4, "max_length": 128,
-              "learning_rate": 1e-4, "device": "cpu"}
-    env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
-    os.environ["OMP_NUM_THREADS"] = threads
+              "save_steps": args.steps, "batch_size": args.batch_size, "max_length": 128,
+              "learning_rate": 1e-4, "device": "cpu", "mixed_precision": "no"}
     worker = Worker(settings, services.db)
-    direct_s: list[float] = []
-    job_s: list[float] = []
-    stage_s: list[float] = []
-    cpu: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
-    for i in range(args.repeats):
-        out = tmp / f"direct-{i}"
-        start, cpu0 = time.perf_counter(), cpu_s()
-        subprocess.run([sys.executable, "-m", "bench.sft_direct", "--rows", str(rows_file),
-                        "--model", str(model), "--out", str(out), "--steps", str(args.steps),
-                        "--batch-size", "4", "--max-length", "128"], check=True, cwd=ROOT,
-                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        direct_s.append(time.perf_counter() - start)
-        cpu["direct"].append(cpu_s() - cpu0)
+    figures: dict[str, float] = {"steps": args.steps, "repeats": args.repeats}
+    parts: list[str] = []
+    overheads: list[float] = []
+    for threads in thread_counts:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        times: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
+        cpu: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
+        for i in range(args.repeats):
+            out = tmp / f"direct-{threads}-{i}"
+            start, cpu0 = time.perf_counter(), cpu_s()
+            subprocess.run([sys.executable, "-m", "bench.sft_direct", "--rows", str(rows_file),
+                            "--model", str(model), "--out", str(out), "--steps",
+                            str(args.steps), "--batch-size", str(args.batch_size),
+                            "--max-length", "128"], check=True, cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times["direct"].append(time.perf_counter() - start)
+            cpu["direct"].append(cpu_s() - cpu0)
 
-        start, cpu0 = time.perf_counter(), cpu_s()
-        job = services.jobs.create("sft", config, actor=local_admin("bench"))
-        assert worker.run_one() == job.id
-        info = services.jobs.get(job.id)
-        job_s.append(time.perf_counter() - start)
-        cpu["job"].append(cpu_s() - cpu0)
-        assert info.status == "succeeded", info.error
-        steps = services.jobs.metrics(job.id).last_step
-        assert steps == args.steps, steps
-        stage_dir = tmp / f"stage-{i}"
-        stage_dir.mkdir()
-        job_json = json.loads((Path(info.artifact_dir) / "job.json").read_text())
-        (stage_dir / "job.json").write_text(json.dumps({**job_json, "job_id": None}))
-        start, cpu0 = time.perf_counter(), cpu_s()
-        subprocess.run([sys.executable, "-m", "backend.training.entry", "--job-dir",
-                        str(stage_dir)], check=True, cwd=ROOT, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        stage_s.append(time.perf_counter() - start)
-        cpu["stage"].append(cpu_s() - cpu0)
-        print(f"round {i + 1}: wall: direct {direct_s[-1]:.1f} s, job system {job_s[-1]:.1f} "
-              f"s, stage alone {stage_s[-1]:.1f} s; CPU: direct {cpu['direct'][-1]:.1f} s, "
-              f"job system {cpu['job'][-1]:.1f} s, stage alone {cpu['stage'][-1]:.1f} s",
-              flush=True)
-    direct, job_time = statistics.median(direct_s), statistics.median(job_s)
-    stage = statistics.median(stage_s)
-    overhead = (job_time - direct) / direct
-    cpu_direct, cpu_job, cpu_stage = (statistics.median(cpu[k]) for k in ("direct", "job",
+            start, cpu0 = time.perf_counter(), cpu_s()
+            job = services.jobs.create("sft", config, actor=local_admin("bench"))
+            assert worker.run_one() == job.id
+            info = services.jobs.get(job.id)
+            times["job"].append(time.perf_counter() - start)
+            cpu["job"].append(cpu_s() - cpu0)
+            assert info.status == "succeeded", info.error
+            steps = services.jobs.metrics(job.id).last_step
+            assert steps == args.steps, steps
+            stage_dir = tmp / f"stage-{threads}-{i}"
+            stage_dir.mkdir()
+            job_json = json.loads((Path(info.artifact_dir) / "job.json").read_text())
+            (stage_dir / "job.json").write_text(json.dumps({**job_json, "job_id": None}))
+            start, cpu0 = time.perf_counter(), cpu_s()
+            subprocess.run([sys.executable, "-m", "backend.training.entry", "--job-dir",
+                            str(stage_dir)], check=True, cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times["stage"].append(time.perf_counter() - start)
+            cpu["stage"].append(cpu_s() - cpu0)
+            print(f"{threads} thread(s), round {i + 1}: wall: direct {times['direct'][-1]:.1f} "
+                  f"s, job system {times['job'][-1]:.1f} s, stage alone "
+                  f"{times['stage'][-1]:.1f} s", flush=True)
+        direct, job_time, stage = (statistics.median(times[k]) for k in ("direct", "job",
                                                                           "stage"))
-    cpu_overhead = (cpu_job - cpu_direct) / cpu_direct
-    verdict = "met" if overhead <= 0.10 else "NOT met"
-    summary = (f"SFT {args.steps} steps on the tiny model: job system {job_time:.1f} s vs "
-               f"direct TRL script {direct:.1f} s: {overhead:+.1%} wall time (goal ≤ 10 %, "
-               f"{verdict}); the stage alone {stage:.1f} s, so the job system's own share is "
-               f"{(job_time - stage) / direct:+.1%}; CPU time {cpu_overhead:+.1%} "
-               f"(job {cpu_job:.1f} s vs direct {cpu_direct:.1f} s)")
+        overhead = (job_time - direct) / direct
+        overheads.append(overhead)
+        cpu_direct, cpu_job = statistics.median(cpu["direct"]), statistics.median(cpu["job"])
+        t = f"t{threads}_"
+        figures.update({t + "direct_s": direct, t + "job_s": job_time, t + "stage_s": stage,
+                        t + "overhead": overhead, t + "job_system_share": (job_time - stage)
+                        / direct, t + "cpu_overhead": (cpu_job - cpu_direct) / cpu_direct,
+                        t + "direct_min_s": min(times["direct"]),
+                        t + "direct_max_s": max(times["direct"]),
+                        t + "job_min_s": min(times["job"]), t + "job_max_s": max(times["job"])})
+        parts.append(f"{threads} thread(s): job {job_time:.1f} s (range "
+                     f"{_spread(times['job'])}) vs direct {direct:.1f} s (range "
+                     f"{_spread(times['direct'])}), {overhead:+.1%}")
+    figures["overhead"] = statistics.median(overheads) if len(overheads) > 1 else overheads[0]
+    verdict = "met" if max(overheads) <= 0.10 else "NOT met"
+    summary = (f"SFT {args.steps} steps (batch {args.batch_size}) on the tiny model, same "
+               f"training arguments in both arms (bf16 off), medians of {args.repeats} "
+               f"alternating repeats: " + "; ".join(parts) + f" (goal ≤ 10 %, {verdict}); "
+               "machine shared with other work")
     print(summary)
-    record("job_overhead", {"direct_s": direct, "job_s": job_time, "overhead": overhead,
-                            "stage_s": stage, "job_system_share": (job_time - stage) / direct,
-                            "cpu_direct_s": cpu_direct, "cpu_job_s": cpu_job,
-                            "cpu_stage_s": cpu_stage, "cpu_overhead": cpu_overhead,
-                            "steps": args.steps, "repeats": args.repeats,
-                            "direct_min_s": min(direct_s), "job_min_s": min(job_s)},
-           "seconds and ratio", COMMAND + (f" --steps {args.steps}"
-                                            if args.steps != 150 else ""), summary)
+    record("job_overhead", figures, "seconds and ratio",
+           COMMAND + f" --steps {args.steps} --repeats {args.repeats} --batch-size "
+           f"{args.batch_size} --threads {args.threads}", summary)
     services.close()
 
 

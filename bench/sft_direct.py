@@ -1,6 +1,6 @@
 """The baseline of bench_job_overhead: TRL's SFTTrainer run directly in a script, with the
-same model, rows and training arguments as the studio's sft stage, and no job system (no
-worker, no accelerate launch, no database, no metrics file).
+same model, rows and training arguments as the studio's sft stage (bf16/fp16 off, as the stage
+sets them), and no job system (no worker, no accelerate launch, no database, no metrics file).
 
     python -m bench.sft_direct --rows rows.json --model DIR --out DIR --steps N
 """
@@ -36,7 +36,11 @@ def main() -> int:
         save_steps=args.steps, save_total_limit=2, logging_steps=1, logging_first_step=True,
         report_to=[], seed=0, data_seed=0, use_cpu=True, disable_tqdm=True,
         dataloader_pin_memory=False, lr_scheduler_type="constant_with_warmup", warmup_steps=0,
-        max_length=args.max_length, completion_only_loss=True, dataset_num_proc=None)
+        max_length=args.max_length, completion_only_loss=True, dataset_num_proc=None,
+        # exactly the stage's arguments (trainer_common.args_kwargs): TRL's defaults differ
+        # (bf16 on where supported), which made the two arms train differently
+        bf16=False, fp16=False, per_device_eval_batch_size=args.batch_size,
+        gradient_accumulation_steps=1, remove_unused_columns=True)
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer)
     trainer.train()
