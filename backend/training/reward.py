@@ -95,6 +95,8 @@ def tokenized(pairs: list[Pair], tokenizer: Any, max_length: int) -> list[dict[s
                         add_special_tokens=True)
         return [list(x) for x in enc["input_ids"]]
 
+    if not pairs:  # eval_pairs = 0: nothing held out (the tokenizer refuses an empty batch)
+        return []
     a = ids([dialogue(p.prompt, p.response_a) for p in pairs])
     b = ids([dialogue(p.prompt, p.response_b) for p in pairs])
     return [{"chosen_ids": x, "rejected_ids": y, "soft_label": p.p_a}

@@ -126,3 +126,11 @@ def test_tokenized_keeps_the_end_of_the_dialogue_and_the_cls_token():
     assert len(a) == 32 and a[0] == "[CLS]" and a[-3:] == ["yes", "indeed", "[SEP]"]
     assert b[0] == "[CLS]" and b[-3:] == ["no", "way", "[SEP]"]
     assert rows[0]["soft_label"] == 1.0
+
+
+def test_no_held_out_pairs_tokenize_to_nothing(tiny_model_path: Path) -> None:
+    """eval_pairs = 0 ("none") crashed the stage: the tokenizer refuses an empty batch."""
+    from backend.training import models
+    from backend.training.reward import tokenized
+
+    assert tokenized([], models.load_tokenizer(str(tiny_model_path)), 32) == []
