@@ -34,6 +34,7 @@ _LABEL_ROLES: dict[str, Role] = {"Human": "user", "Assistant": "assistant",
                                  "RevisionRequest": "user", "Revision": "assistant"}
 _TURN_RE = re.compile(r"(?:^|\n\n)(Human|Assistant|CritiqueRequest|Critique|RevisionRequest"
                       r"|Revision):[ \t]?")
+_DIALOGUE_RE = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ def cut_at_stops(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 
-def _labelled_turns(text: str) -> list[tuple[str, str]]:
+def _labelled_turns(text: str, pattern: re.Pattern[str] = _TURN_RE) -> list[tuple[str, str]]:
     """(label, content) of a text in the paper's ``Label: content`` layout; empty turns
     (a trailing ``Human:`` or ``Assistant:``) are dropped."""
-    parts = _TURN_RE.split(text.strip("\n"))
+    parts = pattern.split(text.strip("\n"))
     turns = [(parts[i], parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2)]
     return [(label, content) for label, content in turns if content]
 
@@ -63,8 +64,7 @@ def dialogue_turns(prompt: str) -> list[tuple[Role, str]]:
     into its turns; any other text is one user turn."""
     if not prompt.lstrip().startswith("Human:"):
         return [("user", prompt.strip())]
-    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(prompt)
-             if label in ("Human", "Assistant")]
+    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(prompt, _DIALOGUE_RE)]
     return turns or [("user", prompt.strip())]
 
 
@@ -187,8 +187,7 @@ def _cot_shot(index: int, shot: dict[str, Any], instruction: str
                   f"({str(shot['answer']).strip()})")
         return _answer_turns(body, answer)
     text = str(shot["prompt"]).replace("{}", f"{instruction.strip()} Options:")
-    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(text)
-             if label in ("Human", "Assistant")]
+    turns = [(_LABEL_ROLES[label], c) for label, c in _labelled_turns(text, _DIALOGUE_RE)]
     if len(turns) >= 3 and turns[-1][0] == "user" and turns[-2][0] == "assistant":
         # the paper asks "So the answer is: (X)" in a last Human turn; one assistant turn here
         turns = [*turns[:-2], ("assistant", f"{turns[-2][1]}\n{turns[-1][1]}")]

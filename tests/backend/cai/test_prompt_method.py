@@ -120,3 +120,8 @@ def test_multi_turn_dialogues_become_alternating_messages() -> None:
         in question
     assert P.response_prompt("Plain question?", "chat").messages == (
         P.ChatMessage("user", "Plain question?"),)
+
+
+def test_dialogue_split_keeps_text_that_only_looks_like_a_critique_label() -> None:
+    turns = P.dialogue_turns("Human: Rate this.\n\nCritique: it is fine?\n\nAssistant: Sure.")
+    assert turns == [("user", "Rate this.\n\nCritique: it is fine?"), ("assistant", "Sure.")]
