@@ -46,7 +46,8 @@ def test_kill_half_way_then_resume_in_the_background(tmp_path: Path,
     assert dataset.item_count > 1900
     head = services.constitutions.list_all()[0].head.id
     run = services.evaluations.create(dataset_id=dataset.id, version_id=head,
-                                      config=EvaluationConfig(batch_size=64), actor=AS_T)
+                                      config=EvaluationConfig(batch_size=64, use_few_shots=False),
+                                      actor=AS_T)
     services.close()
     db_file = tmp_path / "data" / "studio.db"
 
