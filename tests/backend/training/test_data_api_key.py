@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.cai.prompts import RAW_STOPS
 from backend.services.container import Services
 from tests.backend.engines.fake_vllm import FakeVLLM
 from tests.backend.training.conftest import MakeJob, result, run_job
@@ -21,10 +22,12 @@ def test_sl_cai_job_sends_the_api_key_to_a_server_that_requires_one(
         job_dir = make_job("sl_cai_data", {
             "model": "fake/model", "engine": "openai_compat", "base_url": server.url,
             "prompt_set": str(prompts), "max_prompts": 2, "rounds": 1, "max_new_tokens": 4,
-            "chunk_size": 2})
+            "chunk_size": 2, "form": "raw"})
         assert run_job(job_dir) == 0, (job_dir / "error.txt").read_text() \
             if (job_dir / "error.txt").exists() else "failed"
         assert result(job_dir)["outputs"]["samples"] == 2
         v1 = [r for r in server.requests if r.path.startswith("/v1/")]
         assert v1 and all(r.headers.get("authorization") == "Bearer s3cret" for r in v1)
+        # the raw layout's stop strings reach the server with every step (issue 12 point 3)
+        assert all(set(RAW_STOPS) <= set(r.body.get("stop", [])) for r in v1)
     assert "s3cret" not in (job_dir / "job.json").read_text(encoding="utf-8")
