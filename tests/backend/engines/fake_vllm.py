@@ -31,7 +31,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-Mode = Literal["ok", "malformed", "no_choices", "no_logprobs", "error_old", "error_new", "hang"]
+Mode = Literal["ok", "malformed", "no_choices", "no_logprobs", "error_old", "error_new", "hang",
+               "empty_stream"]
 
 
 @dataclass
@@ -49,6 +50,12 @@ class Behaviour:
     top_logprobs: dict[str, float] = field(default_factory=lambda: {"A": -0.5, "B": -1.5})
     models: tuple[str, ...] = ("fake/model",)
     health_status: int = 200
+    owned_by: str = "vllm"
+    # like llama.cpp's server: accept continue_final_message and start a new reply anyway
+    ignores_continuation: bool = False
+    # vLLM's prompt_logprobs: the logprob of the prompt's last token, by its text
+    prompt_logprobs: dict[str, float] | None = None
+    reject_containing: str | None = None  # 400 for a prompt containing this text
 
 
 @dataclass
@@ -123,7 +130,7 @@ class FakeVLLM:
         @app.get("/v1/models")
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "vllm", "root": m,
+                {"id": m, "object": "model", "created": 0, "owned_by": self.behaviour.owned_by, "root": m,
                  "max_model_len": 4096} for m in self.behaviour.models]}
 
         @app.post("/v1/completions")
@@ -164,17 +171,42 @@ class FakeVLLM:
                 return JSONResponse({"object": "error", "message": b.error_message,
                                      "type": "BadRequestError", "param": None,
                                      "code": b.error_status}, status_code=b.error_status)
-            if b.mode == "error_new":
+            if b.mode == "error_new" or (b.reject_containing and b.reject_containing in
+                                         json.dumps(body, ensure_ascii=False)):
                 return JSONResponse(_error_new(b.error_message, b.error_status),
                                     status_code=b.error_status)
+            if b.mode == "empty_stream" and body.get("stream"):  # llama.cpp, prompt too long
+                return StreamingResponse(iter(()), media_type="text/event-stream")
+            if b.mode == "empty_stream":
+                return JSONResponse(_error_new(b.error_message, 400), status_code=400)
             if body.get("stream"):
                 return StreamingResponse(self._sse(chat), media_type="text/event-stream")
             return JSONResponse(self._chat(body) if chat else self._completion(body))
         finally:
             self.in_flight -= 1
 
-    def _usage(self) -> dict[str, int]:
-        return {"prompt_tokens": 7, "total_tokens": 10, "completion_tokens": 3}
+    def _usage(self, body: dict[str, Any] | None = None) -> dict[str, int]:
+        """One token per word; a chat message adds 2 (its header and end of turn), the
+        generation prompt 2, and a continued final message has no end of turn."""
+        prompt = 7
+        if body is not None and isinstance(body.get("prompt"), str):
+            prompt = len(body["prompt"].split())
+        elif body is not None and isinstance(body.get("messages"), list):
+            prompt = sum(len(str(m.get("content", "")).split()) + 2 for m in body["messages"])
+            if body.get("continue_final_message") and not self.behaviour.ignores_continuation:
+                prompt -= 1
+            else:
+                prompt += 2
+        return {"prompt_tokens": prompt, "total_tokens": prompt + 3, "completion_tokens": 3}
+
+    def _prompt_logprobs(self, body: dict[str, Any]) -> list[Any] | None:
+        table = self.behaviour.prompt_logprobs
+        if table is None or body.get("prompt_logprobs") is None:
+            return None
+        text = body["prompt"] if "prompt" in body else body["messages"][-1]["content"]
+        last = text[-1:]
+        return [None, {"17": {"logprob": table.get(last, -30.0), "rank": 1,
+                              "decoded_token": last}}]
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         b = self.behaviour
@@ -189,7 +221,7 @@ class FakeVLLM:
                 "model": body.get("model"), "choices": [
                     {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"
                      if body.get("max_tokens") == 1 else "stop", "stop_reason": None,
-                     "prompt_logprobs": None}], "usage": self._usage()}
+                     "prompt_logprobs": self._prompt_logprobs(body)}], "usage": self._usage(body)}
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         b = self.behaviour
@@ -205,7 +237,7 @@ class FakeVLLM:
                     {"index": 0, "message": {"role": "assistant", "content": b.text,
                                              "tool_calls": []},
                      "logprobs": logprobs, "finish_reason": "stop", "stop_reason": None}],
-                "usage": self._usage()}
+                "prompt_logprobs": self._prompt_logprobs(body), "usage": self._usage(body)}
 
     async def _sse(self, chat: bool) -> AsyncIterator[str]:
         b = self.behaviour
