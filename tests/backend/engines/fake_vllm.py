@@ -130,8 +130,8 @@ class FakeVLLM:
         @app.get("/v1/models")
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": self.behaviour.owned_by, "root": m,
-                 "max_model_len": 4096} for m in self.behaviour.models]}
+                {"id": m, "object": "model", "created": 0, "owned_by": self.behaviour.owned_by,
+                 "root": m, "max_model_len": 4096} for m in self.behaviour.models]}
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:

@@ -56,7 +56,7 @@ def test_byte_level_bpe_picks_plain_letters() -> None:
 
 
 def test_multi_token_choice_is_refused() -> None:
-    with pytest.raises(ChoiceTokenError, match="'Absolutely'.*not a single token"):
+    with pytest.raises(ChoiceTokenError, match=r"'Absolutely'.*not a single token"):
         choice_token_id(sentencepiece_tokenizer(), "Absolutely")
 
 

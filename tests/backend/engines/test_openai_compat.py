@@ -387,7 +387,7 @@ def test_ignored_continuation_without_a_template_says_what_to_set(fake):
     fake.set(owned_by="me", ignores_continuation=True)
     eng = make(fake)
     try:
-        with pytest.raises(EngineError, match="CSTUDIO_ENGINE_CHAT_TEMPLATE.*--form raw"):
+        with pytest.raises(EngineError, match=r"CSTUDIO_ENGINE_CHAT_TEMPLATE.*--form raw"):
             eng.score_choices([JUDGE], ["A", "B"])
     finally:
         eng.close()
