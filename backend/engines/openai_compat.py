@@ -537,10 +537,15 @@ class OpenAICompatEngine:
     def _why_empty(self, path: str, body: dict[str, Any]) -> str:
         """The server's reason for an empty stream (llama.cpp's server reports an over-long
         prompt only on the unstreamed request): ask again without streaming, one token."""
-        try:
-            resp = self._sync.post(path, json={**body, "stream": False, "max_tokens": 1})
-        except httpx.HTTPError as exc:
-            return transport_failure(exc)
+        resp: httpx.Response | None = None
+        for _ in range(2):  # the broken stream may have left a dead keep-alive connection
+            try:
+                resp = self._sync.post(path, json={**body, "stream": False, "max_tokens": 1})
+                break
+            except httpx.HTTPError as exc:
+                failure = transport_failure(exc)
+        if resp is None:
+            return failure
         if resp.status_code >= 400:
             return f"HTTP {resp.status_code}: {server_message(resp.content)}"
         return "the server gave no reason (the same request unstreamed succeeds)"
