@@ -66,6 +66,7 @@ class VariantVerdict:
     cot: str | None
     record_id: int
     cot_record_id: int | None
+    bounded: tuple[str, ...] = ()  # choices only estimated (absent from a server's top-k)
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,13 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         _step(engine, "verdict", chains[j.item], s.prompt_sent, "A" if p_first >= 0.5 else "B",
               version_id, j, params, s.latency_s, cot_id,
               {"probs": s.probs, "logprobs": s.logprobs, "p_first": p_first, "p_a": p_a,
-               "order": j.order, "clamped": clamped})
+               "order": j.order, "clamped": clamped, "bounded": list(s.bounded),
+               "top_tokens": s.top_tokens})
         for (j, p_a, p_first, clamped, _r, cot_id), s in zip(variants, scores, strict=True)])
     by_item: list[list[VariantVerdict]] = [[] for _ in clean]
-    for (j, p_a, p_first, clamped, r, cot_id), rid in zip(variants, ids, strict=True):
+    for (j, p_a, p_first, clamped, r, cot_id), rid, s in zip(variants, ids, scores, strict=True):
         by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, clamped,
-                                              r, rid, cot_id))
+                                              r, rid, cot_id, s.bounded))
     return [Verdict(chains[i], fmean(v.p_a for v in vs), tuple(vs), config.seed)
             for i, vs in enumerate(by_item)]
 
