@@ -4,8 +4,11 @@ A server that answers one request at a time (llama.cpp's) queues the rest; with 
 they wait in its queue until they time out, are resent, and the originals keep running. The
 limit therefore starts small, grows by one per answer while it is below a threshold (slow
 start) and by ``1/limit`` above it, and halves when a request times out, is refused for load
-(429/503) or took more than half the timeout (it queued in the server). ``ceiling`` is the
-configured maximum (``CSTUDIO_ENGINE_MAX_IN_FLIGHT``).
+(429/503), took more than half the timeout, or queued in the server: it took over four times
+the quickest answer seen for requests of its kind and over two seconds more (a server that
+batches continuously answers a full batch at nearly the speed of one; one that answers one at
+a time makes every extra request wait a whole answer). ``ceiling`` is the configured maximum
+(``CSTUDIO_ENGINE_MAX_IN_FLIGHT``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ class AdaptiveLimit:
         self.peak = 0  # the most requests ever in flight at once
         self.epoch = 0  # bumped on each decrease: one decrease per window of requests
         self._waiters: list[asyncio.Future[None]] = []
+        self._quickest: dict[object, float] = {}
+
+    def classify(self, kind: object, latency_s: float, timeout_s: float) -> Outcome:
+        """OK or SLOW for an answered request of ``kind`` (e.g. path and max_tokens)."""
+        quickest = min(self._quickest.get(kind, latency_s), latency_s)
+        self._quickest[kind] = quickest
+        if latency_s > timeout_s / 2 or (latency_s > 4 * quickest
+                                        and latency_s - quickest > 2.0):
+            return Outcome.SLOW
+        return Outcome.OK
 
     @property
     def current(self) -> int:

@@ -240,8 +240,9 @@ class OpenAICompatEngine:
                 async with asyncio.timeout(self.timeout_s):
                     resp = await client.post(path, json=body)
                 latency = time.perf_counter() - sent
-                outcome = (Outcome.OVERLOADED if resp.status_code in OVERLOAD else Outcome.SLOW
-                           if latency > self.timeout_s / 2 else Outcome.OK)
+                outcome = (Outcome.OVERLOADED if resp.status_code in OVERLOAD else
+                           self._limit.classify((path, body.get("max_tokens")), latency,
+                                                self.timeout_s))
             except (TimeoutError, httpx.TimeoutException):
                 outcome, last = Outcome.OVERLOADED, None
                 continue

@@ -54,3 +54,15 @@ def test_waiters_get_slots_as_they_free() -> None:
         return order
 
     assert sorted(asyncio.run(scenario())) == list(range(6))
+
+
+def test_queueing_in_the_server_counts_as_slow() -> None:
+    limit = AdaptiveLimit(64)
+    assert limit.classify("score", 0.8, 60) is Outcome.OK
+    assert limit.classify("score", 2.0, 60) is Outcome.OK  # slower, but not queueing
+    assert limit.classify("score", 3.5, 60) is Outcome.SLOW  # > 4× quickest and > 2 s more
+    assert limit.classify("generate", 3.5, 60) is Outcome.OK  # its own quickest
+    assert limit.classify("generate", 31.0, 60) is Outcome.SLOW  # over half the timeout
+    fast = AdaptiveLimit(64)  # a batching server: 20 ms alone, 300 ms in a full batch
+    assert fast.classify("score", 0.02, 60) is Outcome.OK
+    assert fast.classify("score", 0.3, 60) is Outcome.OK
