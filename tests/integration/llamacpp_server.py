@@ -52,10 +52,11 @@ def free_port() -> int:
 
 class LlamaServer:
     def __init__(self, model: Path, *, port: int | None = None, n_ctx: int = 4096,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, threads: int = 1) -> None:
         self.model = model
         self.port = port or free_port()
         self.n_ctx = n_ctx
+        self.threads = threads
         self.log = log
         self.url = f"http://127.0.0.1:{self.port}"
         self.model_id = str(model)  # llama-cpp-python names the model by its path
@@ -64,7 +65,7 @@ class LlamaServer:
     def start(self, timeout_s: float = 120.0) -> LlamaServer:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
                    "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-                   "--logits_all", "true", "--n_threads", "1"]
+                   "--logits_all", "true", "--n_threads", str(self.threads)]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONUNBUFFERED": "1"},
