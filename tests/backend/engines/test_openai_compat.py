@@ -421,3 +421,19 @@ def test_a_timeout_halves_the_number_in_flight(fake):
     finally:
         eng.close()
     assert eng.in_flight_limit == 2  # started at 4, halved once (not once per timeout)
+
+
+def test_a_timed_out_request_is_cancelled_not_left_running(fake):
+    """The client closes the connection of a request it gives up on (the server can stop)."""
+    fake.set(mode="hang", hang_s=10.0)
+    eng = make(fake, timeout_s=0.3, max_retries=1, backoff_s=0.01)
+    try:
+        with pytest.raises(EngineError, match="timed out"):
+            eng.generate([RAW], GenerationParams())
+    finally:
+        eng.close()
+    deadline = time.monotonic() + 5
+    while fake.disconnected < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.disconnected == 2  # both attempts were abandoned and closed
+    assert fake.count(COMPLETIONS) == 2  # one resend, not one per queued duplicate
