@@ -72,7 +72,7 @@ class FakeVLLM:
         self.requests: list[Received] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.disconnected = 0  # requests abandoned by the client while the server worked
+        self.disconnected: list[dict[str, Any]] = []  # bodies the client abandoned mid-work
         self._stopping = threading.Event()
         # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else +40 ms/request)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -94,7 +94,7 @@ class FakeVLLM:
     def reset(self) -> None:
         self.requests.clear()
         self.max_in_flight = 0
-        self.disconnected = 0
+        self.disconnected.clear()
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
@@ -162,7 +162,7 @@ class FakeVLLM:
                 end = time.monotonic() + b.hang_s
                 while time.monotonic() < end and not self._stopping.is_set():
                     if await request.is_disconnected():  # the client gave up
-                        self.disconnected += 1
+                        self.disconnected.append(body)
                         return Response(status_code=499)
                     await asyncio.sleep(0.02)
             if b.mode == "malformed":
