@@ -63,32 +63,62 @@ class ChatTemplate:
         return text
 
 
-def _gguf_string(reader: Any, key: str) -> str | None:
-    field = reader.fields.get(key)
-    if field is None:
-        return None
-    return bytes(field.parts[field.data[0]]).decode("utf-8")
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+            10: "<Q", 11: "<q", 12: "<d"}
 
 
-def _gguf_token(reader: Any, key: str) -> str:
-    field, tokens = reader.fields.get(key), reader.fields.get("tokenizer.ggml.tokens")
-    if field is None or tokens is None:
-        return ""
-    index = int(field.parts[field.data[0]][0])
-    return bytes(tokens.parts[tokens.data[index]]).decode("utf-8", "replace")
+def gguf_metadata(path: Path, keys: set[str]) -> dict[str, Any]:
+    """The named metadata values of a GGUF file, read straight from its header (the ``gguf``
+    package's reader maps every tensor first: seconds for a small model)."""
+    import struct
+
+    found: dict[str, Any] = {}
+    with path.open("rb") as f:
+        def read(fmt: str) -> Any:
+            size = struct.calcsize(fmt)
+            return struct.unpack(fmt, f.read(size))[0]
+
+        def string() -> str:
+            return f.read(read("<Q")).decode("utf-8", "replace")
+
+        def value(kind: int) -> Any:
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item, count = read("<I"), read("<Q")
+                return [value(item) for _ in range(count)]
+            return read(_SCALARS[kind])
+
+        if f.read(4) != b"GGUF":
+            raise EngineError(f"{path} is not a GGUF file")
+        read("<I")  # version
+        read("<Q")  # tensor count
+        for _ in range(read("<Q")):
+            key, kind = string(), read("<I")
+            data = value(kind)
+            if key in keys:
+                found[key] = data
+                if len(found) == len(keys):
+                    break
+    return found
 
 
 def from_gguf(path: Path) -> ChatTemplate:
-    from gguf import GGUFReader
-
-    reader = GGUFReader(str(path))
-    template = _gguf_string(reader, "tokenizer.chat_template")
-    if not template:
+    meta = gguf_metadata(path, {"tokenizer.chat_template", "tokenizer.ggml.tokens",
+                                "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                "tokenizer.ggml.add_bos_token"})
+    template = meta.get("tokenizer.chat_template")
+    if not isinstance(template, str) or not template:
         raise EngineError(f"{path} holds no chat template (tokenizer.chat_template)")
-    adds = reader.fields.get("tokenizer.ggml.add_bos_token")
-    return ChatTemplate(template, str(path), _gguf_token(reader, "tokenizer.ggml.bos_token_id"),
-                        _gguf_token(reader, "tokenizer.ggml.eos_token_id"),
-                        adds_bos=bool(adds.parts[adds.data[0]][0]) if adds else False)
+    tokens = meta.get("tokenizer.ggml.tokens") or []
+
+    def token(key: str) -> str:
+        index = meta.get(key)
+        return str(tokens[index]) if isinstance(index, int) and 0 <= index < len(tokens) else ""
+
+    return ChatTemplate(template, str(path), token("tokenizer.ggml.bos_token_id"),
+                        token("tokenizer.ggml.eos_token_id"),
+                        adds_bos=bool(meta.get("tokenizer.ggml.add_bos_token", False)))
 
 
 def _token_text(value: Any) -> str:
