@@ -534,6 +534,11 @@ class OpenAICompatEngine:
         if not started and not finished:  # HTTP 200, nothing streamed, no [DONE]
             raise self._err(path, "ended the stream without any text or [DONE]: "
                                   f"{self._why_empty(path, body)}")
+        if not finished:  # text, then silence: never a finish_reason nor [DONE]
+            raise self._err(path, "ended the stream before finishing (no finish_reason or "
+                                  "[DONE]); the text so far is incomplete. A server that "
+                                  "answers one request at a time (llama-cpp-python) may have "
+                                  "interrupted it for another request")
 
     def _why_empty(self, path: str, body: dict[str, Any]) -> str:
         """The server's reason for an empty stream (llama.cpp's server reports an over-long

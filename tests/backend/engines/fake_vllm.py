@@ -32,7 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 Mode = Literal["ok", "malformed", "no_choices", "no_logprobs", "error_old", "error_new", "hang",
-               "empty_stream"]
+               "empty_stream", "truncated_stream"]
 
 
 @dataclass
@@ -266,6 +266,8 @@ class FakeVLLM:
             if b.delta_delay_s:
                 await asyncio.sleep(b.delta_delay_s)
             yield chunk(delta)
+        if b.mode == "truncated_stream":  # cut off: no finish_reason, no [DONE]
+            return
         yield chunk(None, "stop")
         yield "data: [DONE]\n\n"
 

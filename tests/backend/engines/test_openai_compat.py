@@ -411,6 +411,14 @@ def test_empty_stream_without_done_is_an_error_with_the_servers_reason(engine, f
         list(engine.stream(prompt, GenerationParams()))
 
 
+def test_a_stream_cut_off_after_some_text_is_an_error_not_a_short_answer(engine, fake):
+    fake.set(mode="truncated_stream", deltas=("Half", " an"))
+    stream = engine.stream(RAW, GenerationParams())
+    assert next(stream) == "Half" and next(stream) == " an"
+    with pytest.raises(EngineError, match="before finishing"):
+        next(stream)
+
+
 # -- adaptive in-flight limit ---------------------------------------------------------------
 def test_a_timeout_halves_the_number_in_flight(fake):
     fake.set(mode="hang", hang_s=5.0)
