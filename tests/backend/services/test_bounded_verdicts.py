@@ -51,3 +51,17 @@ def test_bounded_verdicts_are_stored_and_reported(services: Services, tiny_engin
     assert record is not None and record.probabilities is not None
     assert record.probabilities["bounded"] == ["B"]
     assert record.probabilities["top_tokens"] == {"A": -1.0, "The": -2.0}
+
+
+def test_the_agreement_tab_says_how_many_verdicts_were_bounded(services: Services,
+                                                               tiny_engine: Any) -> None:
+    from studio.agreement_handlers import AgreementHandlers
+
+    services.engines.use(BoundingEngine(tiny_engine))  # type: ignore[arg-type]
+    ds = add_dataset(services, 4)
+    head = services.constitutions.list_all()[0].head.id
+    info = services.evaluations.create(dataset_id=ds, version_id=head,
+                                       config=EvaluationConfig(batch_size=4), actor=AS_ANN)
+    services.evaluations.run(info.id, actor=AS_ANN)
+    table, *_ = AgreementHandlers(services).report(info.id)
+    assert "**2 of 4 verdicts bounded**" in table
