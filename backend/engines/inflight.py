@@ -47,6 +47,12 @@ class AdaptiveLimit:
             return Outcome.SLOW
         return Outcome.OK
 
+    def cap(self, ceiling: int) -> None:
+        """Lower the ceiling to what the server says it runs at once."""
+        self.ceiling = max(1, min(self.ceiling, ceiling))
+        self.limit = min(self.limit, float(self.ceiling))
+        self.threshold = min(self.threshold, float(self.ceiling))
+
     @property
     def current(self) -> int:
         return max(1, int(self.limit))

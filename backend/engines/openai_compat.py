@@ -148,6 +148,10 @@ class OpenAICompatEngine:
         self._template: ChatTemplate | None = None
         self._prompt_logprobs: bool | None = None  # does the server offer prompt_logprobs?
         self._probe_lock: asyncio.Lock | None = None
+        self._props_template: ChatTemplate | None = None
+        self._owner: str | None = None
+        self._discovered = False
+        self._discover_lock: asyncio.Lock | None = None
         self._clients: list[httpx.AsyncClient] = []  # one per slot, made on demand
         self._idle: list[httpx.AsyncClient] = []
         self._sync = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
@@ -268,6 +272,7 @@ class OpenAICompatEngine:
     async def _request(self, prompt: Prompt, fields: dict[str, Any]
                        ) -> tuple[str, dict[str, Any], str]:
         """(path, body, the text the model sees or a rendering of the messages)."""
+        await self._discover()
         body: dict[str, Any] = {"model": self.model, **fields}
         if prompt.text is not None:
             return COMPLETIONS, {**body, "prompt": prompt.text}, prompt.text
@@ -303,7 +308,7 @@ class OpenAICompatEngine:
         """vLLM honours ``continue_final_message``. Elsewhere: a continued prompt is the
         fresh prompt plus the tail's tokens; a server that ignores the flag closes the
         assistant turn and opens a new one, so it reads more tokens than that."""
-        if await self._served_by() == "vllm":
+        if self._owner == "vllm":
             return True
         user, tail = {"role": "user", "content": "Say yes."}, "The answer is: ("
         try:
@@ -319,18 +324,47 @@ class OpenAICompatEngine:
             return True  # no token counts to compare: trust the server
         return continued - fresh <= with_tail - alone
 
+    async def _discover(self) -> None:
+        """Once per engine, before the first request: who serves, and llama.cpp's props."""
+        if self._discovered:
+            return
+        if self._discover_lock is None:
+            self._discover_lock = asyncio.Lock()
+        async with self._discover_lock:
+            if not self._discovered:
+                self._owner = await self._served_by()
+                self._discovered = True
+
     async def _served_by(self) -> str | None:
+        """Who serves the model (``owned_by`` in ``/v1/models``). Also reads llama.cpp's
+        ``/props``: its chat template, and ``total_slots`` (how many requests it runs at
+        once), which caps the number in flight."""
         client = self._idle.pop() if self._idle else self._new_client()
+        owner: str | None = None
         try:
             resp = await client.get("/v1/models")
             data = resp.json() if resp.status_code == 200 else {}
             rows = data.get("data") if isinstance(data, dict) else None
             owners = [r.get("owned_by") for r in rows or [] if isinstance(r, dict)]
-            return str(owners[0]) if owners else None
+            owner = str(owners[0]) if owners else None
+            resp = await client.get("/props")
+            props = resp.json() if resp.status_code == 200 else {}
+            if isinstance(props, dict):
+                self._read_props(props)
         except (httpx.HTTPError, ValueError):
-            return None
+            pass
         finally:
             self._idle.append(client)
+        return owner
+
+    def _read_props(self, props: dict[str, Any]) -> None:
+        if isinstance(props.get("chat_template"), str) and props["chat_template"]:
+            self._props_template = ChatTemplate(
+                props["chat_template"], f"{self.base_url}/props",
+                str(props.get("bos_token") or ""), str(props.get("eos_token") or ""))
+        slots = props.get("total_slots")
+        if isinstance(slots, int) and slots > 0:
+            self._limit.cap(slots)
 
     async def _chat_template(self) -> ChatTemplate:
         if self._template is None:
@@ -340,15 +374,8 @@ class OpenAICompatEngine:
     def _find_template(self) -> ChatTemplate:
         if self._template_source:
             return load_chat_template(self._template_source)
-        try:  # llama.cpp's own server publishes it
-            resp = self._sync.get("/props", timeout=min(self.timeout_s, 5.0))
-            props = resp.json() if resp.status_code == 200 else {}
-            if isinstance(props, dict) and isinstance(props.get("chat_template"), str):
-                return ChatTemplate(props["chat_template"], f"{self.base_url}/props",
-                                    str(props.get("bos_token") or ""),
-                                    str(props.get("eos_token") or ""))
-        except (httpx.HTTPError, ValueError):
-            pass
+        if self._props_template is not None:  # llama.cpp's own server publishes it
+            return self._props_template
         local = Path(self.model).expanduser()  # llama-cpp-python names a model by its path
         if (local.suffix == ".gguf" and local.is_file()) or local.is_dir():
             return load_chat_template(str(local))

@@ -56,6 +56,7 @@ class Behaviour:
     # vLLM's prompt_logprobs: the logprob of the prompt's last token, by its text
     prompt_logprobs: dict[str, float] | None = None
     reject_containing: str | None = None  # 400 for a prompt containing this text
+    props: dict[str, Any] | None = None  # llama-server's GET /props (404 when None)
 
 
 @dataclass
@@ -134,6 +135,12 @@ class FakeVLLM:
             return {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": self.behaviour.owned_by,
                  "root": m, "max_model_len": 4096} for m in self.behaviour.models]}
+
+        @app.get("/props")
+        async def props() -> Response:
+            if self.behaviour.props is None:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return JSONResponse(self.behaviour.props)
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:

@@ -383,6 +383,20 @@ def test_a_server_that_ignores_continuation_gets_the_template_applied_here(fake)
     assert generated.path == COMPLETIONS and gen.prompt_sent == expected
 
 
+def test_llama_server_props_give_the_template_and_the_slots(fake):
+    """llama.cpp's llama-server publishes its chat template and parallelism in /props."""
+    fake.set(owned_by="llamacpp", ignores_continuation=True,
+             props={"chat_template": CHATML, "total_slots": 2})
+    eng = make(fake, max_in_flight=64)
+    try:
+        eng.score_choices([JUDGE] * 6, ["A", "B"])
+    finally:
+        eng.close()
+    assert eng.in_flight_limit <= 2 and eng._limit.peak <= 2
+    assert fake.requests[-1].path == COMPLETIONS
+    assert fake.requests[-1].body["prompt"].startswith("<|im_start|>user\n")
+
+
 def test_ignored_continuation_without_a_template_says_what_to_set(fake):
     fake.set(owned_by="me", ignores_continuation=True)
     eng = make(fake)
