@@ -150,6 +150,8 @@ def test_a_100_pair_agreement_run_through_the_cli_is_not_degenerate(tmp_path: Pa
     degenerate = sum(1 for p in p_a if p in (0.0, 0.5, 1.0))
     assert degenerate <= 0.1 * len(p_a), f"{degenerate} of {len(p_a)} verdicts are 0, ½ or 1"
     assert len({round(p, 6) for p in p_a}) > 50  # the scores vary from pair to pair
+    print(f"stored p(A): {len(p_a)} verdicts, {degenerate} exactly 0/0.5/1, "
+          f"min {min(p_a):.3f} max {max(p_a):.3f}, distinct {len(set(p_a))}")
 
 
 def _server_services(services: Services, url: str, model: str) -> OpenAICompatEngine:
