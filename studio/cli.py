@@ -452,17 +452,22 @@ def eval_create(
     batch_size: int = 32,
     few_shots: Annotated[bool, typer.Option(
         "--few-shots/--no-few-shots", help="The constitution's labelling examples.")] = True,
+    form: Annotated[str, typer.Option(help="Prompt form: chat (the model's chat template) or "
+                                           "raw (Human:/Assistant: text).")] = "chat",
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Create an agreement run (then `cstudio eval run ID`, or start it in the studio)."""
     from backend.services.evaluations import EvaluationConfig
 
+    if form not in ("chat", "raw"):
+        raise typer.BadParameter("must be chat or raw", param_hint="--form")
     services = _services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
     detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
     config = EvaluationConfig(sample_size=sample, seed=seed, cot=cot, both_orders=both_orders,
-                              k_principles=k, batch_size=batch_size, use_few_shots=few_shots)
+                              k_principles=k, batch_size=batch_size, use_few_shots=few_shots,
+                              form=form)
     info = services.evaluations.create(dataset_id=dataset, version_id=detail.info.id,
                                        config=config, actor=cli_actor(services))
     out.print(f"Created run {info.id}: {info.total_count} pairs", markup=False)

@@ -77,6 +77,7 @@ class VariantVerdict:
     cot: str | None
     record_id: int
     cot_record_id: int | None
+    bounded: tuple[str, ...] = ()  # choices only estimated (absent from a server's top-k)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         p_first = s.probs["A"]
         p_a = p_first if j.order == "AB" else 1.0 - p_first
         by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, False,
-                                              r, rid, cot_id))
+                                              r, rid, cot_id, s.bounded))
     return [_verdict(chains[i], vs, why[i], config) for i, vs in enumerate(by_item)]
 
 

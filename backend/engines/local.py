@@ -31,7 +31,7 @@ from backend.engines.base import (
     Health,
     Prompt,
 )
-from backend.errors import ChoiceTokenError, EngineError
+from backend.errors import EngineError
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Scoring batches end before a row shorter than this fraction of the batch's longest row
@@ -428,35 +428,13 @@ class LocalEngine:
         return chunks
 
     def choice_token_id(self, choice: str) -> int:
-        """The single vocabulary token that spells ``choice`` as a next token.
+        """The token of ``choice`` after the answer prefix's ``(`` (see ``choice_tokens``)."""
+        from backend.engines import choice_tokens
 
-        The choice is encoded without special tokens and must give exactly one token that
-        decodes back to the choice. SentencePiece-style tokenizers encode ``"A"`` as ``"▁A"``
-        (a word-initial A); then an exact vocabulary entry ``"A"`` is used if the vocabulary
-        has one (that is the token that follows ``(`` in ``(A``). Otherwise: ChoiceTokenError.
-        """
-        if choice in self._choice_ids:
-            return self._choice_ids[choice]
-        ids = self._tok.encode(choice, add_special_tokens=False)
-        token_id: int | None = None
-        if len(ids) == 1:
-            piece = self._tok.convert_ids_to_tokens(ids[0])
-            word_initial = isinstance(piece, str) and piece.startswith("▁") and not (
-                choice.startswith((" ", "▁")))
-            if not word_initial and self._tok.decode(ids, skip_special_tokens=False) == choice:
-                token_id = int(ids[0])
-        if token_id is None:
-            exact = self._tok.get_vocab().get(choice)
-            if exact is not None and exact != self._tok.unk_token_id:
-                token_id = int(exact)
-        if token_id is None:
-            pieces = self._tok.convert_ids_to_tokens(ids)
-            raise ChoiceTokenError(
-                f"The choice {choice!r} is not a single token for the model {self.info.model!r} "
-                f"(it encodes as {pieces}). Use single-token choices such as 'A' and 'B'."
-            )
-        self._choice_ids[choice] = token_id
-        return token_id
+        if choice not in self._choice_ids:
+            self._choice_ids[choice] = choice_tokens.choice_token_id(
+                self._tok, choice, model=f"the model {self.info.model!r}")
+        return self._choice_ids[choice]
 
     def health(self) -> Health:
         if self._model is None:

@@ -12,11 +12,11 @@ for true streaming.
 from __future__ import annotations
 
 import importlib
-import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from backend.engines import choice_tokens
 from backend.engines.base import (
     ChoiceScores,
     EngineInfo,
@@ -25,7 +25,7 @@ from backend.engines.base import (
     Health,
     Prompt,
 )
-from backend.errors import ChoiceTokenError, EngineError
+from backend.errors import EngineError
 
 TOP_LOGPROBS = 20  # vLLM's default cap on returned logprobs
 
@@ -129,26 +129,17 @@ class VLLMInProcessEngine:
             yield text
 
     def choice_token_id(self, choice: str) -> int:
+        """The token of ``choice`` after the answer prefix's ``(`` (see ``choice_tokens``)."""
         if choice not in self._choice_ids:
-            ids = self._tok.encode(choice, add_special_tokens=False)
-            exact = self._tok.get_vocab().get(choice)
-            if len(ids) == 1 and self._tok.decode(ids) == choice:
-                self._choice_ids[choice] = int(ids[0])
-            elif exact is not None:
-                self._choice_ids[choice] = int(exact)
-            else:
-                raise ChoiceTokenError(
-                    f"The choice {choice!r} is not a single token for the model "
-                    f"{self.info.model!r} (it encodes as {self._tok.convert_ids_to_tokens(ids)}). "
-                    "Use single-token choices such as 'A' and 'B'."
-                )
+            self._choice_ids[choice] = choice_tokens.choice_token_id(
+                self._tok, choice, model=f"the model {self.info.model!r}")
         return self._choice_ids[choice]
 
     def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
                       ) -> list[ChoiceScores]:
         """Top-20 next-token logprobs from one ``max_tokens=1`` greedy step per prompt. A
-        choice missing from the top 20 has probability ~0 (logprob ``None``); if every choice
-        is missing, the probabilities are uniform (the model gave no preference we can see)."""
+        choice missing from the top 20 gets a bounded estimate (``ChoiceScores.bounded``); a
+        prompt with no choice in its top 20 is unscorable (see ``choice_tokens``)."""
         if not choices:
             raise EngineError("score_choices needs at least one choice")
         if not prompts:
@@ -161,20 +152,11 @@ class VLLMInProcessEngine:
         scores = []
         for sent, out in runs:
             top: dict[int, Any] = (out.outputs[0].logprobs or [{}])[0]
-            raw: dict[str, float | None] = {
-                c: float(top[t].logprob) if t in top else None
-                for c, t in zip(choices, ids, strict=True)
-            }
-            seen = [lp for lp in raw.values() if lp is not None]
-            if seen:
-                best = max(seen)
-                weights = {c: math.exp(lp - best) if lp is not None else 0.0
-                           for c, lp in raw.items()}
-            else:
-                weights = dict.fromkeys(choices, 1.0)
-            total = sum(weights.values())
-            scores.append(ChoiceScores(probs={c: w / total for c, w in weights.items()},
-                                       logprobs=raw, prompt_sent=sent, latency_s=latency))
+            by_id = dict(zip(ids, choices, strict=True))
+            pairs = [(by_id.get(t) or str(getattr(lp, "decoded_token", None) or t),
+                      float(lp.logprob)) for t, lp in top.items()]
+            scores.append(choice_tokens.scores_from_top(pairs, choices, prompt_sent=sent,
+                                                        latency_s=latency))
         return scores
 
     def health(self) -> Health:

@@ -32,6 +32,8 @@ class Report:
     summary: metrics.AgreementReport
     per_principle: tuple[metrics.PrincipleAccuracy, ...]
     position_consistency: metrics.Estimate | None
+    # verdicts whose p(A) rests on a bounded estimate (a choice absent from a server's top-k)
+    bounded_verdicts: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ class AgreementService:
         if a.p_ab is not None and a.p_ba is not None:
             position = metrics.agreement_report(a.p_ab, a.human, None, a.p_ba, n_boot=n_boot,
                                                 seed=seed).position_consistency
-        return Report(evaluation_id, summary, per_principle, position)
+        with self._db.read() as s:
+            bounded = repo.count_bounded_verdicts(s, evaluation_id=evaluation_id)
+        return Report(evaluation_id, summary, per_principle, position, bounded)
 
     def disagreements(self, evaluation_id: int, *, principle: str | None = None,
                       min_confidence: float = 0.5, max_confidence: float = 1.0,

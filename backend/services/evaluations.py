@@ -282,4 +282,5 @@ def _verdict_row(item_id: int, verdict: Verdict) -> dict[str, object]:
                       "p_first": v.p_first, "clamped": v.clamped, "cot": v.cot,
                       "record_id": v.record_id} for v in verdict.variants],
         "record_ids": [v.record_id for v in verdict.variants],
+        "bounded": sum(1 for v in verdict.variants if v.bounded),
     }

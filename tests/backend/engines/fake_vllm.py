@@ -31,7 +31,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-Mode = Literal["ok", "malformed", "no_choices", "no_logprobs", "error_old", "error_new", "hang"]
+Mode = Literal["ok", "malformed", "no_choices", "no_logprobs", "error_old", "error_new", "hang",
+               "empty_stream", "truncated_stream"]
 
 
 @dataclass
@@ -50,6 +51,13 @@ class Behaviour:
     models: tuple[str, ...] = ("fake/model",)
     health_status: int = 200
     api_key: str | None = None  # set: /v1 requests without "Bearer <api_key>" get 401 (vLLM)
+    owned_by: str = "vllm"
+    # like llama.cpp's server: accept continue_final_message and start a new reply anyway
+    ignores_continuation: bool = False
+    # vLLM's prompt_logprobs: the logprob of the prompt's last token, by its text
+    prompt_logprobs: dict[str, float] | None = None
+    reject_containing: str | None = None  # 400 for a prompt containing this text
+    props: dict[str, Any] | None = None  # llama-server's GET /props (404 when None)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class FakeVLLM:
         self.requests: list[Received] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.disconnected: list[dict[str, Any]] = []  # bodies the client abandoned mid-work
         self._stopping = threading.Event()
         # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else +40 ms/request)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -87,6 +96,7 @@ class FakeVLLM:
     def reset(self) -> None:
         self.requests.clear()
         self.max_in_flight = 0
+        self.disconnected.clear()
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if r.path == path)
@@ -124,8 +134,14 @@ class FakeVLLM:
         @app.get("/v1/models")
         async def models() -> dict[str, Any]:
             return {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "vllm", "root": m,
-                 "max_model_len": 4096} for m in self.behaviour.models]}
+                {"id": m, "object": "model", "created": 0, "owned_by": self.behaviour.owned_by,
+                 "root": m, "max_model_len": 4096} for m in self.behaviour.models]}
+
+        @app.get("/props")
+        async def props() -> Response:
+            if self.behaviour.props is None:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            return JSONResponse(self.behaviour.props)
 
         @app.post("/v1/completions")
         async def completions(request: Request) -> Response:
@@ -156,6 +172,7 @@ class FakeVLLM:
                 end = time.monotonic() + b.hang_s
                 while time.monotonic() < end and not self._stopping.is_set():
                     if await request.is_disconnected():  # the client gave up
+                        self.disconnected.append(body)
                         return Response(status_code=499)
                     await asyncio.sleep(0.02)
             if b.mode == "malformed":
@@ -167,17 +184,42 @@ class FakeVLLM:
                 return JSONResponse({"object": "error", "message": b.error_message,
                                      "type": "BadRequestError", "param": None,
                                      "code": b.error_status}, status_code=b.error_status)
-            if b.mode == "error_new":
+            if b.mode == "error_new" or (b.reject_containing and b.reject_containing in
+                                         json.dumps(body, ensure_ascii=False)):
                 return JSONResponse(_error_new(b.error_message, b.error_status),
                                     status_code=b.error_status)
+            if b.mode == "empty_stream" and body.get("stream"):  # llama.cpp, prompt too long
+                return StreamingResponse(iter(()), media_type="text/event-stream")
+            if b.mode == "empty_stream":
+                return JSONResponse(_error_new(b.error_message, 400), status_code=400)
             if body.get("stream"):
                 return StreamingResponse(self._sse(chat), media_type="text/event-stream")
             return JSONResponse(self._chat(body) if chat else self._completion(body))
         finally:
             self.in_flight -= 1
 
-    def _usage(self) -> dict[str, int]:
-        return {"prompt_tokens": 7, "total_tokens": 10, "completion_tokens": 3}
+    def _usage(self, body: dict[str, Any] | None = None) -> dict[str, int]:
+        """One token per word; a chat message adds 2 (its header and end of turn), the
+        generation prompt 2, and a continued final message has no end of turn."""
+        prompt = 7
+        if body is not None and isinstance(body.get("prompt"), str):
+            prompt = len(body["prompt"].split())
+        elif body is not None and isinstance(body.get("messages"), list):
+            prompt = sum(len(str(m.get("content", "")).split()) + 2 for m in body["messages"])
+            if body.get("continue_final_message") and not self.behaviour.ignores_continuation:
+                prompt -= 1
+            else:
+                prompt += 2
+        return {"prompt_tokens": prompt, "total_tokens": prompt + 3, "completion_tokens": 3}
+
+    def _prompt_logprobs(self, body: dict[str, Any]) -> list[Any] | None:
+        table = self.behaviour.prompt_logprobs
+        if table is None or body.get("prompt_logprobs") is None:
+            return None
+        text = body["prompt"] if "prompt" in body else body["messages"][-1]["content"]
+        last = text[-1:]
+        return [None, {"17": {"logprob": table.get(last, -30.0), "rank": 1,
+                              "decoded_token": last}}]
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         b = self.behaviour
@@ -192,7 +234,7 @@ class FakeVLLM:
                 "model": body.get("model"), "choices": [
                     {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length"
                      if body.get("max_tokens") == 1 else "stop", "stop_reason": None,
-                     "prompt_logprobs": None}], "usage": self._usage()}
+                     "prompt_logprobs": self._prompt_logprobs(body)}], "usage": self._usage(body)}
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         b = self.behaviour
@@ -208,7 +250,7 @@ class FakeVLLM:
                     {"index": 0, "message": {"role": "assistant", "content": b.text,
                                              "tool_calls": []},
                      "logprobs": logprobs, "finish_reason": "stop", "stop_reason": None}],
-                "usage": self._usage()}
+                "prompt_logprobs": self._prompt_logprobs(body), "usage": self._usage(body)}
 
     async def _sse(self, chat: bool) -> AsyncIterator[str]:
         b = self.behaviour
@@ -234,6 +276,8 @@ class FakeVLLM:
             if b.delta_delay_s:
                 await asyncio.sleep(b.delta_delay_s)
             yield chunk(delta)
+        if b.mode == "truncated_stream":  # cut off: no finish_reason, no [DONE]
+            return
         yield chunk(None, "stop")
         yield "data: [DONE]\n\n"
 

@@ -66,7 +66,7 @@ def test_completions_generation_sends_params_and_reads_answer(engine, fake):
     params = GenerationParams(max_tokens=12, temperature=0.7, top_p=0.9, stop=("\n",), seed=3)
     [gen] = engine.generate([Prompt.raw("Say hi")], params)
     assert gen.text == "Hello there" and gen.prompt_sent == "Say hi"
-    assert gen.finish_reason == "stop" and (gen.prompt_tokens, gen.completion_tokens) == (7, 3)
+    assert gen.finish_reason == "stop" and (gen.prompt_tokens, gen.completion_tokens) == (2, 3)
     assert gen.latency_s > 0
     [req] = fake.requests
     assert req.path == COMPLETIONS
@@ -137,17 +137,48 @@ def test_score_merges_spaced_and_bare_tokens(engine, fake, prompt):
 
 
 @pytest.mark.parametrize("prompt", [RAW, JUDGE], ids=["completions", "chat"])
-def test_choice_missing_from_top_k_gets_zero(engine, fake, prompt):
+def test_choice_missing_from_top_k_is_bounded_not_zero(engine, fake, prompt):
     fake.set(top_logprobs={"A": -0.1, "C": -2.5, "The": -3.0})
     [score] = engine.score_choices([prompt], ["A", "B"])
-    assert score.logprobs["B"] is None and score.probs == {"A": 1.0, "B": 0.0}
+    assert score.logprobs["B"] is None and score.bounded == ("B",)
+    assert score.probs["B"] == pytest.approx(1 / (1 + math.exp(2.9)))  # at most the smallest
+    assert score.top_tokens["C"] == -2.5
 
 
-def test_no_choice_in_top_k_is_an_error_not_a_verdict(engine, fake):
+@pytest.mark.parametrize("prompt", [RAW, JUDGE], ids=["completions", "chat"])
+def test_missing_choice_is_scored_exactly_by_prompt_logprobs(engine, fake, prompt):
+    """vLLM: the prompt extended by the choice, its last token's logprob."""
+    fake.set(top_logprobs={"A": -0.1, "C": -2.5}, prompt_logprobs={"B": -4.0})
+    [score] = engine.score_choices([prompt], ["A", "B"])
+    assert score.bounded == () and score.logprobs == {"A": -0.1, "B": -4.0}
+    assert score.probs["A"] == pytest.approx(1 / (1 + math.exp(-3.9)))
+    extended = fake.requests[-1].body
+    assert extended["prompt_logprobs"] == 0
+    text = extended.get("prompt") or extended["messages"][-1]["content"]
+    assert text.endswith("The answer is: (B")
+
+
+def test_no_choice_in_top_k_is_unscorable_not_a_verdict(engine, fake):
     fake.set(top_logprobs={"C": -0.1, "D": -2.5})
-    with pytest.raises(EngineError, match="none of the choices") as info:
-        engine.score_choices([RAW], ["A", "B"])
-    assert fake.url in str(info.value)
+    [score] = engine.score_choices([RAW], ["A", "B"])
+    assert not score.scored and score.probs == {}
+    assert "not among the model's top 2" in (score.unscorable or "")
+    assert score.top_tokens == {"C": -0.1, "D": -2.5}
+
+
+def test_a_rejected_prompt_is_unscorable_and_its_batch_goes_on(engine, fake):
+    fake.set(reject_containing="too long", error_message="maximum context length is 4096")
+    prompts = [RAW, Prompt.raw("too long The answer is: ("), RAW]
+    scores = engine.score_choices(prompts, ["A", "B"])
+    assert [s.scored for s in scores] == [True, False, True]
+    assert "maximum context length" in (scores[1].unscorable or "")
+    assert scores[1].prompt_sent == "too long The answer is: ("
+
+
+def test_unauthorised_still_raises_for_the_batch(engine, fake):
+    fake.set(mode="error_new", error_status=401, error_message="bad key")
+    with pytest.raises(EngineError, match="CSTUDIO_ENGINE_API_KEY"):
+        engine.score_choices([RAW, RAW], ["A", "B"])
 
 
 @pytest.mark.parametrize("prompt", [RAW, JUDGE], ids=["completions", "chat"])
@@ -312,3 +343,124 @@ def test_stream_retries_before_first_delta_and_reports_errors(engine, fake):
     fake.set(mode="error_old", error_message="bad stop sequence")
     with pytest.raises(EngineError, match="bad stop sequence"):
         list(engine.stream(RAW, GenerationParams()))
+
+
+# -- continuation: servers that ignore continue_final_message (llama.cpp) --------------------
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def test_vllm_is_trusted_to_continue_without_a_probe(engine, fake):
+    engine.score_choices([JUDGE], ["A", "B"])
+    [req] = fake.requests
+    assert req.path == CHAT and req.body["continue_final_message"] is True
+
+
+def test_a_server_that_honours_continuation_is_detected_by_token_counts(fake):
+    fake.set(owned_by="someone")
+    eng = make(fake)
+    try:
+        eng.score_choices([JUDGE], ["A", "B"])
+    finally:
+        eng.close()
+    assert fake.requests[-1].path == CHAT  # 4 probe requests, then the chat request
+
+
+def test_a_server_that_ignores_continuation_gets_the_template_applied_here(fake):
+    fake.set(owned_by="me", ignores_continuation=True)
+    eng = make(fake, chat_template=CHATML)
+    try:
+        [score] = eng.score_choices([JUDGE], ["A", "B"])
+        [gen] = eng.generate([JUDGE], GenerationParams(max_tokens=3))
+    finally:
+        eng.close()
+    expected = ("<|im_start|>user\nWhich is better, (A) or (B)?<|im_end|>\n"
+                "<|im_start|>assistant\nThe answer is: (")
+    scored, generated = fake.requests[-2:]
+    assert scored.path == COMPLETIONS and scored.body["prompt"] == expected
+    assert scored.body["logprobs"] == 20 and scored.body["max_tokens"] == 1
+    assert score.prompt_sent == expected and score.scored
+    assert generated.path == COMPLETIONS and gen.prompt_sent == expected
+
+
+def test_llama_server_props_give_the_template_and_the_slots(fake):
+    """llama.cpp's llama-server publishes its chat template and parallelism in /props."""
+    fake.set(owned_by="llamacpp", ignores_continuation=True,
+             props={"chat_template": CHATML, "total_slots": 2})
+    eng = make(fake, max_in_flight=64)
+    try:
+        eng.score_choices([JUDGE] * 6, ["A", "B"])
+    finally:
+        eng.close()
+    assert eng.in_flight_limit <= 2 and eng._limit.peak <= 2
+    assert fake.requests[-1].path == COMPLETIONS
+    assert fake.requests[-1].body["prompt"].startswith("<|im_start|>user\n")
+
+
+def test_ignored_continuation_without_a_template_says_what_to_set(fake):
+    fake.set(owned_by="me", ignores_continuation=True)
+    eng = make(fake)
+    try:
+        with pytest.raises(EngineError, match=r"CSTUDIO_ENGINE_CHAT_TEMPLATE.*--form raw"):
+            eng.score_choices([JUDGE], ["A", "B"])
+    finally:
+        eng.close()
+
+
+def test_continuation_can_be_forced_client_side(fake):
+    eng = make(fake, chat_template=CHATML, continuation="client")
+    try:
+        eng.score_choices([JUDGE], ["A", "B"])
+    finally:
+        eng.close()
+    assert [r.path for r in fake.requests] == [COMPLETIONS]
+
+
+# -- streams that end without [DONE] --------------------------------------------------------
+@pytest.mark.parametrize("prompt", [RAW, JUDGE], ids=["completions", "chat"])
+def test_empty_stream_without_done_is_an_error_with_the_servers_reason(engine, fake, prompt):
+    """llama.cpp's server answers an over-long streamed prompt with HTTP 200 and nothing."""
+    fake.set(mode="empty_stream", error_message="Requested tokens (6031) exceed context window")
+    with pytest.raises(EngineError, match=r"without any text or \[DONE\].*exceed context"):
+        list(engine.stream(prompt, GenerationParams()))
+
+
+def test_a_stream_cut_off_after_some_text_is_an_error_not_a_short_answer(engine, fake):
+    fake.set(mode="truncated_stream", deltas=("Half", " an"))
+    stream = engine.stream(RAW, GenerationParams())
+    assert next(stream) == "Half" and next(stream) == " an"
+    with pytest.raises(EngineError, match="before finishing"):
+        next(stream)
+
+
+# -- adaptive in-flight limit ---------------------------------------------------------------
+def test_a_timeout_halves_the_number_in_flight(fake):
+    fake.set(mode="hang", hang_s=5.0)
+    eng = make(fake, max_in_flight=8, timeout_s=0.3, max_retries=0)
+    try:
+        with pytest.raises(EngineError, match="timed out"):
+            eng.generate([Prompt.raw(f"p{i}") for i in range(4)], GenerationParams())
+    finally:
+        eng.close()
+    assert eng.in_flight_limit == 2  # started at 4, halved once (not once per timeout)
+
+
+def test_a_timed_out_request_is_cancelled_not_left_running(fake):
+    """The client closes the connection of a request it gives up on (the server can stop)."""
+    fake.set(mode="hang", hang_s=10.0)
+    eng = make(fake, timeout_s=0.3, max_retries=1, backoff_s=0.01)
+    mine = Prompt.raw("abandon me")
+    try:
+        with pytest.raises(EngineError, match="timed out"):
+            eng.generate([mine], GenerationParams())
+    finally:
+        eng.close()
+
+    def abandoned() -> int:
+        return sum(1 for body in fake.disconnected if body.get("prompt") == "abandon me")
+
+    deadline = time.monotonic() + 5
+    while abandoned() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert abandoned() == 2  # both attempts were abandoned and their connections closed
+    assert sum(1 for r in fake.requests if r.body.get("prompt") == "abandon me") == 2
