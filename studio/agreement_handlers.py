@@ -11,7 +11,7 @@ from backend.errors import StudioError
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import escape_md, fenced
+from studio.render import escape_md, prose, side_by_side
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -175,11 +175,10 @@ class AgreementHandlers:
             out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
                        f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
                        + ", ".join(f"#{i}" for i in r.record_ids))
-            out.append("Prompt\n\n" + fenced(r.prompt, "text"))
-            out.append("Response A\n\n" + fenced(r.response_a, "text"))
-            out.append("Response B\n\n" + fenced(r.response_b, "text"))
+            out.append("**Prompt**\n\n" + prose(r.prompt))
+            out.append(side_by_side(r.response_a, r.response_b))
             for cot in r.cot:
-                out.append("Chain of thought\n\n" + fenced(cot, "text"))
+                out.append("**Chain of thought**\n\n" + prose(cot))
         return "\n\n".join(out)
 
     def compare(self, run_a: int | None, run_b: int | None) -> str:

@@ -55,8 +55,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_playground_tab(services, demo, pg_tab)
             with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement"):
                 build_agreement_tab(services, demo)
-            with gr.Tab("Training", id="training", elem_id="tab-training"):
-                build_training_tab(services, demo)
+            with gr.Tab("Training", id="training", elem_id="tab-training") as tr_tab:
+                build_training_tab(services, demo, tr_tab)
             with gr.Tab("Audit", id="audit", elem_id="tab-audit"):
                 build_audit_tab(services, demo)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):

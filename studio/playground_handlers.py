@@ -13,7 +13,7 @@ from backend.cai.labeling import LabelConfig, PairItem, Verdict
 from backend.engines.base import GenerationParams
 from backend.errors import StudioError
 from backend.services.container import Services
-from studio.render import escape_md, fenced
+from studio.render import escape_md, prose
 from studio.session import principal
 
 SAMPLE = "sample"
@@ -113,7 +113,7 @@ class PlaygroundHandlers:
             actor = principal(self.s, request)
             for event in self.s.playground.preview(int(version_id), prompt, config,
                                                    actor=actor):
-                block = f"**{_step_title(event, titles)}**\n\n{fenced(event.text or ' ', 'text')}"
+                block = f"**{_step_title(event, titles)}**\n\n{prose(event.text or '')}"
                 if event.done:
                     block += f"\n\ncritique log record #{event.record_id}"
                     done.append(block)
