@@ -11,7 +11,7 @@ from backend.errors import StudioError
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import escape_md, prose, side_by_side
+from studio.render import escape_md, prose, record_link, side_by_side
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -55,6 +55,31 @@ class AgreementHandlers:
                 self.run_rows(), gr.update(choices=runs, value=first_run),
                 gr.update(choices=runs, value=first_run),
                 gr.update(choices=runs, value=runs[1][1] if len(runs) > 1 else first_run))
+
+    def refresh(self, dataset_id: int | None, constitution_id: int | None,
+                version_id: int | None, seen_head: int | None, run_id: int | None,
+                run_a: int | None, run_b: int | None) -> tuple[Any, ...]:
+        """On opening the tab: relist datasets, constitutions, versions and runs that other
+        tabs or the CLI changed, keeping each pick that still exists. A version picker that
+        showed the head follows a newer head; an older version picked on purpose stays.
+        Returns updates for (dataset, constitution, version, seen head, run, run a, run b)."""
+        def keep(choices: list[tuple[str, Any]], value: Any) -> Any:
+            ids = [c[1] for c in choices]
+            return gr.update(choices=choices,
+                             value=value if value in ids else (ids[0] if ids else None))
+
+        datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
+        constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
+        constitution = keep(constitutions, constitution_id)
+        versions = self.versions(constitution["value"])
+        head = versions["value"] if isinstance(versions, dict) else None
+        listed = {c[1] for c in versions.get("choices", [])} if isinstance(versions, dict) \
+            else set()
+        if version_id is not None and version_id != seen_head and version_id in listed:
+            versions["value"] = version_id
+        runs = self.run_choices()
+        return (keep(datasets, dataset_id), constitution, versions, head, keep(runs, run_id),
+                keep(runs, run_a), keep(runs, run_b))
 
     def versions(self, constitution_id: int | None) -> Any:
         if constitution_id is None:
@@ -174,7 +199,7 @@ class AgreementHandlers:
             principles = ", ".join(escape_md(titles.get(k, k)) for k in r.principles)
             out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
                        f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
-                       + ", ".join(f"#{i}" for i in r.record_ids))
+                       + ", ".join(record_link(i) for i in r.record_ids))
             out.append("**Prompt**\n\n" + prose(r.prompt))
             out.append(side_by_side(r.response_a, r.response_b))
             for cot in r.cot:

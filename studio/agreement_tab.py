@@ -13,7 +13,8 @@ from studio.agreement_handlers import (
 )
 
 
-def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
+def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
+                        ) -> None:
     h = AgreementHandlers(services)
     with gr.Accordion("Datasets of human-labelled pairs", open=False):
         with gr.Row():
@@ -94,6 +95,14 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
               api_name="agreement_load")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="agreement_versions")
+    seen_head = gr.State(None)
+    version.change(lambda v, head: v if head is None else head, inputs=[version, seen_head],
+                   outputs=seen_head, api_name="agreement_seen_head", show_progress="hidden")
+    if tab is not None:  # versions saved, constitutions or datasets imported elsewhere
+        tab.select(h.refresh, inputs=[dataset, constitution, version, seen_head, run, run_a,
+                                      run_b],
+                   outputs=[dataset, constitution, version, seen_head, run, run_a, run_b],
+                   api_name="agreement_refresh", show_progress="hidden")
     import_btn.click(h.import_dataset,
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")

@@ -67,6 +67,16 @@ def _int(value: Any, what: str) -> int | None:
         raise StudioError(f"{what} must be a number; got {str(value)[:40]!r}.") from None
 
 
+def _query_int(request: gr.Request | None, name: str) -> int | None:
+    """An integer query parameter of the page's address (links like ``/?record=12``)."""
+    params = getattr(request, "query_params", None) if request is not None else None
+    value = params.get(name) if params is not None else None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 class AuditHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -81,6 +91,16 @@ class AuditHandlers:
             (label, str(i)) for label, i in self.s.audit_search.evaluations()]
         return (gr.update(choices=constitutions, value=""), gr.update(choices=models, value=""),
                 gr.update(choices=evaluations, value=""))
+
+    def opening(self, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """What the tab shows on page load: the newest records, and the record a link named
+        (``?record=ID``) opened; (results, status, paging, detail, chain, notes, record id,
+        record id box)."""
+        listing = self._show(Paging())
+        wanted = _query_int(request, "record")
+        if wanted is None:
+            return (*listing, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (*listing, *self.open_record(wanted), wanted)
 
     def versions(self, constitution_id: str | None) -> Any:
         choices: list[tuple[str, str]] = [("any version", "")]

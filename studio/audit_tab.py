@@ -92,6 +92,9 @@ def build_audit_tab(services: Services, demo: gr.Blocks) -> None:
     opened = [detail, chain_table, notes, record_id]
     demo.load(h.load, inputs=None, outputs=[constitution, model, evaluation],
               api_name="audit_load")
+    # the newest records at once (no empty table until Search), and a record a link named
+    demo.load(h.opening, inputs=None, outputs=[*listing, *opened, open_id],
+              api_name="audit_opening", show_progress="hidden")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="audit_versions")
     search_btn.click(h.search, inputs=filters, outputs=listing, api_name="audit_search")

@@ -59,6 +59,9 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     seen_head = gr.State(None)
     version.change(lambda v, head: v if head is None else head, inputs=[version, seen_head],
                    outputs=seen_head, api_name="playground_seen_head", show_progress="hidden")
+    if tab is not None:  # a constitution imported elsewhere shows up here on return
+        tab.select(h.relist_constitutions, inputs=constitution, outputs=constitution,
+                   api_name="playground_relist_constitutions", show_progress="hidden")
     if tab is not None:  # a version saved on the Constitution tab shows up here on return
         tab.select(h.refresh_versions, inputs=[constitution, version, seen_head],
                    outputs=[version, seen_head], api_name="playground_refresh_versions",

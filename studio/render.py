@@ -63,6 +63,16 @@ def fenced(body: str, lang: str = "") -> str:
     return f"{fence}{lang}\n{body}\n{fence}"
 
 
+def record_link(record_id: int) -> str:
+    """A link that opens a critique-log record on the Audit tab."""
+    return f"[#{int(record_id)}](?record={int(record_id)})"
+
+
+def job_link(job_id: int) -> str:
+    """A link that opens a job on the Training tab."""
+    return f"[job {int(job_id)}](?job={int(job_id)})"
+
+
 def problems_md(title: str, problems: list[str]) -> str:
     lines = [f"**{escape_md(title)}**"]
     lines.extend(f"- {escape_md(p)}" for p in problems)

@@ -208,6 +208,16 @@ class TrainingHandlers:
         # status there went stale ("(queued)" on a finished job); the status line shows it
         return [(f"#{j.id} {j.name} · {j.kind}", j.id) for j in jobs]
 
+    @staticmethod
+    def linked_job(request: gr.Request | None, choices: list[tuple[str, int]]) -> int | None:
+        """The job a link (``?job=ID``) named when it exists, else the newest job."""
+        params = getattr(request, "query_params", None) if request is not None else None
+        wanted = params.get("job") if params is not None else None
+        ids = [c[1] for c in choices]
+        if wanted is not None and str(wanted).isdigit() and int(wanted) in ids:
+            return int(wanted)
+        return ids[0] if ids else None
+
     def _page(self, page: float | None, statuses: list[str] | None) -> tuple[int, int]:
         """(page clamped to the pages there are, how many pages)."""
         _, total = self.s.jobs.list_jobs(limit=1, statuses=statuses)

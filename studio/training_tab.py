@@ -157,10 +157,11 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
     slot_specs = [slot for slot, _ in slots]
     slot_components = [component for _, component in slots]
 
-    def load() -> list[Any]:
+    def load(request: gr.Request) -> list[Any]:
         rows, info = h.queue(1, "")
         choices = h.job_choices()
-        return [rows, info, gr.update(choices=choices, value=choices[0][1] if choices else None),
+        picked = h.linked_job(request, choices)  # a link ?job=ID opens that job
+        return [rows, info, gr.update(choices=choices, value=picked),
                 gr.update(choices=choices), *h.refresh_inputs(slot_specs)]
 
     # api_names: tests/security/test_roles_api.py calls every write endpoint with each role

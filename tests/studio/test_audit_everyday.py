@@ -1,0 +1,58 @@
+"""Audit tab, issue 14: it opens with the newest records, a link ``?record=ID`` opens that
+record, and a flag needs a reason (so an empty one is not accepted and then blocks the real
+one)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import gradio as gr
+import pytest
+
+from backend.services.container import Services
+from studio.audit_handlers import AuditHandlers
+from tests.backend.services.audit_data import head_version, log_chain
+
+
+@pytest.fixture
+def h(services: Services) -> AuditHandlers:
+    return AuditHandlers(services)
+
+
+@pytest.fixture
+def chain(services: Services) -> list[int]:
+    v, k1, _ = head_version(services)
+    return log_chain(services, prompt="Pick a lock?", response="No.", critique="Harmful.",
+                     revision="I can't help.", version_id=v, principle_key=k1)
+
+
+def _request(**params: str) -> Any:
+    return cast(gr.Request, SimpleNamespace(query_params=params, username=None))
+
+
+def test_the_tab_opens_with_the_newest_records(h: AuditHandlers, chain: list[int]) -> None:
+    rows, status, _paging, *rest = h.opening(_request())
+    assert [r[0] for r in rows] == sorted(chain, reverse=True)
+    assert "3 records match" in status
+    assert all(r == gr.skip() for r in rest)
+
+
+def test_a_link_opens_its_record(h: AuditHandlers, chain: list[int]) -> None:
+    out = h.opening(_request(record=str(chain[1])))
+    detail, chain_rows, _notes, record_id, box = out[3:]
+    assert f"Record {chain[1]}" in detail and record_id == chain[1] and box == chain[1]
+    assert [r[0] for r in chain_rows] == chain
+    assert h.opening(_request(record="nonsense"))[3] == gr.skip()
+
+
+def test_a_flag_needs_a_reason_both_ways(h: AuditHandlers, services: Services,
+                                         chain: list[int]) -> None:
+    req = gr.Request()
+    _, _, message, _ = h.flag(chain[1], "  ", req)
+    assert "Not saved" in message and "Write a reason" in message
+    assert not services.audit_search.record(chain[1]).flagged
+    md, _, notes, _ = h.flag(chain[1], "odd wording", req)  # the real reason is then accepted
+    assert "flagged" in md and "odd wording" in notes
+    _, _, message, _ = h.unflag(chain[1], "", req)
+    assert "Write a reason" in message and services.audit_search.record(chain[1]).flagged
