@@ -470,6 +470,10 @@ READS = {
     "job_pick", "jobs_filter", "jobs_prev_page", "jobs_next_page", "jobs_page", "jobs_tick",
     "job_cancel_view", "job_resume_view", "jobs_compare", "job_download_file",
     "job_download_model",
+    # Everyday use (issue 14): tab refreshes, links, permissions, controls
+    "linked_tab", "constitution_permissions", "constitution_imported", "constitution_copied",
+    "playground_relist_constitutions", "agreement_refresh", "agreement_seen_head",
+    "audit_opening", "job_controls", "jobs_tab_opened",
     *(f"job_launched_{kind}" for kind in ("sl_cai_data", "sft", "preference_data", "reward",
                                           "rl", "dpo")),
 }
