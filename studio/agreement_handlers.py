@@ -9,6 +9,7 @@ import gradio as gr
 
 from backend.errors import StudioError
 from backend.services.container import Services
+from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
 from studio.render import escape_md, prose, record_link, side_by_side
@@ -91,14 +92,15 @@ class AgreementHandlers:
     # --- datasets ----------------------------------------------------------------------------
 
     def import_dataset(self, request: gr.Request, path: str | None, fmt: str, name: str,
-                       prompt_col: str, a_col: str, b_col: str, label_col: str
-                       ) -> tuple[Any, ...]:
+                       prompt_col: str, a_col: str, b_col: str, label_col: str,
+                       label_values: str = "") -> tuple[Any, ...]:
         if not path:
             return "**Choose a file to import.**", gr.skip(), gr.skip()
         mapping = None
         if fmt in ("jsonl", "csv"):
             mapping = {"prompt": prompt_col.strip(), "response_a": a_col.strip(),
-                       "response_b": b_col.strip(), "label": label_col.strip()}
+                       "response_b": b_col.strip(), "label": label_col.strip(),
+                       "label_values": (label_values or "").strip() or None}
         try:
             info = self.s.datasets.import_file(Path(path).name, Path(path).read_bytes(), fmt,
                                                actor=principal(self.s, request),
@@ -106,8 +108,11 @@ class AgreementHandlers:
         except StudioError as exc:
             return f"**Nothing was imported.** {escape_md(exc.message)}", gr.skip(), gr.skip()
         datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
-        return (f"Imported **{escape_md(info.name)}**: {info.item_count} pairs "
-                f"({info.skipped_duplicates} duplicates skipped).", self.dataset_rows(),
+        report = escape_md(import_report(info))
+        if info.same_source_as:
+            gr.Warning(f"The same file was imported before (sha256 {info.source_sha256[:12]}).")
+            report = "⚠️ " + report
+        return (f"Imported **{escape_md(info.name)}**: {report}", self.dataset_rows(),
                 gr.update(choices=datasets, value=info.id))
 
     # --- runs --------------------------------------------------------------------------------

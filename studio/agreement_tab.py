@@ -31,8 +31,12 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
                                elem_id="ag-col-b")
             label_col = gr.Textbox(label="Label column (A/B/tie)", value="label",
                                    elem_id="ag-col-label")
-        import_btn = gr.Button("Import dataset", elem_id="ag-import")
-        import_result = gr.Markdown(elem_id="ag-import-result")
+            label_values = gr.Textbox(label="Label values (e.g. 1=A, 2=B, 0=tie)",
+                                      placeholder="needed when labels are not A/B/tie",
+                                      elem_id="ag-label-values")
+        with gr.Row():
+            import_btn = gr.Button("Import dataset", elem_id="ag-import", scale=1)
+            import_result = gr.Markdown(elem_id="ag-import-result")
         datasets = gr.Dataframe(headers=DATASET_HEADERS, datatype="str", interactive=False,
                                 elem_id="ag-datasets")
 
@@ -104,7 +108,8 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
                    outputs=[dataset, constitution, version, seen_head, run, run_a, run_b],
                    api_name="agreement_refresh", show_progress="hidden")
     import_btn.click(h.import_dataset,
-                     inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
+                     inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col,
+                             label_values],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")
     launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed],
                      outputs=[launch_result, runs, run, run_a, run_b],
