@@ -26,6 +26,21 @@ PAGE = 10
 LABELS = {1.0: "A", 0.0: "B", 0.5: "tie"}
 
 
+def sample_size(value: str | float | None) -> int | str | None:
+    """The sample size box: empty means all items; a positive whole number, or the problem."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return f"Sample size {text[:20]!r} is not a number; leave it empty for all items."
+    if number < 1 or not number.is_integer():
+        return (f"Sample size must be a whole number of at least 1 (got {text[:20]}); leave it "
+                "empty for all items.")
+    return int(number)
+
+
 class AgreementHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -118,12 +133,15 @@ class AgreementHandlers:
     # --- runs --------------------------------------------------------------------------------
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
-               sample: float | None, cot: bool, both: bool, k: float, seed: float
+               sample: str | float | None, cot: bool, both: bool, k: float, seed: float
                ) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
-        config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
+        size = sample_size(sample)
+        if isinstance(size, str):
+            return (f"**Not started.** {escape_md(size)}", *([gr.skip()] * 4))
+        config = EvaluationConfig(sample_size=size, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k))
         try:
             actor = principal(self.s, request)

@@ -45,8 +45,9 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
         dataset = gr.Dropdown(label="Dataset", choices=[], elem_id="ag-dataset")
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="ag-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="ag-version")
-        sample = gr.Number(label="Sample size (empty = all)", precision=0, value=None,
-                           elem_id="ag-sample")
+        # a text box: gr.Number shows an empty value as 0, which reads as "no items"
+        sample = gr.Textbox(label="Sample size (empty = all)", value="", placeholder="all",
+                            elem_id="ag-sample")
     with gr.Row():
         cot = gr.Checkbox(label="Chain of thought", value=False, elem_id="ag-cot")
         both = gr.Checkbox(label="Both orders", value=True, elem_id="ag-both")

@@ -273,7 +273,7 @@ def _launch_evaluation(c: Client, role: Role, ctx: Ctx) -> Any:
     out = c.predict(api_name="/agreement_load")
     constitution = out[2]["value"]
     version = c.predict(constitution, api_name="/agreement_versions")["value"]
-    return c.predict(ctx["dataset_id"], version, 2, False, False, 1, 0,
+    return c.predict(ctx["dataset_id"], version, "2", False, False, 1, 0,
                      api_name="/evaluation_launch")
 
 
