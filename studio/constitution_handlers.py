@@ -93,7 +93,10 @@ class ConstitutionHandlers:
         """The picker chose a constitution: load it, unless that would drop unsaved changes.
         Then the picker goes back, the status line (and a toast) says what to do, and nothing
         is lost. Returns the full refresh and (preview, diff) views, cleared on a switch."""
-        if draft is not None and constitution_id != draft["constitution_id"]:
+        if draft is not None and constitution_id == draft["constitution_id"]:
+            # the one already open: keep the draft as it is (reloading would drop it)
+            return tuple([gr.skip()] * (FULL_OUTPUTS_WITH_PICKER + 2))
+        if draft is not None:
             current = drafts.apply_editor(draft, values)
             if drafts.is_dirty(current):
                 note = (f"You have unsaved changes to {draft['name']}. Save them, or press "

@@ -70,3 +70,13 @@ def test_fields_are_read_only_for_roles_that_cannot_edit(services: Services) -> 
     assert "Read-only" in note and "viewer" in note
     *controls, note = h.permissions(_request("ann"))
     assert all(c == gr.skip() for c in controls) and note == ""
+
+
+def test_picking_the_open_constitution_keeps_the_draft(services: Services,
+                                                       two: tuple[int, int]) -> None:
+    first, _ = two
+    h = ConstitutionHandlers(services)
+    draft = h.load(first)[1]
+    values = list(drafts.editor_values(draft))
+    values[1] = "Typed"
+    assert all(o == gr.skip() for o in h.open(draft, first, *values))

@@ -1,0 +1,91 @@
+"""Everyday use (issue 14) in real Chromium: a link opens its record on the Audit tab, the
+disagreement browser shows A and B side by side with long text wrapped, the word-level diff
+renders (struck/bold, no raw markup), pickers follow a version saved after the page loaded, and
+switching constitutions with an unsaved draft warns instead of dropping it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from backend.access import local_admin
+from tests.browser.conftest import Studio
+from tests.browser.journey_helpers import dropdown
+from tests.browser.test_constitution_tab import open_studio, textbox, type_text
+from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TIMEOUT = 15_000
+LONG = " ".join(["unbroken-looking-but-spaced words"] * 120)
+
+
+def test_links_side_by_side_wrapping_and_word_diff(studio: Studio, page: Page) -> None:
+    _seed(studio.services)
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.goto(f"{studio.url}/?record=2")  # a record link: the Audit tab opens with it
+    expect(page.locator("#audit-detail")).to_contain_text("Record 2", timeout=TIMEOUT)
+    expect(page.get_by_role("tab", name="Audit")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#audit-results")).to_contain_text("revision zebra")  # newest listed
+
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-run")).to_have_value("#1 hostile run", timeout=TIMEOUT)
+    page.locator("#ag-browse").click()
+    table = page.locator("#ag-browser table").first
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    expect(table.locator("th")).to_have_text(["Response A", "Response B"])
+    cells = table.locator("td")
+    expect(cells).to_have_count(2)
+    texts = sorted(cells.all_inner_texts())  # the import may show either side first
+    assert texts[0].startswith(f"A zebra {IMG}") and texts[1].startswith("B <script>")
+    wide = page.evaluate("""() => [...document.querySelectorAll('#ag-browser *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible')
+        .map(e => e.tagName)""")
+    assert wide == [], f"clipped horizontally: {wide}"
+    links = page.locator("#ag-browser a[href*='record=']")
+    expect(links.first).to_be_visible()
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Constitution").click()
+    page.get_by_role("button", name="Show diff").click()
+    diff = page.locator("#diff-view")
+    expect(diff).to_contain_text(f"Title {IMG}", timeout=TIMEOUT)
+    expect(diff.locator("del, s").first).to_be_visible()  # removed words struck through
+    expect(diff.locator("strong", has_text="zebra").first).to_be_visible()  # added in bold
+    assert diff.locator("pre").count() == 0  # prose, not code blocks
+    _assert_inert(page)
+
+
+def test_pickers_follow_a_version_saved_after_loading(studio: Studio, page: Page) -> None:
+    open_studio(page, studio)
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-version")).to_have_value("v1", timeout=TIMEOUT)
+    (summary,) = studio.services.constitutions.list_all()
+    head = studio.services.constitutions.head(summary.id)
+    first = dataclasses.replace(head.content.principles[0], title="Saved elsewhere")
+    studio.services.constitutions.save(
+        summary.id, head.info.id, dataclasses.replace(
+            head.content, principles=(first, *head.content.principles[1:])),
+        "from another tab", actor=local_admin("other"))
+    page.get_by_role("tab", name="Constitution").click()
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-version")).to_have_value("v2", timeout=TIMEOUT)
+
+
+def test_switching_with_an_unsaved_draft_warns(studio: Studio, page: Page) -> None:
+    (summary,) = studio.services.constitutions.list_all()
+    content = studio.services.constitutions.head(summary.id).content
+    studio.services.constitutions.create("Zeta copy", "", content, actor=local_admin("x"),
+                                         message="copy")
+    open_studio(page, studio)
+    type_text(textbox(page, "principle-title"), "Typed, not saved")
+    expect(page.locator("#draft-status")).to_contain_text("Unsaved changes", timeout=TIMEOUT)
+    dropdown(page, "constitution-picker").click()  # pick the other one
+    page.locator("ul[role=listbox] li, [role=option]").filter(has_text="Zeta copy").first.click()
+    expect(page.locator("#draft-status")).to_contain_text("unsaved changes to",
+                                                          timeout=TIMEOUT)
+    expect(dropdown(page, "constitution-picker")).to_have_value(re.compile(summary.name))
+    expect(textbox(page, "principle-title")).to_have_value("Typed, not saved")
