@@ -42,7 +42,8 @@ def test_links_side_by_side_wrapping_and_word_diff(studio: Studio, page: Page) -
     texts = sorted(cells.all_inner_texts())  # the import may show either side first
     assert texts[0].startswith(f"A zebra {IMG}") and texts[1].startswith("B <script>")
     wide = page.evaluate("""() => [...document.querySelectorAll('#ag-browser *')]
-        .filter(e => e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible')
+        .filter(e => e.scrollWidth > e.clientWidth + 2
+                     && getComputedStyle(e).overflowX !== 'visible')
         .map(e => e.tagName)""")
     assert wide == [], f"clipped horizontally: {wide}"
     links = page.locator("#ag-browser a[href*='record=']")
