@@ -37,9 +37,10 @@ def _model_line(services: Services) -> str:
 
 
 def linked_tab(request: gr.Request) -> Any:
-    """A link to a record (``?record=ID``) or a job (``?job=ID``) opens the tab showing it."""
+    """A link to a record (``?record=ID``), a training dataset (``?dataset=ID``) or a job
+    (``?job=ID``) opens the tab showing it."""
     params = getattr(request, "query_params", None) or {}
-    for name, tab in (("record", "audit"), ("job", "training")):
+    for name, tab in (("record", "audit"), ("dataset", "audit"), ("job", "training")):
         if params.get(name):
             return gr.Tabs(selected=tab)
     return gr.skip()

@@ -19,7 +19,7 @@ from backend.services.audit_search import RecordDetail, SearchPage
 from backend.services.container import Services
 from backend.services.provenance import RunProvenance
 from db.audit_search_repo import SearchFilters
-from studio.render import escape_md, fenced
+from studio.render import dataset_link, escape_md, fenced, job_link, record_link
 from studio.session import principal
 
 RESULT_HEADERS = ["id", "time (UTC)", "kind", "principle", "model", "flagged", "comments",
@@ -96,7 +96,8 @@ class AuditHandlers:
         """What the tab shows on page load: the newest records, and the record a link named
         (``?record=ID``) opened; (results, status, paging, detail, chain, notes, record id,
         record id box)."""
-        listing = self._show(Paging())
+        dataset = _query_int(request, "dataset")  # ?dataset=ID lists the records behind it
+        listing = self.dataset_records(dataset) if dataset is not None else self._show(Paging())
         wanted = _query_int(request, "record")
         if wanted is None:
             return (*listing, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
@@ -316,19 +317,20 @@ def provenance_md(prov: RunProvenance) -> str:
         via = f" · {escape_md(j.via)}" if j.via else " · the run traced"
         version = f" · constitution version id {j.constitution_version_id}" \
             if j.constitution_version_id else ""
-        lines.append(f"- job {j.id} · {escape_md(j.kind)} · {escape_md(j.name)} · "
+        lines.append(f"- {job_link(j.id)} · {escape_md(j.kind)} · {escape_md(j.name)} · "
                      f"{escape_md(j.status)}{version}{via}")
     lines.append("\n### Datasets")
     if not prov.datasets:
         lines.append("No datasets are recorded for these jobs.")
     for d in prov.datasets:
-        made = f" · made by job {d.made_by_job}" if d.made_by_job else ""
+        made = f" · made by {job_link(d.made_by_job)}" if d.made_by_job else ""
         version = (f" · constitution version id {d.constitution_version_id}"
                    if d.constitution_version_id else "")
-        lines.append(f"\n**{escape_md(d.kind)} dataset {d.id}** · {escape_md(d.name)} · "
+        lines.append(f"\n**{escape_md(d.kind)} dataset** {dataset_link(d.id)} · "
+                     f"{escape_md(d.name)} · "
                      f"{d.samples:,} samples{made}{version}")
         for x in d.first_samples:
-            records = ", ".join(str(i) for i in x.record_ids) or "none"
+            records = ", ".join(record_link(i) for i in x.record_ids) or "none"
             keys = ", ".join(escape_md(k) for k in x.principle_keys) or "none"
             lines.append(f"- sample {x.position}: {escape_md(_excerpt(x.prompt, 60))} · "
                          f"records {records} · principles {keys}")

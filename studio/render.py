@@ -73,6 +73,11 @@ def job_link(job_id: int) -> str:
     return f"[job {int(job_id)}](?job={int(job_id)})"
 
 
+def dataset_link(dataset_id: int) -> str:
+    """A link that lists the critique-log records behind a training dataset (Audit tab)."""
+    return f"[dataset {int(dataset_id)}](?dataset={int(dataset_id)})"
+
+
 def problems_md(title: str, problems: list[str]) -> str:
     lines = [f"**{escape_md(title)}**"]
     lines.extend(f"- {escape_md(p)}" for p in problems)

@@ -56,3 +56,15 @@ def test_a_flag_needs_a_reason_both_ways(h: AuditHandlers, services: Services,
     assert "flagged" in md and "odd wording" in notes
     _, _, message, _ = h.unflag(chain[1], "", req)
     assert "Write a reason" in message and services.audit_search.record(chain[1]).flagged
+
+
+def test_a_dataset_link_lists_its_records(h: AuditHandlers) -> None:
+    rows, _status, paging, *_ = h.opening(_request(dataset="77"))
+    assert rows == [] and paging.filters.training_dataset_id == 77
+
+
+def test_provenance_ids_are_links() -> None:
+    from studio.render import dataset_link, job_link, record_link
+
+    assert record_link(3) == "[#3](?record=3)" and job_link(4) == "[job 4](?job=4)"
+    assert dataset_link(5) == "[dataset 5](?dataset=5)"
