@@ -86,6 +86,14 @@ def total_steps(config: dict[str, object]) -> int | None:
     return None
 
 
+def _step_cell(step: int | None, job: JobInfo) -> str:
+    """The queue's step column: '40 / 100' (of the total the config sets), or the step."""
+    if step is None:
+        return ""
+    total = total_steps(job.config)
+    return f"{step} / {total}" if total else str(step)
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
@@ -231,7 +239,7 @@ class TrainingHandlers:
         jobs, total = self.s.jobs.list_jobs(offset=(index - 1) * PAGE, limit=PAGE,
                                             statuses=statuses)
         rows = [[j.id, j.name, j.kind, j.status, j.attempt,
-                 self.s.jobs.last_step(j.id) if j.status != "queued" else "",
+                 _step_cell(self.s.jobs.last_step(j.id), j) if j.status != "queued" else "",
                  j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.created_by] for j in jobs]
         return rows, f"Page {index} of {pages} · {total} jobs"
 

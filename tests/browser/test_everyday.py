@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from backend.access import local_admin
+from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import dropdown
 from tests.browser.test_constitution_tab import open_studio, textbox, type_text
@@ -20,16 +21,32 @@ from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TIMEOUT = 15_000
-LONG = " ".join(["unbroken-looking-but-spaced words"] * 120)
+LONG = " ".join(["unbroken-looking-but-spaced words"] * 120) + " " + "x" * 400
+
+
+def _clipped(page: Page, area: str) -> list[str]:
+    """Elements under ``area`` whose content is wider than they are (scrolls or is cut)."""
+    found: list[str] = page.evaluate("""(area) => [...document.querySelectorAll(area + ' *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 2
+                     && getComputedStyle(e).overflowX !== 'visible')
+        .map(e => e.tagName)""", area)
+    return found
 
 
 def test_links_side_by_side_wrapping_and_word_diff(studio: Studio, page: Page) -> None:
     _seed(studio.services)
+    v, key, _ = head_version(studio.services)
+    long_ids = log_chain(studio.services, prompt=LONG, response=LONG, critique=LONG,
+                         revision=LONG, version_id=v, principle_key=key)
     page.set_viewport_size({"width": 1100, "height": 900})
-    page.goto(f"{studio.url}/?record=2")  # a record link: the Audit tab opens with it
-    expect(page.locator("#audit-detail")).to_contain_text("Record 2", timeout=TIMEOUT)
+    # a record link: the Audit tab opens with it
+    page.goto(f"{studio.url}/?record={long_ids[1]}")
+    expect(page.locator("#audit-detail")).to_contain_text(f"Record {long_ids[1]}",
+                                                          timeout=TIMEOUT)
     expect(page.get_by_role("tab", name="Audit")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#audit-results")).to_contain_text("revision zebra")  # newest listed
+    expect(page.locator("#audit-results")).to_contain_text("unbroken")  # newest listed
+    assert _clipped(page, "#audit-detail") == []  # exact texts wrap too
+
 
     page.get_by_role("tab", name="Agreement").click()
     expect(dropdown(page, "ag-run")).to_have_value("#1 hostile run", timeout=TIMEOUT)
@@ -41,11 +58,7 @@ def test_links_side_by_side_wrapping_and_word_diff(studio: Studio, page: Page) -
     expect(cells).to_have_count(2)
     texts = sorted(cells.all_inner_texts())  # the import may show either side first
     assert texts[0].startswith(f"A zebra {IMG}") and texts[1].startswith("B <script>")
-    wide = page.evaluate("""() => [...document.querySelectorAll('#ag-browser *')]
-        .filter(e => e.scrollWidth > e.clientWidth + 2
-                     && getComputedStyle(e).overflowX !== 'visible')
-        .map(e => e.tagName)""")
-    assert wide == [], f"clipped horizontally: {wide}"
+    assert _clipped(page, "#ag-browser") == []
     links = page.locator("#ag-browser a[href*='record=']")
     expect(links.first).to_be_visible()
     _assert_inert(page)

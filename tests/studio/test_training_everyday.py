@@ -71,6 +71,7 @@ def test_progress_shows_step_of_total_and_eta(services: Services, h: TrainingHan
                              points=[(0, 0, 1.0, {"loss": 2.0}), (1, 49, 2.0, {"loss": 1.0})])
     status = h.status(job.id)
     assert "step 49 of 100" in status
+    assert h.queue(1, "")[0][0][5] == "49 / 100"
     # 50 steps took about 50 s: the 51 left take about as long
     assert re.search(r"about (5\d) s left", status), status
 
