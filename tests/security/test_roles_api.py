@@ -251,7 +251,7 @@ def _prep_pairs_file(s: Studio, role: Role) -> Ctx:
 
 def _dataset_import(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict(handle_file(ctx["path"]), "jsonl", f"pairs of {role.value}", "prompt",
-                     "response_a", "response_b", "label", api_name="/dataset_import")
+                     "response_a", "response_b", "label", "", api_name="/dataset_import")
 
 
 def _ensure_dataset(s: Studio) -> int:
@@ -400,7 +400,7 @@ WRITES: dict[str, Write] = {
     "golden_impact": Write(Action.RUN_PREVIEW, _impact, "Impact of your draft",
                            prep=_prep_one_golden_case),
     # Playground tab
-    "playground_preview": Write(Action.RUN_PREVIEW, _preview, "critique log record #"),
+    "playground_preview": Write(Action.RUN_PREVIEW, _preview, r"critique log record \[#"),
     "playground_sample": Write(Action.RUN_PREVIEW, _sample, "Sampled two responses",
                                stores=False),
     "playground_judge": Write(Action.RUN_PREVIEW, _judge, "position consistent"),
