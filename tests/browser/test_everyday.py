@@ -103,3 +103,29 @@ def test_switching_with_an_unsaved_draft_warns(studio: Studio, page: Page) -> No
                                                           timeout=TIMEOUT)
     expect(dropdown(page, "constitution-picker")).to_have_value(re.compile(summary.name))
     expect(textbox(page, "principle-title")).to_have_value("Typed, not saved")
+
+
+def test_a_failed_job_link_says_why_first(studio: Studio, page: Page) -> None:
+    from db import job_repo
+    from db.models import utcnow
+    from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
+    from tests.studio.test_training_everyday import TRACEBACK
+
+    services = studio.services
+    job = services.jobs.create("sft", sft_config(sl_cai_dataset(services)),
+                               actor=local_admin("op"), name="will fail")
+    with services.db.write() as s:
+        job_repo.update_job(s, job_id=job.id, status="failed", exit_code=1, error=TRACEBACK,
+                            finished_at=utcnow())
+    page.goto(f"{studio.url}/?job={job.id}")  # a job link opens the Training tab on it
+    expect(page.get_by_role("tab", name="Training")).to_have_attribute("aria-selected", "true",
+                                                                      timeout=TIMEOUT)
+    status = page.locator("#tr-status")
+    expect(status).to_contain_text("Why it failed: OSError: We couldn't connect",
+                                   timeout=TIMEOUT)
+    expect(status).not_to_contain_text("Traceback")
+    expect(page.locator("#tr-cancel")).to_be_disabled()  # a finished job cannot be cancelled
+    expect(page.locator("#tr-resume")).to_be_enabled()
+    page.get_by_role("button", name="Error details").click()
+    expect(page.locator("#tr-error textarea")).to_have_value(re.compile("Traceback"),
+                                                             timeout=TIMEOUT)
