@@ -68,8 +68,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_agreement_tab(services, demo, ag_tab)
             with gr.Tab("Training", id="training", elem_id="tab-training") as tr_tab:
                 build_training_tab(services, demo, tr_tab)
-            with gr.Tab("Audit", id="audit", elem_id="tab-audit"):
-                build_audit_tab(services, demo)
+            with gr.Tab("Audit", id="audit", elem_id="tab-audit") as au_tab:
+                build_audit_tab(services, demo, au_tab)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
                 build_settings_tab(services, demo)
         demo.load(linked_tab, inputs=None, outputs=tabs, api_name="linked_tab",

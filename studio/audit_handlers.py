@@ -103,6 +103,13 @@ class AuditHandlers:
             return (*listing, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
         return (*listing, *self.open_record(wanted), wanted)
 
+    def reopened(self, paging: Paging) -> tuple[Any, ...]:
+        """On opening the tab again: the newest records, unless a search or listing is shown
+        (then it stays as it is)."""
+        if paging.filters != SearchFilters() or paging.page != 0:
+            return gr.skip(), gr.skip(), gr.skip()
+        return self._show(Paging())
+
     def versions(self, constitution_id: str | None) -> Any:
         choices: list[tuple[str, str]] = [("any version", "")]
         if constitution_id:

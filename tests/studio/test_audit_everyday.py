@@ -68,3 +68,15 @@ def test_provenance_ids_are_links() -> None:
 
     assert record_link(3) == "[#3](?record=3)" and job_link(4) == "[job 4](?job=4)"
     assert dataset_link(5) == "[dataset 5](?dataset=5)"
+
+
+def test_reopening_the_tab_lists_new_records_unless_a_search_is_shown(
+        h: AuditHandlers, services: Services, chain: list[int]) -> None:
+    _, _, shown, *_ = h.opening(_request())
+    v, k1, _ = head_version(services)
+    newer = log_chain(services, prompt="Later?", response="r", critique="c", revision="v",
+                      version_id=v, principle_key=k1)
+    rows, _, _ = h.reopened(shown)
+    assert rows[0][0] == newer[-1]
+    _, _, searched = h.search("Pick", "", "", "", "", "", "", "", "", "", False)
+    assert h.reopened(searched) == (gr.skip(), gr.skip(), gr.skip())
