@@ -9,6 +9,7 @@ gr.Markdown's sanitiser stays on as a second line of defence.
 from __future__ import annotations
 
 import difflib
+import re
 
 from backend.cai.diff import ConstitutionDiff, FieldChange
 
@@ -101,3 +102,18 @@ def diff_md(diff: ConstitutionDiff, old_label: str, new_label: str) -> str:
         lines.append(f"\n**{c.kind.upper()}** {pos} · {escape_md(c.key)} · {escape_md(c.title)}")
         lines.extend(_field_md(f) for f in c.fields)
     return "\n".join(lines)
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b:?")
+
+
+def error_cause(error: str) -> str:
+    """The one line that says why: a one-line message as it is; for a log tail with a
+    traceback, the exception line that ends it."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return line[:300]
+    return lines[0][:300]

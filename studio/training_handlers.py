@@ -4,7 +4,6 @@ handler returns at once."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from backend.errors import StudioError, ValidationError
 from backend.services.container import Services
 from backend.services.jobs import JobInfo
 from studio import training_charts as charts
-from studio.render import escape_md, problems_md
+from studio.render import error_cause, escape_md, problems_md
 from studio.session import principal
 
 if TYPE_CHECKING:
@@ -100,21 +99,6 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b:?")
-
-
-def error_cause(error: str) -> str:
-    """The one line that says why: a one-line message as it is; for a log tail with a
-    traceback, the exception line that ends it."""
-    lines = [line.strip() for line in error.splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return lines[0] if lines else ""
-    for line in reversed(lines):
-        if _EXCEPTION_LINE.match(line):
-            return line[:300]
-    return lines[0][:300]
 
 
 class TrainingHandlers:

@@ -15,7 +15,8 @@ from backend.access import local_admin
 from backend.services.container import Services
 from db import job_repo, training_repo
 from db.models import utcnow
-from studio.training_handlers import InputSlot, TrainingHandlers, error_cause
+from studio.render import error_cause
+from studio.training_handlers import InputSlot, TrainingHandlers
 from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
 from tests.studio.test_training_handlers import finish, stage
 
