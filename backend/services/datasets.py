@@ -49,8 +49,8 @@ class DatasetInfo:
     created_by: str
     created_at: datetime
     skipped: dict[str, int] = field(default_factory=dict)  # other rows left out, by reason
-    # earlier datasets imported from the same bytes (same sha256): (id, name)
-    same_source_as: tuple[tuple[int, str], ...] = ()
+    # set by an import only: earlier datasets from the same bytes (same sha256), (id, name)
+    same_source_as: tuple[tuple[int, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
