@@ -1,21 +1,28 @@
 """Everyday use (issue 14) in real Chromium: a link opens its record on the Audit tab, the
 disagreement browser shows A and B side by side with long text wrapped, the word-level diff
-renders (struck/bold, no raw markup), pickers follow a version saved after the page loaded, and
-switching constitutions with an unsaved draft warns instead of dropping it."""
+renders (struck/bold, no raw markup), pickers follow a version saved after the page loaded,
+switching constitutions with an unsaved draft warns instead of dropping it, a failed job's link
+says why first, and a long preview leaves other tabs working and can be stopped."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from backend.access import local_admin
+from backend.engines.base import GenerationParams, Prompt
+from tests.backend.cai.fake_engine import ScriptedEngine
 from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import dropdown
 from tests.browser.test_constitution_tab import open_studio, textbox, type_text
+from tests.browser.test_playground_tab import open_playground, run_preview
 from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -129,3 +136,39 @@ def test_a_failed_job_link_says_why_first(studio: Studio, page: Page) -> None:
     page.get_by_role("button", name="Error details").click()
     expect(page.locator("#tr-error textarea")).to_have_value(re.compile("Traceback"),
                                                              timeout=TIMEOUT)
+
+
+class EndlessEngine(ScriptedEngine):
+    """Streams a word every 50 ms until it is stopped; ``closed`` is set when the stream ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = threading.Event()
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
+        try:
+            for _ in range(20_000):
+                time.sleep(0.05)
+                yield "word "
+        finally:
+            self.closed.set()
+
+
+def test_a_long_preview_leaves_other_tabs_working_and_can_be_stopped(
+        studio: Studio, page: Page) -> None:
+    engine = EndlessEngine()
+    studio.services.engines.use(engine)
+    open_playground(page, studio)
+    run_preview(page, "hello", rounds=8, max_tokens=64)
+    expect(page.locator("#pg-preview")).to_contain_text("word word", timeout=TIMEOUT)
+
+    page.get_by_role("tab", name="Constitution").click()  # meanwhile, elsewhere
+    page.locator("#diff-btn").click()
+    expect(page.locator("#diff-view")).to_contain_text("No differences", timeout=TIMEOUT)
+    assert not engine.closed.is_set()  # the preview was still streaming
+
+    page.get_by_role("tab", name="Playground").click()
+    stop = page.locator("button#pg-stop")
+    expect(stop).to_be_visible(timeout=TIMEOUT)
+    stop.dispatch_event("click")  # the streaming text keeps the layout moving
+    assert engine.closed.wait(timeout=15), "Stop did not end the preview's stream"
