@@ -48,6 +48,12 @@ def find_dataset(session: Session, *, name: str) -> PairDataset | None:
     return session.exec(select(PairDataset).where(PairDataset.name == name)).first()
 
 
+def datasets_with_sha256(session: Session, *, sha256: str) -> Sequence[PairDataset]:
+    """Datasets imported from a source with this sha256, oldest first."""
+    return session.exec(select(PairDataset).where(PairDataset.source_sha256 == sha256)
+                        .order_by(col(PairDataset.id))).all()
+
+
 def list_datasets(session: Session, *, limit: int = 200, offset: int = 0
                   ) -> Sequence[PairDataset]:
     """Newest first."""

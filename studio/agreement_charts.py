@@ -46,12 +46,15 @@ def reliability_figure(report: Report) -> go.Figure:
                              text=[f"{n} items" for n in r.count if n]))
     fig.add_trace(go.Bar(x=centres, y=[n / max(1, report.summary.n) for n in r.count],
                          name="share of items", opacity=0.25, yaxis="y2"))
-    fig.update_layout(title=f"Reliability (ECE {r.ece:.3f})", height=340,
+    fig.update_layout(title=f"Reliability (ECE {r.ece:.3f})", height=380,
                       xaxis={"title": "confidence of the chosen side", "range": [0.5, 1]},
                       yaxis={"title": "agreement with humans", "range": [0, 1]},
                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1],
                               "showgrid": False, "title": "share"},
-                      margin={"t": 40, "l": 50, "r": 50, "b": 40}, legend={"orientation": "h"})
+                      # the legend sits above the plot, clear of the x axis title
+                      margin={"t": 80, "l": 50, "r": 50, "b": 50},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02,
+                              "xanchor": "left", "x": 0})
     return fig
 
 

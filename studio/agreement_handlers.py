@@ -9,9 +9,10 @@ import gradio as gr
 
 from backend.errors import StudioError
 from backend.services.container import Services
+from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import escape_md, fenced
+from studio.render import error_cause, escape_md, prose, record_link, side_by_side
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -23,6 +24,21 @@ RUN_HEADERS = ["id", "name", "status", "progress", "model", "updated (UTC)"]
 DATASET_HEADERS = ["id", "name", "format", "items", "duplicates skipped", "source sha256"]
 PAGE = 10
 LABELS = {1.0: "A", 0.0: "B", 0.5: "tie"}
+
+
+def sample_size(value: str | float | None) -> int | str | None:
+    """The sample size box: empty means all items; a positive whole number, or the problem."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return f"Sample size {text[:20]!r} is not a number; leave it empty for all items."
+    if number < 1 or not number.is_integer():
+        return (f"Sample size must be a whole number of at least 1 (got {text[:20]}); leave it "
+                "empty for all items.")
+    return int(number)
 
 
 class AgreementHandlers:
@@ -56,6 +72,31 @@ class AgreementHandlers:
                 gr.update(choices=runs, value=first_run),
                 gr.update(choices=runs, value=runs[1][1] if len(runs) > 1 else first_run))
 
+    def refresh(self, dataset_id: int | None, constitution_id: int | None,
+                version_id: int | None, seen_head: int | None, run_id: int | None,
+                run_a: int | None, run_b: int | None) -> tuple[Any, ...]:
+        """On opening the tab: relist datasets, constitutions, versions and runs that other
+        tabs or the CLI changed, keeping each pick that still exists. A version picker that
+        showed the head follows a newer head; an older version picked on purpose stays.
+        Returns updates for (dataset, constitution, version, seen head, run, run a, run b)."""
+        def keep(choices: list[tuple[str, Any]], value: Any) -> Any:
+            ids = [c[1] for c in choices]
+            return gr.update(choices=choices,
+                             value=value if value in ids else (ids[0] if ids else None))
+
+        datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
+        constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
+        constitution = keep(constitutions, constitution_id)
+        versions = self.versions(constitution["value"])
+        head = versions["value"] if isinstance(versions, dict) else None
+        listed = {c[1] for c in versions.get("choices", [])} if isinstance(versions, dict) \
+            else set()
+        if version_id is not None and version_id != seen_head and version_id in listed:
+            versions["value"] = version_id
+        runs = self.run_choices()
+        return (keep(datasets, dataset_id), constitution, versions, head, keep(runs, run_id),
+                keep(runs, run_a), keep(runs, run_b))
+
     def versions(self, constitution_id: int | None) -> Any:
         if constitution_id is None:
             return gr.update(choices=[], value=None)
@@ -66,14 +107,15 @@ class AgreementHandlers:
     # --- datasets ----------------------------------------------------------------------------
 
     def import_dataset(self, request: gr.Request, path: str | None, fmt: str, name: str,
-                       prompt_col: str, a_col: str, b_col: str, label_col: str
-                       ) -> tuple[Any, ...]:
+                       prompt_col: str, a_col: str, b_col: str, label_col: str,
+                       label_values: str = "") -> tuple[Any, ...]:
         if not path:
             return "**Choose a file to import.**", gr.skip(), gr.skip()
         mapping = None
         if fmt in ("jsonl", "csv"):
             mapping = {"prompt": prompt_col.strip(), "response_a": a_col.strip(),
-                       "response_b": b_col.strip(), "label": label_col.strip()}
+                       "response_b": b_col.strip(), "label": label_col.strip(),
+                       "label_values": (label_values or "").strip() or None}
         try:
             info = self.s.datasets.import_file(Path(path).name, Path(path).read_bytes(), fmt,
                                                actor=principal(self.s, request),
@@ -81,19 +123,25 @@ class AgreementHandlers:
         except StudioError as exc:
             return f"**Nothing was imported.** {escape_md(exc.message)}", gr.skip(), gr.skip()
         datasets = [(f"{d.name} ({d.item_count})", d.id) for d in self.s.datasets.list_all()]
-        return (f"Imported **{escape_md(info.name)}**: {info.item_count} pairs "
-                f"({info.skipped_duplicates} duplicates skipped).", self.dataset_rows(),
+        report = escape_md(import_report(info))
+        if info.same_source_as:
+            gr.Warning(f"The same file was imported before (sha256 {info.source_sha256[:12]}).")
+            report = "⚠️ " + report
+        return (f"Imported **{escape_md(info.name)}**: {report}", self.dataset_rows(),
                 gr.update(choices=datasets, value=info.id))
 
     # --- runs --------------------------------------------------------------------------------
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
-               sample: float | None, cot: bool, both: bool, k: float, seed: float,
+               sample: str | float | None, cot: bool, both: bool, k: float, seed: float,
                few_shots: bool = True, form: str = "chat") -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
-        config = EvaluationConfig(sample_size=int(sample) if sample else None, seed=int(seed),
+        size = sample_size(sample)
+        if isinstance(size, str):
+            return (f"**Not started.** {escape_md(size)}", *([gr.skip()] * 4))
+        config = EvaluationConfig(sample_size=size, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k),
                                   use_few_shots=bool(few_shots),
                                   form="raw" if form == "raw" else "chat")
@@ -137,7 +185,7 @@ class AgreementHandlers:
         except StudioError as exc:
             return escape_md(exc.message)
         bar = "█" * int(r.progress * 30) + "░" * (30 - int(r.progress * 30))
-        error = f"\n\n**Error:** {escape_md(r.error)}" if r.error else ""
+        error = f"\n\n**Why it stopped:** {escape_md(error_cause(r.error))}" if r.error else ""
         return f"Run #{r.id}: **{r.status}** `{bar}` {r.done_count}/{r.total_count}" + error
 
     def tick(self, run_id: int | None) -> tuple[Any, ...]:
@@ -180,12 +228,11 @@ class AgreementHandlers:
             principles = ", ".join(escape_md(titles.get(k, k)) for k in r.principles)
             out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
                        f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
-                       + ", ".join(f"#{i}" for i in r.record_ids))
-            out.append("Prompt\n\n" + fenced(r.prompt, "text"))
-            out.append("Response A\n\n" + fenced(r.response_a, "text"))
-            out.append("Response B\n\n" + fenced(r.response_b, "text"))
+                       + ", ".join(record_link(i) for i in r.record_ids))
+            out.append("**Prompt**\n\n" + prose(r.prompt))
+            out.append(side_by_side(r.response_a, r.response_b))
             for cot in r.cot:
-                out.append("Chain of thought\n\n" + fenced(cot, "text"))
+                out.append("**Chain of thought**\n\n" + prose(cot))
         return "\n\n".join(out)
 
     def compare(self, run_a: int | None, run_b: int | None) -> str:

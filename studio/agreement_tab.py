@@ -13,7 +13,8 @@ from studio.agreement_handlers import (
 )
 
 
-def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
+def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
+                        ) -> None:
     h = AgreementHandlers(services)
     with gr.Accordion("Datasets of human-labelled pairs", open=False):
         with gr.Row():
@@ -30,8 +31,12 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
                                elem_id="ag-col-b")
             label_col = gr.Textbox(label="Label column (A/B/tie)", value="label",
                                    elem_id="ag-col-label")
-        import_btn = gr.Button("Import dataset", elem_id="ag-import")
-        import_result = gr.Markdown(elem_id="ag-import-result")
+            label_values = gr.Textbox(label="Label values (e.g. 1=A, 2=B, 0=tie)",
+                                      placeholder="needed when labels are not A/B/tie",
+                                      elem_id="ag-label-values")
+        with gr.Row():
+            import_btn = gr.Button("Import dataset", elem_id="ag-import", scale=1)
+            import_result = gr.Markdown(elem_id="ag-import-result")
         datasets = gr.Dataframe(headers=DATASET_HEADERS, datatype="str", interactive=False,
                                 elem_id="ag-datasets")
 
@@ -40,8 +45,9 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
         dataset = gr.Dropdown(label="Dataset", choices=[], elem_id="ag-dataset")
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="ag-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="ag-version")
-        sample = gr.Number(label="Sample size (empty = all)", precision=0, value=None,
-                           elem_id="ag-sample")
+        # a text box: gr.Number shows an empty value as 0, which reads as "no items"
+        sample = gr.Textbox(label="Sample size (empty = all)", value="", placeholder="all",
+                            elem_id="ag-sample")
     with gr.Row():
         cot = gr.Checkbox(label="Chain of thought", value=False, elem_id="ag-cot")
         both = gr.Checkbox(label="Both orders", value=True, elem_id="ag-both")
@@ -98,8 +104,17 @@ def build_agreement_tab(services: Services, demo: gr.Blocks) -> None:
               api_name="agreement_load")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="agreement_versions")
+    seen_head = gr.State(None)
+    version.change(lambda v, head: v if head is None else head, inputs=[version, seen_head],
+                   outputs=seen_head, api_name="agreement_seen_head", show_progress="hidden")
+    if tab is not None:  # versions saved, constitutions or datasets imported elsewhere
+        tab.select(h.refresh, inputs=[dataset, constitution, version, seen_head, run, run_a,
+                                      run_b],
+                   outputs=[dataset, constitution, version, seen_head, run, run_a, run_b],
+                   api_name="agreement_refresh", show_progress="hidden")
     import_btn.click(h.import_dataset,
-                     inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col],
+                     inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col,
+                             label_values],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")
     launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form],
                      outputs=[launch_result, runs, run, run_a, run_b],

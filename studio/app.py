@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -35,6 +36,16 @@ def _model_line(services: Services) -> str:
     return f"Model: **{escape_md(info.model)}** ({info.kind})"
 
 
+def linked_tab(request: gr.Request) -> Any:
+    """A link to a record (``?record=ID``), a training dataset (``?dataset=ID``) or a job
+    (``?job=ID``) opens the tab showing it."""
+    params = getattr(request, "query_params", None) or {}
+    for name, tab in (("record", "audit"), ("dataset", "audit"), ("job", "training")):
+        if params.get(name):
+            return gr.Tabs(selected=tab)
+    return gr.skip()
+
+
 def build_app(settings: Settings, services: Services) -> gr.Blocks:
     with gr.Blocks(title="Constitution Studio", analytics_enabled=False) as demo:
         with gr.Row(elem_id="studio-header"):
@@ -48,19 +59,21 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
             if signed:
                 gr.Button("Sign out", link="/logout", size="sm", scale=0,
                           elem_id="sign-out")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
                 build_constitution_tab(services, header, demo)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
                 build_playground_tab(services, demo, pg_tab)
-            with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement"):
-                build_agreement_tab(services, demo)
-            with gr.Tab("Training", id="training", elem_id="tab-training"):
-                build_training_tab(services, demo)
-            with gr.Tab("Audit", id="audit", elem_id="tab-audit"):
-                build_audit_tab(services, demo)
+            with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement") as ag_tab:
+                build_agreement_tab(services, demo, ag_tab)
+            with gr.Tab("Training", id="training", elem_id="tab-training") as tr_tab:
+                build_training_tab(services, demo, tr_tab)
+            with gr.Tab("Audit", id="audit", elem_id="tab-audit") as au_tab:
+                build_audit_tab(services, demo, au_tab)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
                 build_settings_tab(services, demo)
+        demo.load(linked_tab, inputs=None, outputs=tabs, api_name="linked_tab",
+                  show_progress="hidden")
         demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge,
                   api_name="header_model")
 

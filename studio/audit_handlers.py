@@ -19,7 +19,7 @@ from backend.services.audit_search import RecordDetail, SearchPage
 from backend.services.container import Services
 from backend.services.provenance import RunProvenance
 from db.audit_search_repo import SearchFilters
-from studio.render import escape_md, fenced
+from studio.render import dataset_link, escape_md, fenced, job_link, record_link
 from studio.session import principal
 
 RESULT_HEADERS = ["id", "time (UTC)", "kind", "principle", "model", "flagged", "comments",
@@ -67,6 +67,16 @@ def _int(value: Any, what: str) -> int | None:
         raise StudioError(f"{what} must be a number; got {str(value)[:40]!r}.") from None
 
 
+def _query_int(request: gr.Request | None, name: str) -> int | None:
+    """An integer query parameter of the page's address (links like ``/?record=12``)."""
+    params = getattr(request, "query_params", None) if request is not None else None
+    value = params.get(name) if params is not None else None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 class AuditHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -81,6 +91,24 @@ class AuditHandlers:
             (label, str(i)) for label, i in self.s.audit_search.evaluations()]
         return (gr.update(choices=constitutions, value=""), gr.update(choices=models, value=""),
                 gr.update(choices=evaluations, value=""))
+
+    def opening(self, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """What the tab shows on page load: the newest records, and the record a link named
+        (``?record=ID``) opened; (results, status, paging, detail, chain, notes, record id,
+        record id box)."""
+        dataset = _query_int(request, "dataset")  # ?dataset=ID lists the records behind it
+        listing = self.dataset_records(dataset) if dataset is not None else self._show(Paging())
+        wanted = _query_int(request, "record")
+        if wanted is None:
+            return (*listing, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        return (*listing, *self.open_record(wanted), wanted)
+
+    def reopened(self, paging: Paging) -> tuple[Any, ...]:
+        """On opening the tab again: the newest records, unless a search or listing is shown
+        (then it stays as it is)."""
+        if paging.filters != SearchFilters() or paging.page != 0:
+            return gr.skip(), gr.skip(), gr.skip()
+        return self._show(Paging())
 
     def versions(self, constitution_id: str | None) -> Any:
         choices: list[tuple[str, str]] = [("any version", "")]
@@ -296,19 +324,20 @@ def provenance_md(prov: RunProvenance) -> str:
         via = f" · {escape_md(j.via)}" if j.via else " · the run traced"
         version = f" · constitution version id {j.constitution_version_id}" \
             if j.constitution_version_id else ""
-        lines.append(f"- job {j.id} · {escape_md(j.kind)} · {escape_md(j.name)} · "
+        lines.append(f"- {job_link(j.id)} · {escape_md(j.kind)} · {escape_md(j.name)} · "
                      f"{escape_md(j.status)}{version}{via}")
     lines.append("\n### Datasets")
     if not prov.datasets:
         lines.append("No datasets are recorded for these jobs.")
     for d in prov.datasets:
-        made = f" · made by job {d.made_by_job}" if d.made_by_job else ""
+        made = f" · made by {job_link(d.made_by_job)}" if d.made_by_job else ""
         version = (f" · constitution version id {d.constitution_version_id}"
                    if d.constitution_version_id else "")
-        lines.append(f"\n**{escape_md(d.kind)} dataset {d.id}** · {escape_md(d.name)} · "
+        lines.append(f"\n**{escape_md(d.kind)} dataset** {dataset_link(d.id)} · "
+                     f"{escape_md(d.name)} · "
                      f"{d.samples:,} samples{made}{version}")
         for x in d.first_samples:
-            records = ", ".join(str(i) for i in x.record_ids) or "none"
+            records = ", ".join(record_link(i) for i in x.record_ids) or "none"
             keys = ", ".join(escape_md(k) for k in x.principle_keys) or "none"
             lines.append(f"- sample {x.position}: {escape_md(_excerpt(x.prompt, 60))} · "
                          f"records {records} · principles {keys}")

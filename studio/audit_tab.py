@@ -8,7 +8,7 @@ from backend.services.container import Services
 from studio.audit_handlers import CHAIN_HEADERS, KINDS, RESULT_HEADERS, AuditHandlers, Paging
 
 
-def build_audit_tab(services: Services, demo: gr.Blocks) -> None:
+def build_audit_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     h = AuditHandlers(services)
     paging = gr.State(Paging())
     record_id = gr.State(None)
@@ -92,6 +92,12 @@ def build_audit_tab(services: Services, demo: gr.Blocks) -> None:
     opened = [detail, chain_table, notes, record_id]
     demo.load(h.load, inputs=None, outputs=[constitution, model, evaluation],
               api_name="audit_load")
+    # the newest records at once (no empty table until Search), and a record a link named
+    demo.load(h.opening, inputs=None, outputs=[*listing, *opened, open_id],
+              api_name="audit_opening", show_progress="hidden")
+    if tab is not None:  # records written since (Playground, jobs) show up on return
+        tab.select(h.reopened, inputs=paging, outputs=listing, api_name="audit_reopened",
+                   show_progress="hidden")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="audit_versions")
     search_btn.click(h.search, inputs=filters, outputs=listing, api_name="audit_search")

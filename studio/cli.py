@@ -21,6 +21,7 @@ from backend.access import Principal, local_admin
 from backend.errors import PermissionDeniedError, StudioError
 from backend.services.constitution_io import ExportFormat
 from backend.services.container import Services, build_services, start
+from backend.services.datasets import import_report
 from backend.settings import Settings
 
 if TYPE_CHECKING:
@@ -382,6 +383,9 @@ def dataset_import(
     column: Annotated[list[str] | None, typer.Option(
         "--column", help="For jsonl/csv: FIELD=COLUMN for prompt, response_a, response_b, "
         "label (repeat the option).")] = None,
+    label_values: Annotated[str | None, typer.Option(
+        "--label-values", help="For jsonl/csv: what the label column's values mean, e.g. "
+        "'1=A, 2=B, 0=tie' (needed for 0/1 labels).")] = None,
     swap_seed: Annotated[int, typer.Option(help="Seed for which side is shown as A.")] = 0,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
@@ -395,15 +399,18 @@ def dataset_import(
             if not sep or not field or not col:
                 raise StudioError(f"--column {item!r}: write FIELD=COLUMN, e.g. prompt=question")
             mapping[field.strip()] = col.strip()
+    if label_values:
+        if mapping is None:
+            raise StudioError("--label-values goes with --column (the jsonl/csv formats).")
+        mapping["label_values"] = label_values
     if not path.is_file():
         raise StudioError(f"{path} does not exist or is not a file.")
     services = _services(data_dir, database_url)
     info = services.datasets.import_file(path.name, path.read_bytes(), fmt,
                                          actor=cli_actor(services), name=name,
                                          mapping=mapping, swap_seed=swap_seed)
-    out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs, "
-              f"{info.skipped_duplicates} duplicates skipped, sha256 {info.source_sha256}",
-              markup=False, highlight=False)
+    out.print(f"Imported dataset {info.id} {info.name!r}: {import_report(info)} "
+              f"sha256 {info.source_sha256}", markup=False, highlight=False)
 
 
 @dataset_app.command("import-hub")
@@ -423,7 +430,7 @@ def dataset_import_hub(
     info = services.datasets.import_hub(repo_id, actor=cli_actor(services),
                                         data_dir=hub_data_dir, split=split, name=name,
                                         limit=limit)
-    out.print(f"Imported dataset {info.id} {info.name!r}: {info.item_count} pairs",
+    out.print(f"Imported dataset {info.id} {info.name!r}: {import_report(info)}",
               markup=False, highlight=False)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from backend.access import Action
 from backend.cai.diff import diff_contents
 from backend.cai.formats import is_paper_file
 from backend.errors import StudioError, ValidationError
@@ -26,6 +27,8 @@ from studio.session import principal
 HISTORY_PAGE = 20
 # constitution picker + the 16 outputs of ConstitutionHandlers.view
 FULL_OUTPUTS_WITH_PICKER = 17
+STATUS_INDEX = 11  # the status line's place in the full refresh (picker first)
+EDIT_CONTROLS = 15  # editor fields and buttons that write (see constitution_tab)
 HISTORY_HEADERS = ["version", "saved at (UTC)", "author", "message", "content hash"]
 
 
@@ -92,6 +95,41 @@ class ConstitutionHandlers:
             raise gr.Error("No constitution exists yet; import one below.")
         draft = drafts.from_detail(self.s.constitutions.head(int(constitution_id)))
         return (gr.update(choices=choices, value=draft["constitution_id"]), *self.view(draft))
+
+    def open(self, draft: Draft | None, constitution_id: int | None, *values: Any
+             ) -> tuple[Any, ...]:
+        """The picker chose a constitution: load it, unless that would drop unsaved changes.
+        Then the picker goes back, the status line (and a toast) says what to do, and nothing
+        is lost. Returns the full refresh and (preview, diff) views, cleared on a switch."""
+        if draft is not None and constitution_id == draft["constitution_id"]:
+            # the one already open: keep the draft as it is (reloading would drop it)
+            return tuple([gr.skip()] * (FULL_OUTPUTS_WITH_PICKER + 2))
+        if draft is not None:
+            current = drafts.apply_editor(draft, values)
+            if drafts.is_dirty(current):
+                note = (f"You have unsaved changes to {draft['name']}. Save them, or press "
+                        "Discard draft, before opening another constitution.")
+                gr.Warning(note)
+                skips = [gr.skip()] * (FULL_OUTPUTS_WITH_PICKER - 1)
+                skips[STATUS_INDEX - 1] = f"⚠️ **{escape_md(note)}**"
+                return (gr.update(value=draft["constitution_id"]), *skips,
+                        gr.skip(), gr.skip())
+        return (*self.load(constitution_id), "", "")
+
+    def permissions(self, request: gr.Request | None) -> tuple[Any, ...]:
+        """On page load: editing controls are read-only for a role that may not edit
+        constitutions (instead of refusing at save time). One update per control in
+        EDIT_CONTROLS order, then the note shown above the editor."""
+        try:
+            who = principal(self.s, request)
+        except StudioError as exc:
+            return (*([gr.update(interactive=False)] * EDIT_CONTROLS),
+                    f"**Read-only.** {escape_md(exc.message)}")
+        if who.can(Action.EDIT_CONSTITUTION):
+            return (*([gr.skip()] * EDIT_CONTROLS), "")
+        return (*([gr.update(interactive=False)] * EDIT_CONTROLS),
+                f"**Read-only:** your role ({who.role.value}) may read constitutions but not "
+                "edit them; ask an admin for the author role.")
 
     # --- editing the draft -----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
         picker = gr.Dropdown(label="Constitution", choices=[], elem_id="constitution-picker",
                              scale=2)
         status = gr.Markdown(elem_id="draft-status")
+    read_only = gr.Markdown(elem_id="constitution-read-only")
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
@@ -53,6 +54,8 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
         preview_btn = gr.Button("Preview changes", scale=1, elem_id="preview-btn")
         discard_btn = gr.Button("Discard draft", scale=1, elem_id="discard-btn")
     result = gr.Markdown(elem_id="save-result")
+    # what "Preview changes" would save, right under its button
+    preview_view = gr.Markdown(elem_id="preview-view")
     editor: list[Any] = [key_box, title_box, enabled_box, tags_box, critique_box, revision_box,
                          choice_box]
     _golden_cases(services, draft, editor)
@@ -69,6 +72,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
             diff_new = gr.Dropdown(label="To version", choices=[], elem_id="diff-new")
             diff_btn = gr.Button("Show diff", elem_id="diff-btn")
             revert_btn = gr.Button("Revert to 'From' version", elem_id="revert-btn")
+        revert_result = gr.Markdown(elem_id="revert-result")
         diff_view = gr.Markdown(elem_id="diff-view")
 
     with gr.Accordion("Import, export, copy", open=False):
@@ -84,6 +88,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
                             "instructions are separate lists in the paper; the import pairs "
                             "them by position (critique *i* with instruction *i*).",
                             elem_id="import-paper-note")
+                import_result = gr.Markdown(elem_id="import-result")
         with gr.Row():
             export_fmt = gr.Radio(["yaml", "json", "paper"], value="yaml",
                                   label="Export format (paper = zip of the paper's files)",
@@ -93,6 +98,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
         with gr.Row():
             copy_name = gr.Textbox(label="New constitution name", elem_id="copy-name")
             copy_btn = gr.Button("Save draft as a new constitution", elem_id="copy-btn")
+        copy_result = gr.Markdown(elem_id="copy-result")
 
     view = [draft, principle_list, *editor, header, status, history, page_label, page,
             diff_old, diff_new]
@@ -108,7 +114,13 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     # through the Gradio API with every role, and fails on an endpoint it does not know.
     demo.load(lambda: h.load(None), inputs=None, outputs=full, api_name="constitution_load",
               **serial)
-    picker.input(h.load, inputs=picker, outputs=full, api_name="constitution_open", **serial)
+    picker.input(h.open, inputs=[draft, picker, *editor],
+                 outputs=[*full, preview_view, diff_view], api_name="constitution_open",
+                 **serial)
+    writers = [*editor[1:], save_btn, message_box, add_btn, delete_btn, up_btn, down_btn,
+               revert_btn, import_btn, copy_btn]
+    demo.load(h.permissions, inputs=None, outputs=[*writers, read_only],
+              api_name="constitution_permissions", show_progress="hidden")
     for box in editor[1:]:
         triggers = [box.input, box.blur] if hasattr(box, "blur") else [box.input]
         for trigger in triggers:
@@ -128,22 +140,26 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     discard_btn.click(h.discard, inputs=draft, outputs=full, api_name="draft_discard", **serial)
     save_btn.click(h.save, inputs=[draft, message_box, *editor],
                    outputs=[result, message_box, *view], api_name="constitution_save", **serial)
-    preview_btn.click(h.preview, inputs=[draft, *editor], outputs=diff_view,
+    preview_btn.click(h.preview, inputs=[draft, *editor], outputs=preview_view,
                       api_name="draft_preview_changes")
     diff_btn.click(h.diff, inputs=[diff_old, diff_new], outputs=diff_view,
                    api_name="constitution_diff")
-    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[result, *view],
+    revert_btn.click(h.revert, inputs=[draft, diff_old], outputs=[revert_result, *view],
                      api_name="constitution_revert", **serial)
     newer_btn.click(lambda d, p: h.page(d, p, -1), inputs=[draft, page],
                     outputs=[history, page_label, page], api_name="history_newer")
     older_btn.click(lambda d, p: h.page(d, p, 1), inputs=[draft, page],
                     outputs=[history, page_label, page], api_name="history_older")
-    import_btn.click(h.import_files, inputs=[upload, import_name], outputs=[result, *full],
-                     api_name="constitution_import", **serial)
+    cleared = {"fn": lambda: ("", ""), "inputs": None, "outputs": [preview_view, diff_view],
+               "show_progress": "hidden"}
+    import_btn.click(h.import_files, inputs=[upload, import_name],
+                     outputs=[import_result, *full], api_name="constitution_import",
+                     **serial).success(api_name="constitution_imported", **cleared)
     export_btn.click(h.export, inputs=[draft, export_fmt], outputs=export_file,
                      api_name="constitution_export")
-    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor], outputs=[result, *full],
-                   api_name="constitution_copy", **serial)
+    copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor],
+                   outputs=[copy_result, *full], api_name="constitution_copy",
+                   **serial).success(api_name="constitution_copied", **cleared)
 
 
 def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> None:

@@ -13,10 +13,11 @@ from backend.cai.labeling import LabelConfig, PairItem, Verdict
 from backend.engines.base import GenerationParams
 from backend.errors import StudioError
 from backend.services.container import Services
-from studio.render import escape_md, fenced
+from studio.render import escape_md, prose, record_link
 from studio.session import principal
 
 SAMPLE = "sample"
+TIE_MARGIN = 0.05  # a verdict this close to 0.5 is called close to a tie
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
 
 
@@ -71,6 +72,14 @@ class PlaygroundHandlers:
             update["value"] = version_id
         return update, head
 
+    def relist_constitutions(self, constitution_id: int | None) -> Any:
+        """On opening the tab: constitutions imported or created elsewhere show up; the one
+        picked stays picked."""
+        if constitution_id is None:  # the page is still loading: leave the picker to load()
+            return gr.skip()
+        choices = [(c.name, c.id) for c in self.s.constitutions.list_all()]
+        return gr.update(choices=choices)
+
     def principles(self, version_id: int | None) -> Any:
         if version_id is None:
             return gr.update(choices=[("sample at random", SAMPLE)], value=SAMPLE)
@@ -113,9 +122,10 @@ class PlaygroundHandlers:
             actor = principal(self.s, request)
             for event in self.s.playground.preview(int(version_id), prompt, config,
                                                    actor=actor):
-                block = f"**{_step_title(event, titles)}**\n\n{fenced(event.text or ' ', 'text')}"
+                block = f"**{_step_title(event, titles)}**\n\n{prose(event.text or '')}"
                 if event.done:
-                    block += f"\n\ncritique log record #{event.record_id}"
+                    if event.record_id is not None:
+                        block += f"\n\ncritique log record {record_link(event.record_id)}"
                     done.append(block)
                     yield "\n\n".join(done)
                 else:
@@ -174,12 +184,15 @@ def _verdict_plot(verdict: Verdict) -> go.Figure:
 def _verdict_summary(verdict: Verdict) -> str:
     consistent = {True: "yes", False: "**no** (swapping A and B flipped a verdict)",
                   None: "not measured (one order only)"}[verdict.position_consistent]
-    records = ", ".join(f"#{v.record_id}" for v in verdict.variants)
+    records = ", ".join(record_link(v.record_id) for v in verdict.variants)
     if not verdict.scored:
         return f"**Not scorable:** {escape_md(verdict.unscorable or '')}"
     clamp = " (CoT clamp applied to the average)" if verdict.clamped else ""
-    return (f"**p(A) = {verdict.p_a:.3f}**{clamp} → winner **{verdict.winner}** · position "
-            f"consistent: {consistent} · critique log records {records}")
+    winner = f"winner **{verdict.winner}**"
+    if abs(verdict.p_a - 0.5) < TIE_MARGIN:
+        winner += f" (close to a tie: within {TIE_MARGIN:.2f} of 0.5)"
+    return (f"**p(A) = {verdict.p_a:.3f}**{clamp} → {winner} · position consistent: "
+            f"{consistent} · critique log records {records}")
 
 
 def _variant_rows(verdict: Verdict, titles: dict[str, str]) -> list[list[Any]]:

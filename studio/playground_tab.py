@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from backend.services.container import Services
 from studio.playground_handlers import VARIANT_HEADERS, PlaygroundHandlers
+
+MODEL_CALLS = 2  # playground model calls running at once, all users together
 
 
 def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
@@ -30,7 +34,10 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
             temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05,
                                     label="Temperature (0 = greedy)", elem_id="pg-temperature")
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="pg-seed")
-    run_btn = gr.Button("Run critique → revision", variant="primary", elem_id="pg-run")
+    with gr.Row():
+        run_btn = gr.Button("Run critique → revision", variant="primary", elem_id="pg-run",
+                            scale=4)
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="pg-stop", scale=1)
     preview = gr.Markdown(elem_id="pg-preview")
 
     with gr.Accordion("A/B verdict", open=True):
@@ -61,6 +68,9 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     seen_head = gr.State(None)
     version.change(lambda v, head: v if head is None else head, inputs=[version, seen_head],
                    outputs=seen_head, api_name="playground_seen_head", show_progress="hidden")
+    if tab is not None:  # a constitution imported elsewhere shows up here on return
+        tab.select(h.relist_constitutions, inputs=constitution, outputs=constitution,
+                   api_name="playground_relist_constitutions", show_progress="hidden")
     if tab is not None:  # a version saved on the Constitution tab shows up here on return
         tab.select(h.refresh_versions, inputs=[constitution, version, seen_head],
                    outputs=[version, seen_head], api_name="playground_refresh_versions",
@@ -69,10 +79,20 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
                    api_name="playground_principles")
     prompt_set.input(lambda p: p or "", inputs=prompt_set, outputs=prompt,
                      api_name="playground_pick_prompt")
-    run_btn.click(h.preview, inputs=[version, principle, prompt, rounds, max_tokens, temperature,
-                                     seed, form], outputs=preview, api_name="playground_preview")
-    sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
-                     outputs=[response_a, response_b, verdict_md], api_name="playground_sample")
-    judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a, response_b, cot,
-                                     both, k, clamp, seed, form, shots],
-                    outputs=[verdict_plot, verdict_md, variants], api_name="playground_judge")
+    # Model calls share a small pool (MODEL_CALLS at a time across all users), so a long
+    # preview never holds up the other tabs' quick events; Stop ends a preview between tokens.
+    model: dict[str, Any] = {"concurrency_id": "playground-model",
+                             "concurrency_limit": MODEL_CALLS}
+    running = run_btn.click(h.preview, inputs=[version, principle, prompt, rounds, max_tokens,
+                                               temperature, seed, form], outputs=preview,
+                            api_name="playground_preview", **model)
+    sampling = sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
+                                outputs=[response_a, response_b, verdict_md],
+                                api_name="playground_sample", **model)
+    judging = judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a,
+                                               response_b, cot, both, k, clamp, seed, form,
+                                               shots],
+                              outputs=[verdict_plot, verdict_md, variants],
+                              api_name="playground_judge", **model)
+    stop_btn.click(None, inputs=None, outputs=None, cancels=[running, sampling, judging],
+                   api_name="playground_stop")

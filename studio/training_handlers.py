@@ -14,7 +14,7 @@ from backend.errors import StudioError, ValidationError
 from backend.services.container import Services
 from backend.services.jobs import JobInfo
 from studio import training_charts as charts
-from studio.render import escape_md, fenced, problems_md
+from studio.render import error_cause, escape_md, problems_md
 from studio.session import principal
 
 if TYPE_CHECKING:
@@ -76,6 +76,31 @@ class InputSlot:
     spec: FieldSpec
 
 
+def total_steps(config: dict[str, object]) -> int | None:
+    """The steps a job will take, from its config (training steps, or prompts for data)."""
+    for key in ("max_steps", "max_prompts"):
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _step_cell(step: int | None, job: JobInfo) -> str:
+    """The queue's step column: '40 / 100' (of the total the config sets), or the step."""
+    if step is None:
+        return ""
+    total = total_steps(job.config)
+    return f"{step} / {total}" if total else str(step)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class TrainingHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -109,7 +134,8 @@ class TrainingHandlers:
                                            for d in self.s.datasets.list_all()]
             else:
                 datasets += [
-                    (f"#{d.id} {d.name}" + (f" (job {d.job_id})" if d.job_id else ""), d.id)
+                    (f"#{d.id} {d.name}" + (f" (job {d.job_id})" if d.job_id and
+                                            f"(job {d.job_id})" not in d.name else ""), d.id)
                     for d in self.s.jobs.stage_datasets(spec.dataset_kind or "")]
             value = datasets[1][1] if len(datasets) > 1 and spec.required else None
             return gr.update(choices=datasets, value=value)
@@ -122,6 +148,27 @@ class TrainingHandlers:
 
     def refresh_inputs(self, slots: list[InputSlot]) -> list[Any]:
         return [self.slot_update(slot) for slot in slots]
+
+    def relist_inputs(self, slots: list[InputSlot]) -> list[Any]:
+        """New choices for the chained inputs, leaving what the user picked as it is."""
+        out = []
+        for update in self.refresh_inputs(slots):
+            if isinstance(update, dict):
+                update = {k: v for k, v in update.items() if k != "value"}
+            out.append(update)
+        return out
+
+    def succeeded_count(self) -> int:
+        return self.s.jobs.list_jobs(limit=1, statuses=["succeeded"])[1]
+
+    def refresh_if_new(self, slots: list[InputSlot], seen: int | None
+                       ) -> tuple[list[Any], int]:
+        """On each poll: refresh the chained inputs when a job succeeded since the last look
+        (any job, not only the one being followed), else leave them alone."""
+        now = self.succeeded_count()
+        if seen is None or now == seen:
+            return [gr.skip()] * len(slots), now
+        return self.refresh_inputs(slots), now
 
     # --- launching -----------------------------------------------------------------------------
 
@@ -149,7 +196,19 @@ class TrainingHandlers:
 
     def job_choices(self) -> list[tuple[str, int]]:
         jobs, _ = self.s.jobs.list_jobs(limit=200)
-        return [(f"#{j.id} {j.name} ({j.status})", j.id) for j in jobs]
+        # no status in the label: a picked label is not refreshed while the job runs, so a
+        # status there went stale ("(queued)" on a finished job); the status line shows it
+        return [(f"#{j.id} {j.name} · {j.kind}", j.id) for j in jobs]
+
+    @staticmethod
+    def linked_job(request: gr.Request | None, choices: list[tuple[str, int]]) -> int | None:
+        """The job a link (``?job=ID``) named when it exists, else the newest job."""
+        params = getattr(request, "query_params", None) if request is not None else None
+        wanted = params.get("job") if params is not None else None
+        ids = [c[1] for c in choices]
+        if wanted is not None and str(wanted).isdigit() and int(wanted) in ids:
+            return int(wanted)
+        return ids[0] if ids else None
 
     def _page(self, page: float | None, statuses: list[str] | None) -> tuple[int, int]:
         """(page clamped to the pages there are, how many pages)."""
@@ -164,7 +223,7 @@ class TrainingHandlers:
         jobs, total = self.s.jobs.list_jobs(offset=(index - 1) * PAGE, limit=PAGE,
                                             statuses=statuses)
         rows = [[j.id, j.name, j.kind, j.status, j.attempt,
-                 self.s.jobs.last_step(j.id) if j.status != "queued" else "",
+                 _step_cell(self.s.jobs.last_step(j.id), j) if j.status != "queued" else "",
                  j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.created_by] for j in jobs]
         return rows, f"Page {index} of {pages} · {total} jobs"
 
@@ -194,8 +253,7 @@ class TrainingHandlers:
             return escape_md(exc.message)
         step = self.s.jobs.last_step(j.id)
         parts = [f"Job **#{j.id}** {escape_md(j.name)} · {escape_md(j.kind)} · "
-                 f"**{j.status}** · attempt {j.attempt}",
-                 f"step {step}" if step is not None else "no step logged yet"]
+                 f"**{j.status}** · attempt {j.attempt}", self._progress(j, step)]
         if j.status == "running":
             parts.append(f"worker {escape_md(j.worker)} · heartbeat {_ago(j.heartbeat_at)}")
             if j.cancel_requested:
@@ -204,13 +262,45 @@ class TrainingHandlers:
             parts.append(f"exit code {j.exit_code}")
         text = " · ".join(parts)
         if j.error:
-            text += "\n\n" + fenced(j.error, "text")
+            why = "Why it failed" if j.status == "failed" else "Note"
+            text = (f"**{why}:** {escape_md(error_cause(j.error))}\n\n{text}\n\n"
+                    "The full message is under *Error details* below.")
         if j.result and j.status == "succeeded":
             outputs = j.result.get("outputs")
             if isinstance(outputs, dict) and outputs:
                 text += "\n\nOutputs: " + ", ".join(
                     f"{escape_md(str(k))} = {escape_md(str(v))}" for k, v in outputs.items())
         return text
+
+    def _progress(self, j: JobInfo, step: int | None) -> str:
+        """'step 40 of 100 · about 2 min left' (the ETA from this attempt's pace)."""
+        if step is None:
+            return "no step logged yet"
+        total = total_steps(j.config)
+        if total is None:
+            return f"step {step}"
+        text = f"step {step} of {total}"
+        if j.status == "running" and j.started_at is not None and step < total:
+            first = self.s.jobs.metrics(j.id).attempt_starts.get(j.attempt, 0)
+            started = j.started_at if j.started_at.tzinfo else j.started_at.replace(tzinfo=UTC)
+            elapsed = (datetime.now(UTC) - started).total_seconds()
+            done = step - first + 1
+            if done > 0 and elapsed > 0:
+                text += f" · about {_duration(elapsed / done * (total - step))} left"
+        return text
+
+    def controls(self, job_id: int | None) -> tuple[Any, Any, str]:
+        """(cancel button, resume button, error details) for the picked job: cancel only while
+        it is queued or running, resume only when it can be resumed."""
+        try:
+            j = self.s.jobs.get(int(job_id)) if job_id is not None else None
+        except StudioError:
+            j = None
+        if j is None:
+            return gr.update(interactive=False), gr.update(interactive=False), ""
+        return (gr.update(interactive=not j.finished),
+                gr.update(interactive=j.status in ("interrupted", "failed", "cancelled")),
+                j.error)
 
     def log(self, job_id: int | None) -> str:
         if job_id is None:

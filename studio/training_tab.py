@@ -91,7 +91,8 @@ def _stage_form(h: TrainingHandlers, info: StageInfo, visible: bool,
     return group, name, launch, components
 
 
-def build_training_tab(services: Services, demo: gr.Blocks) -> None:
+def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
+                       ) -> None:
     h = TrainingHandlers(services)
     stages = services.jobs.stages()
     gr.Markdown("### Launch a job\nThe paper's pipeline, in order: SL-CAI data → SL-CAI SFT → "
@@ -128,6 +129,9 @@ def build_training_tab(services: Services, demo: gr.Blocks) -> None:
         resume_btn = gr.Button("Resume job", elem_id="tr-resume", scale=1)
     action_result = gr.Markdown(elem_id="tr-action-result")
     status_md = gr.Markdown(elem_id="tr-status")
+    with gr.Accordion("Error details", open=False, elem_id="tr-error-details"):
+        error_box = gr.Textbox(label="Full error (traceback, last lines of the log)", lines=12,
+                               max_lines=30, interactive=False, elem_id="tr-error")
     curves = gr.Plot(label="Curves", elem_id="tr-curves")
     log = gr.Textbox(label="Log (last lines of log.txt)", lines=16, max_lines=16,
                      interactive=False, autoscroll=True, elem_id="tr-log")
@@ -148,14 +152,16 @@ def build_training_tab(services: Services, demo: gr.Blocks) -> None:
         compare_summary = gr.Markdown(elem_id="tr-compare-summary")
     timer = gr.Timer(2.0)
     shown = gr.State([])
+    succeeded_seen = gr.State(None)
 
     slot_specs = [slot for slot, _ in slots]
     slot_components = [component for _, component in slots]
 
-    def load() -> list[Any]:
+    def load(request: gr.Request) -> list[Any]:
         rows, info = h.queue(1, "")
         choices = h.job_choices()
-        return [rows, info, gr.update(choices=choices, value=choices[0][1] if choices else None),
+        picked = h.linked_job(request, choices)  # a link ?job=ID opens that job
+        return [rows, info, gr.update(choices=choices, value=picked),
                 gr.update(choices=choices), *h.refresh_inputs(slot_specs)]
 
     # api_names: tests/security/test_roles_api.py calls every write endpoint with each role
@@ -194,21 +200,26 @@ def build_training_tab(services: Services, demo: gr.Blocks) -> None:
                 outputs=[page, queue, page_info], api_name="jobs_page")
 
     def tick(job_id: int | None, page_no: float | None, status: str | None,
-             before: list[Any] | None) -> list[Any]:
+             before: list[Any] | None, seen: int | None) -> list[Any]:
         out = list(h.tick(job_id, page_no, status, before))
-        after = out[-1]
-        finished_now = (bool(after) and after[1] == "succeeded"
-                        and (not before or before[:2] != after[:2]))
-        inputs = h.refresh_inputs(slot_specs) if finished_now and before else \
-            [gr.skip()] * len(slot_specs)
-        # the job picker's labels carry the status: relabel them when the status moved on
-        moved_on = bool(after) and before is not None and bool(before) and before[:2] != after[:2]
-        picker = gr.update(choices=h.job_choices()) if moved_on else gr.skip()
-        return [*out, *inputs, picker]
+        # any job that succeeded (not only the one followed) brings its outputs to the forms
+        inputs, now = h.refresh_if_new(slot_specs, seen)
+        picker = gr.update(choices=h.job_choices()) if now != seen else gr.skip()
+        return [*out, *inputs, picker, now]
 
-    timer.tick(tick, inputs=[job, page, status_filter, shown],
+    timer.tick(tick, inputs=[job, page, status_filter, shown, succeeded_seen],
                outputs=[queue, page_info, status_md, log, curves, artifact, shown,
-                        *slot_components, job], show_progress="hidden", api_name="jobs_tick")
+                        *slot_components, job, succeeded_seen], show_progress="hidden",
+               api_name="jobs_tick")
+    if tab is not None:  # opening the tab relists what other tabs and jobs changed
+        tab.select(lambda current: [*h.relist_inputs(slot_specs),
+                                    gr.update(choices=h.job_choices(), value=current),
+                                    gr.update(choices=h.job_choices())],
+                   inputs=job, outputs=[*slot_components, job, compare_jobs],
+                   show_progress="hidden", api_name="jobs_tab_opened")
+    # the buttons follow the picked job's status (no cancelling a finished job)
+    status_md.change(h.controls, inputs=job, outputs=[cancel_btn, resume_btn, error_box],
+                     show_progress="hidden", api_name="job_controls")
     cancel_btn.click(h.cancel, inputs=job, outputs=action_result, api_name="job_cancel").then(
         h.view, inputs=job, outputs=[status_md, log, curves, artifact, shown],
         api_name="job_cancel_view")

@@ -35,8 +35,17 @@ FILE_FORMATS = ("hh_rlhf", "hhh_eval", "harmful_vs_ethical", "jsonl", "csv")
 TRAIN_EXTRA_HINT = "pip install 'constitution-studio[train]'"
 _ASSISTANT = "\n\nAssistant:"
 _LETTER = re.compile(r"^\s*\(([AB])\)\s*$")
-_LABELS = {**dict.fromkeys(("a", "1", "1.0", "true"), 1.0),
-           **dict.fromkeys(("b", "0", "0.0", "false"), 0.0), "tie": 0.5, "0.5": 0.5}
+# labels that say which side on their own; 0/1 and true/false could mean either side, so they
+# need the mapping's label_values (e.g. {"1": "A", "0": "B"})
+_LABELS = {"a": 1.0, "b": 0.0, "tie": 0.5, "0.5": 0.5}
+_SIDES = {"a": 1.0, "b": 0.0, "tie": 0.5}
+# why source rows were left out, in words (for import reports in the UI and the CLI)
+SKIP_REASONS = {
+    "no_final_turn": "with no final assistant turn",
+    "context_mismatch": "whose two sides differ before the last turn",
+    "empty_response": "with an empty final response",
+    "identical_responses": "whose two responses are identical",
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,12 @@ class ColumnMapping:
     response_b: str
     label: str | None = None
     meta: tuple[str, ...] = ()
+    # (value in the label column, "A" | "B" | "tie"), e.g. (("1", "A"), ("2", "B"))
+    label_values: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label_map(self) -> dict[str, float]:
+        return {value: _SIDES[side.lower()] for value, side in self.label_values}
 
     @classmethod
     def of(cls, value: ColumnMapping | Mapping[str, Any] | None) -> ColumnMapping:
@@ -78,15 +93,55 @@ class ColumnMapping:
             return value
         v = dict(value or {})
         meta, label = v.get("meta") or (), v.get("label") or None
-        if (set(v) - {"prompt", "response_a", "response_b", "label", "meta"}
+        values = parse_label_values(v.get("label_values"))
+        if (set(v) - {"prompt", "response_a", "response_b", "label", "meta", "label_values"}
                 or isinstance(meta, str) or not isinstance(label, str | None)
                 or not all(isinstance(c, str) and c for c in (
                     v.get("prompt"), v.get("response_a"), v.get("response_b"), *meta))):
             raise ImportFormatError(
                 "The generic format needs a column mapping {'prompt': column, 'response_a': "
-                "column, 'response_b': column, 'label': column or None, 'meta': [columns]}; "
-                f"got {v!r}.")
-        return cls(v["prompt"], v["response_a"], v["response_b"], label, tuple(meta))
+                "column, 'response_b': column, 'label': column or None, 'meta': [columns], "
+                f"'label_values': {{'1': 'A', '2': 'B'}}}}; got {v!r}.")
+        return cls(v["prompt"], v["response_a"], v["response_b"], label, tuple(meta), values)
+
+
+def _label_key(value: Any) -> str:
+    """A label value as the text a mapping names it by: 1, 1.0 and "1" are all "1"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+def parse_label_values(value: Any) -> tuple[tuple[str, str], ...]:
+    """{"1": "A", "2": "B"} or the text "1=A, 2=B, 0=tie" as ((value, side), ...)."""
+    if value in (None, "", {}):
+        return ()
+    if isinstance(value, str):
+        items: list[tuple[Any, Any]] = []
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ImportFormatError(f"Cannot read the label mapping {part.strip()!r}; "
+                                        "write it like '1=A, 2=B, 0=tie'.")
+            raw, side = part.split("=", 1)
+            items.append((raw, side))
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        raise ImportFormatError("The label mapping must be like {'1': 'A', '2': 'B'} or the "
+                                "text '1=A, 2=B'.")
+    out = []
+    for raw, side in items:
+        side_text = str(side).strip()
+        if side_text.lower() not in _SIDES:
+            raise ImportFormatError(f"The label mapping sends {raw!r} to {side!r}; each value "
+                                    "must map to A, B or tie.")
+        out.append((_label_key(raw), "tie" if side_text.lower() == "tie"
+                    else side_text.upper()))
+    return tuple(out)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -167,7 +222,9 @@ def hh_pairs(rows: Iterable[tuple[int, Mapping[str, Any]]], filename: str,
         where = f"{filename} {unit} {n}"
         chosen = split_last_turn(_field(row, "chosen", where))
         rejected = split_last_turn(_field(row, "rejected", where))
-        if chosen is None or rejected is None or chosen[0] != rejected[0]:
+        if chosen is None or rejected is None:
+            skipped["no_final_turn"] += 1
+        elif chosen[0] != rejected[0]:
             skipped["context_mismatch"] += 1
         elif not chosen[1] or not rejected[1]:
             skipped["empty_response"] += 1
@@ -257,16 +314,24 @@ def harmful_vs_ethical_pairs(rows: Iterable[tuple[int, Mapping[str, Any]]], file
 # --- generic JSONL / CSV with a column mapping -----------------------------------------------
 
 
-def parse_label(value: Any, where: str) -> float:
-    """1.0: response A preferred, 0.0: B, 0.5: a tie."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float) and value in (0, 0.5, 1):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in _LABELS:
-        return _LABELS[value.strip().lower()]
-    raise ImportFormatError(f"{where}: the label {value!r} is not one of A, B or tie "
-                            "(1/0/0.5 and true/false are read as A/B/tie too).")
+def parse_label(value: Any, where: str, values: Mapping[str, float] | None = None) -> float:
+    """1.0: response A preferred, 0.0: B, 0.5: a tie. ``values`` (the mapping's label values)
+    says what other values mean; without it 0/1 and true/false are refused, since either
+    could mean A."""
+    key = _label_key(value)
+    if values and key in values:
+        return values[key]
+    if key in _LABELS:
+        return _LABELS[key]
+    if key in ("0", "1", "true", "false", "yes", "no"):
+        raise ImportFormatError(
+            f"{where}: the label {value!r} does not say which response humans preferred: "
+            "map the label values, e.g. '1=A, 0=B' (or the other way round).")
+    known = ", ".join(f"{k}={'tie' if v == 0.5 else 'AB'[v == 0.0]}"
+                      for k, v in (values or {}).items())
+    raise ImportFormatError(f"{where}: the label {value!r} is not one of A, B or tie"
+                            + (f" or a mapped value ({known})." if known else
+                               "; map other values, e.g. '1=A, 2=B'."))
 
 
 def mapped_pairs(rows: Iterable[tuple[int, Mapping[str, Any]]], mapping: ColumnMapping,
@@ -281,7 +346,7 @@ def mapped_pairs(rows: Iterable[tuple[int, Mapping[str, Any]]], mapping: ColumnM
         elif mapping.label not in row or row[mapping.label] in (None, ""):
             raise ImportFormatError(f"{where}: no value in the label column {mapping.label!r}.")
         else:
-            label = parse_label(row[mapping.label], where)
+            label = parse_label(row[mapping.label], where, mapping.label_map)
         meta = {c: row.get(c) for c in mapping.meta}
         seen_meta.update(c for c in mapping.meta if c in row)
         preferred, other = (b, a) if label == 0.0 else (a, b)

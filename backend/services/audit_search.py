@@ -194,6 +194,10 @@ class AuditSearchService:
             if flagged == (action == FLAG):
                 raise ValidationError(f"Record {record_id} is already "
                                       f"{'flagged' if flagged else 'not flagged'}.")
+            if not reason:
+                raise ValidationError(
+                    f"Write a reason to {'flag' if action == FLAG else 'clear the flag of'} "
+                    f"record {record_id}: it goes into the audit trail with your name.")
             row = repo.add_flag(s, record_id=record_id, action=action, reason=reason,
                                 actor=actor.name)
             append_event(s, actor=actor.name, action=f"audit.{action}",

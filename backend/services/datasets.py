@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ class DatasetInfo:
     created_by: str
     created_at: datetime
     skipped: dict[str, int] = field(default_factory=dict)  # other rows left out, by reason
+    # set by an import only: earlier datasets from the same bytes (same sha256), (id, name)
+    same_source_as: tuple[tuple[int, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,22 @@ def _info(row: PairDataset, skipped: Mapping[str, int] | None = None) -> Dataset
     return DatasetInfo(row.id, row.name, row.source_format, row.source_name, row.source_sha256,
                        row.item_count, row.skipped_duplicates, row.swap_seed, row.created_by,
                        row.created_at, dict(skipped or {}))
+
+
+def import_report(info: DatasetInfo) -> str:
+    """One plain-text line on what an import kept and left out, by reason, and a warning when
+    the same file was imported before; for the UI (escaped) and the CLI."""
+    left_out = sum(info.skipped.values())
+    reasons = ", ".join(f"{n:,} {pf.SKIP_REASONS.get(k, k.replace('_', ' '))}"
+                        for k, n in sorted(info.skipped.items(), key=lambda kv: -kv[1]))
+    text = f"{info.item_count:,} pairs; {left_out:,} skipped" + (f": {reasons}" if reasons
+                                                                  else "")
+    text += f"; {info.skipped_duplicates:,} duplicates."
+    if info.same_source_as:
+        earlier = ", ".join(f"#{i} {name!r}" for i, name in info.same_source_as)
+        text += (f" Warning: the same file (sha256 {info.source_sha256[:12]}) was imported "
+                 f"before as {earlier}.")
+    return text
 
 
 def _item(row: PairItemRow) -> DatasetItem:
@@ -212,6 +230,9 @@ class DatasetService:
                     skipped_duplicates=prepared.duplicates, swap_seed=swap_seed,
                     created_by=actor.name)
                 assert row.id is not None
+                earlier = tuple((d.id, d.name) for d in
+                                repo.datasets_with_sha256(s, sha256=sha256)
+                                if d.id is not None and d.id != row.id) if sha256 else ()
                 repo.insert_items(s, dataset_id=row.id, rows=prepared.rows)
                 append_event(s, actor=actor.name, action="dataset.import",
                              entity_type="pair_dataset",
@@ -227,7 +248,7 @@ class DatasetService:
         except SAIntegrityError as exc:  # PostgreSQL: another import took the name just now
             raise ValidationError(f"A dataset named {wanted!r} was created at the same moment; "
                                   "import again.") from exc
-        return _info(row, skipped)
+        return replace(_info(row, skipped), same_source_as=earlier)
 
     # --- reading ------------------------------------------------------------------------
 

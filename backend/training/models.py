@@ -102,7 +102,27 @@ def resolve(ref: str, *, db: Database, data_dir: Path, build_tiny: bool = False)
             and not _in_hub_cache(ref):
         raise ValidationError(f"{ref} is not in the local Hub cache and the hub is offline "
                               "(HF_HUB_OFFLINE); download it first or give a local path.")
+    if not _in_hub_cache(ref) and not hub_reachable():
+        raise ValidationError(f"{ref} is not in the local Hub cache and the Hub cannot be "
+                              "reached from here; download it on a connected machine first "
+                              "or give a local path.")
     return ModelRef(ref, "hub", ref)
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint (HF_ENDPOINT) opens within ``timeout_s``:
+    a queued job would otherwise fail a minute later, when the download starts."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def _in_hub_cache(model_id: str) -> bool:

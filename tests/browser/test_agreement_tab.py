@@ -60,7 +60,7 @@ def choose(page: Page, elem_id: str, option_text: str) -> None:
 def set_number(page: Page, elem_id: str, value: int) -> None:
     """Fill a gr.Number and leave it (Tab), so its value reaches the server with the next
     event."""
-    box = page.locator(f"#{elem_id} input").first
+    box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first  # number or text box
     box.fill(str(value))
     box.press("Tab")
     expect(box).to_have_value(str(value))

@@ -127,7 +127,11 @@ def test_edit_save_history_and_diff(page: Page, studio: Studio) -> None:
     expect(diff).to_contain_text("v1 → v2")
     expect(diff).to_contain_text(old_title)
     expect(diff).to_contain_text(new_title)
-    expect(diff).to_contain_text(new_critique)
+    # word level: the new words in bold, the removed ones struck through, shared words plain
+    expect(diff.locator("strong", has_text="Point out every way")).to_be_visible()
+    expect(diff.locator("strong", has_text="response helps someone hurt")).to_be_visible()
+    expect(diff.locator("del", has_text="crimes against others")).to_be_visible()
+    assert new_critique.split()[-1] in diff.inner_text()
 
     head = studio.services.constitutions.head(constitution_id(studio))
     assert head.info.number == 2
@@ -173,8 +177,8 @@ XSS_CRITIQUE = ("Look for <script>window.__xss=2</script> and "
 
 def assert_no_injected_markup(page: Page) -> None:
     assert page.evaluate("window.__xss") is None
-    for area in ("#diff-view", "#principle-list", "#active-constitution", "#save-result",
-                 "#draft-status", "#history-table"):
+    for area in ("#diff-view", "#preview-view", "#principle-list", "#active-constitution",
+                 "#save-result", "#draft-status", "#history-table"):
         assert page.locator(f"{area} img[src=x]").count() == 0, area
         assert page.locator(f"{area} script").count() == 0, area
         assert page.locator(f"{area} a[href^='javascript' i]").count() == 0, area
@@ -188,8 +192,8 @@ def test_hostile_principle_text_is_shown_as_text(page: Page, studio: Studio) -> 
     expect(principle_labels(page).nth(1)).to_contain_text(XSS_TITLE, timeout=TIMEOUT)
     expect(draft_status(page)).to_contain_text("Unsaved changes", timeout=TIMEOUT)
 
-    page.locator("#preview-btn").click()  # the unsaved draft's diff renders the same texts
-    expect(page.locator("#diff-view")).to_contain_text("your draft", timeout=TIMEOUT)
+    page.locator("#preview-btn").click()  # the unsaved draft's diff, right under the button
+    expect(page.locator("#preview-view")).to_contain_text("your draft", timeout=TIMEOUT)
     assert_no_injected_markup(page)
 
     expect(save(page, '<img src=x onerror="window.__xss=4"> message')).to_contain_text(

@@ -49,7 +49,7 @@ def _sign_in(page: Page, url: str, name: str, password: str) -> None:
     page.get_by_role("button", name="Login").click()
 
 
-def test_viewer_signs_in_and_is_refused_a_save(signed_studio: Studio,
+def test_viewer_signs_in_and_sees_the_editor_read_only(signed_studio: Studio,
                                                new_page: Callable[[], Page]) -> None:
     page = new_page()
     _sign_in(page, signed_studio.url, "vic", "wrong password")
@@ -59,11 +59,11 @@ def test_viewer_signs_in_and_is_refused_a_save(signed_studio: Studio,
     expect(page.locator("#user-badge")).to_contain_text("vic · role viewer", timeout=60_000)
     title = page.locator("#principle-title textarea")
     expect(title).not_to_have_value("")
-    title.fill("Changed by a viewer")
-    page.locator("#save-message textarea").fill("try")
-    page.locator("#save-btn").click()
-    expect(page.locator("#save-result")).to_contain_text(
-        "Not allowed: vic has the role viewer, which may not edit constitutions")
+    # read-only for a role that may not edit, said up front (not refused at save time)
+    expect(page.locator("#constitution-read-only")).to_contain_text(
+        "Read-only: your role (viewer)")
+    expect(title).not_to_be_editable()
+    expect(page.locator("#save-btn")).to_be_disabled()
     constitution = signed_studio.services.constitutions.list_all()[0]
     assert constitution.head.number == 1
 

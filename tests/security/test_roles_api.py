@@ -251,7 +251,7 @@ def _prep_pairs_file(s: Studio, role: Role) -> Ctx:
 
 def _dataset_import(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict(handle_file(ctx["path"]), "jsonl", f"pairs of {role.value}", "prompt",
-                     "response_a", "response_b", "label", api_name="/dataset_import")
+                     "response_a", "response_b", "label", "", api_name="/dataset_import")
 
 
 def _ensure_dataset(s: Studio) -> int:
@@ -273,7 +273,7 @@ def _launch_evaluation(c: Client, role: Role, ctx: Ctx) -> Any:
     out = c.predict(api_name="/agreement_load")
     constitution = out[2]["value"]
     version = c.predict(constitution, api_name="/agreement_versions")["value"]
-    return c.predict(ctx["dataset_id"], version, 2, False, False, 1, 0, True, "chat",
+    return c.predict(ctx["dataset_id"], version, "2", False, False, 1, 0, True, "chat",
                      api_name="/evaluation_launch")
 
 
@@ -400,7 +400,7 @@ WRITES: dict[str, Write] = {
     "golden_impact": Write(Action.RUN_PREVIEW, _impact, "Impact of your draft",
                            prep=_prep_one_golden_case),
     # Playground tab
-    "playground_preview": Write(Action.RUN_PREVIEW, _preview, "critique log record #"),
+    "playground_preview": Write(Action.RUN_PREVIEW, _preview, r"critique log record \[#"),
     "playground_sample": Write(Action.RUN_PREVIEW, _sample, "Sampled two responses",
                                stores=False),
     "playground_judge": Write(Action.RUN_PREVIEW, _judge, "position consistent"),
@@ -470,6 +470,10 @@ READS = {
     "job_pick", "jobs_filter", "jobs_prev_page", "jobs_next_page", "jobs_page", "jobs_tick",
     "job_cancel_view", "job_resume_view", "jobs_compare", "job_download_file",
     "job_download_model",
+    # Everyday use (issue 14): tab refreshes, links, permissions, controls
+    "linked_tab", "constitution_permissions", "constitution_imported", "constitution_copied",
+    "playground_relist_constitutions", "agreement_refresh", "agreement_seen_head",
+    "audit_opening", "audit_reopened", "job_controls", "jobs_tab_opened", "playground_stop",
     *(f"job_launched_{kind}" for kind in ("sl_cai_data", "sft", "preference_data", "reward",
                                           "rl", "dpo")),
 }

@@ -74,7 +74,7 @@ def test_preview_shows_the_draft_against_its_base(services: Services) -> None:
     values = list(drafts.editor_values(draft))
     values[4] = "A brand new critique request."
     text = h.preview(draft, *values)
-    assert "CHANGED" in text and "+A brand new critique request." in text
+    assert "CHANGED" in text and "**A brand new critique request\\.**" in text
 
 
 def test_paper_import_says_the_lists_are_paired_by_position(services: Services) -> None:

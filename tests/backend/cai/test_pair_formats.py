@@ -110,7 +110,8 @@ def test_generic_csv_with_renamed_columns_maps_labels_and_ties() -> None:
             "q3,x3,y3,tie,s3\n"
             "\n"
             "q4,x4,y4,1,s4\nq5,x5,y5,0,s5\nq6,x6,y6,0.5,s6\nq7,x7,y7,TRUE,s7\nq8,x8,y8,false,s8\n")
-    pairs = pf.parse_file(text.encode("utf-8"), "mine.csv", "csv", mapping=MAPPING)
+    pairs = pf.parse_file(text.encode("utf-8"), "mine.csv", "csv",
+                          mapping={**MAPPING, "label_values": "1=A, true=A, 0=B, false=B"})
     got = [(p.prompt, p.preferred, p.other, p.label, p.line) for p in pairs]
     assert got == [("Hi, there", "x1", "y1", 1.0, 2), ("q2", "y2", "two\nlines", 1.0, 3),
                    ("q3", "x3", "y3", 0.5, 5), ("q4", "x4", "y4", 1.0, 7),
@@ -125,7 +126,7 @@ def test_generic_jsonl_reads_json_label_values_and_no_label_column() -> None:
              {"q": "p5", "a": "x", "b": "y", "l": "Tie", "topic": "t"}]
     raw = "\n".join(json.dumps(x) for x in lines).encode()
     mapping = {"prompt": "q", "response_a": "a", "response_b": "b", "label": "l",
-               "meta": ["topic"]}
+               "meta": ["topic"], "label_values": {"true": "A", "0": "B"}}
     pairs = pf.parse_file(raw, "x.jsonl", "jsonl", mapping=mapping)
     assert [(p.preferred, p.label) for p in pairs] == [("x", 1.0), ("y", 1.0), ("x", 0.5),
                                                        ("y", 1.0), ("x", 0.5)]
@@ -164,7 +165,7 @@ BAD: list[tuple[str, str, bytes, dict[str, Any] | None, tuple[str, ...]]] = [
     ("empty label", "csv", (_CSV_HEAD + "q,a,b,,s\n").encode(), MAPPING, ("line 2", "'winner'")),
     ("jsonl label missing", "jsonl", b'{"question": "q", "good": "a", "bad": "b"}', MAPPING,
      ("line 1", "'winner'")),
-    ("meta column nowhere", "jsonl", b'{"question": "q", "good": "a", "bad": "b", "winner": 1}',
+    ("meta column nowhere", "jsonl", b'{"question": "q", "good": "a", "bad": "b", "winner": "A"}',
      MAPPING, ("'source'",)),
 ]
 
@@ -202,3 +203,30 @@ def test_hub_import_without_datasets_says_what_to_install(monkeypatch: pytest.Mo
     with pytest.raises(ImportFormatError) as info:
         pf.load_from_hub("Anthropic/hh-rlhf", data_dir="harmless-base")
     assert pf.TRAIN_EXTRA_HINT in str(info.value)
+
+
+def test_label_values_map_any_labels_and_bare_0_1_are_refused() -> None:
+    text = "q,x,y,w\np1,a1,b1,1\np2,a2,b2,2\np3,a3,b3,3\n"
+    mapping = {"prompt": "q", "response_a": "x", "response_b": "y", "label": "w",
+               "label_values": "1=A, 2=B, 3=tie"}
+    pairs = pf.parse_file(text.encode(), "w.csv", "csv", mapping=mapping)
+    assert [(p.preferred, p.label) for p in pairs] == [("a1", 1.0), ("b2", 1.0), ("a3", 0.5)]
+    with pytest.raises(ImportFormatError, match=r"line 2.*does not say which.*1=A"):
+        pf.parse_file(b"q,x,y,w\np,a,b,1\n", "w.csv", "csv", mapping={**mapping,
+                                                                     "label_values": None})
+    with pytest.raises(ImportFormatError, match=r"'2'.*mapped value \(1=A\)"):
+        pf.parse_file(text.encode(), "w.csv", "csv", mapping={**mapping,
+                                                               "label_values": {"1": "A"}})
+    with pytest.raises(ImportFormatError, match="must map to A, B or tie"):
+        pf.parse_file(text.encode(), "w.csv", "csv", mapping={**mapping,
+                                                               "label_values": "1=first"})
+
+
+def test_hh_rows_without_a_final_assistant_turn_are_counted_apart() -> None:
+    rows = [(1, {"chosen": "\n\nHuman: q", "rejected": "\n\nHuman: q\n\nAssistant: b"}),
+            (2, {"chosen": "\n\nHuman: q\n\nAssistant: a",
+                 "rejected": "\n\nHuman: other\n\nAssistant: b"}),
+            (3, {"chosen": "\n\nHuman: q\n\nAssistant: a",
+                 "rejected": "\n\nHuman: q\n\nAssistant: b"})]
+    pairs = pf.hh_pairs(rows, "f.jsonl")
+    assert len(pairs) == 1 and pairs.skipped == {"no_final_turn": 1, "context_mismatch": 1}

@@ -119,7 +119,7 @@ def test_duplicates_ties_and_identical_responses(ds: DatasetService) -> None:
                  {"q": "p", "a": "x", "b": "y", "l": "tie"},  # a different judgement: kept
                  {"q": "p", "a": "y", "b": "x", "l": "tie"},  # the same tie
                  {"q": "p", "a": "z", "b": "z", "l": "A"},    # nothing to compare
-                 {"q": "p2", "a": "x", "b": "y", "l": 0})
+                 {"q": "p2", "a": "x", "b": "y", "l": "B"})
     info = ds.import_file("pairs.jsonl", raw, "jsonl", actor=AS_ANN, mapping=MAPPING)
     assert (info.item_count, info.skipped_duplicates) == (3, 3)
     assert info.skipped == {"identical_responses": 1} == ds.get(info.id).skipped

@@ -1,0 +1,174 @@
+"""Everyday use (issue 14) in real Chromium: a link opens its record on the Audit tab, the
+disagreement browser shows A and B side by side with long text wrapped, the word-level diff
+renders (struck/bold, no raw markup), pickers follow a version saved after the page loaded,
+switching constitutions with an unsaved draft warns instead of dropping it, a failed job's link
+says why first, and a long preview leaves other tabs working and can be stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from backend.access import local_admin
+from backend.engines.base import GenerationParams, Prompt
+from tests.backend.cai.fake_engine import ScriptedEngine
+from tests.backend.services.audit_data import head_version, log_chain
+from tests.browser.conftest import Studio
+from tests.browser.journey_helpers import dropdown
+from tests.browser.test_constitution_tab import open_studio, textbox, type_text
+from tests.browser.test_playground_tab import open_playground, run_preview
+from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TIMEOUT = 15_000
+LONG = " ".join(["unbroken-looking-but-spaced words"] * 120) + " " + "x" * 400
+
+
+def _clipped(page: Page, area: str) -> list[str]:
+    """Elements under ``area`` whose content is wider than they are (scrolls or is cut)."""
+    found: list[str] = page.evaluate("""(area) => [...document.querySelectorAll(area + ' *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 2
+                     && getComputedStyle(e).overflowX !== 'visible')
+        .map(e => e.tagName)""", area)
+    return found
+
+
+def test_links_side_by_side_wrapping_and_word_diff(studio: Studio, page: Page) -> None:
+    _seed(studio.services)
+    v, key, _ = head_version(studio.services)
+    long_ids = log_chain(studio.services, prompt=LONG, response=LONG, critique=LONG,
+                         revision=LONG, version_id=v, principle_key=key)
+    page.set_viewport_size({"width": 1100, "height": 900})
+    # a record link: the Audit tab opens with it
+    page.goto(f"{studio.url}/?record={long_ids[1]}")
+    expect(page.locator("#audit-detail")).to_contain_text(f"Record {long_ids[1]}",
+                                                          timeout=TIMEOUT)
+    expect(page.get_by_role("tab", name="Audit")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#audit-results")).to_contain_text("unbroken")  # newest listed
+    assert _clipped(page, "#audit-detail") == []  # exact texts wrap too
+
+
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-run")).to_have_value("#1 hostile run", timeout=TIMEOUT)
+    page.locator("#ag-browse").click()
+    table = page.locator("#ag-browser table").first
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    expect(table.locator("th")).to_have_text(["Response A", "Response B"])
+    cells = table.locator("td")
+    expect(cells).to_have_count(2)
+    texts = sorted(cells.all_inner_texts())  # the import may show either side first
+    assert texts[0].startswith(f"A zebra {IMG}") and texts[1].startswith("B <script>")
+    assert _clipped(page, "#ag-browser") == []
+    links = page.locator("#ag-browser a[href*='record=']")
+    expect(links.first).to_be_visible()
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Constitution").click()
+    page.get_by_role("button", name="Show diff").click()
+    diff = page.locator("#diff-view")
+    expect(diff).to_contain_text(f"Title {IMG}", timeout=TIMEOUT)
+    expect(diff.locator("del, s").first).to_be_visible()  # removed words struck through
+    expect(diff.locator("strong", has_text="zebra").first).to_be_visible()  # added in bold
+    assert diff.locator("pre").count() == 0  # prose, not code blocks
+    _assert_inert(page)
+
+
+def test_pickers_follow_a_version_saved_after_loading(studio: Studio, page: Page) -> None:
+    open_studio(page, studio)
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-version")).to_have_value("v1", timeout=TIMEOUT)
+    (summary,) = studio.services.constitutions.list_all()
+    head = studio.services.constitutions.head(summary.id)
+    first = dataclasses.replace(head.content.principles[0], title="Saved elsewhere")
+    studio.services.constitutions.save(
+        summary.id, head.info.id, dataclasses.replace(
+            head.content, principles=(first, *head.content.principles[1:])),
+        "from another tab", actor=local_admin("other"))
+    page.get_by_role("tab", name="Constitution").click()
+    page.get_by_role("tab", name="Agreement").click()
+    expect(dropdown(page, "ag-version")).to_have_value("v2", timeout=TIMEOUT)
+
+
+def test_switching_with_an_unsaved_draft_warns(studio: Studio, page: Page) -> None:
+    (summary,) = studio.services.constitutions.list_all()
+    content = studio.services.constitutions.head(summary.id).content
+    studio.services.constitutions.create("Zeta copy", "", content, actor=local_admin("x"),
+                                         message="copy")
+    open_studio(page, studio)
+    type_text(textbox(page, "principle-title"), "Typed, not saved")
+    expect(page.locator("#draft-status")).to_contain_text("Unsaved changes", timeout=TIMEOUT)
+    dropdown(page, "constitution-picker").click()  # pick the other one
+    page.locator("ul[role=listbox] li, [role=option]").filter(has_text="Zeta copy").first.click()
+    expect(page.locator("#draft-status")).to_contain_text("unsaved changes to",
+                                                          timeout=TIMEOUT)
+    expect(dropdown(page, "constitution-picker")).to_have_value(re.compile(summary.name))
+    expect(textbox(page, "principle-title")).to_have_value("Typed, not saved")
+
+
+def test_a_failed_job_link_says_why_first(studio: Studio, page: Page) -> None:
+    from db import job_repo
+    from db.models import utcnow
+    from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
+    from tests.studio.test_training_everyday import TRACEBACK
+
+    services = studio.services
+    job = services.jobs.create("sft", sft_config(sl_cai_dataset(services)),
+                               actor=local_admin("op"), name="will fail")
+    with services.db.write() as s:
+        job_repo.update_job(s, job_id=job.id, status="failed", exit_code=1, error=TRACEBACK,
+                            finished_at=utcnow())
+    page.goto(f"{studio.url}/?job={job.id}")  # a job link opens the Training tab on it
+    expect(page.get_by_role("tab", name="Training")).to_have_attribute("aria-selected", "true",
+                                                                      timeout=TIMEOUT)
+    status = page.locator("#tr-status")
+    expect(status).to_contain_text("Why it failed: OSError: We couldn't connect",
+                                   timeout=TIMEOUT)
+    expect(status).not_to_contain_text("Traceback")
+    expect(page.locator("#tr-cancel")).to_be_disabled()  # a finished job cannot be cancelled
+    expect(page.locator("#tr-resume")).to_be_enabled()
+    page.get_by_role("button", name="Error details").click()
+    expect(page.locator("#tr-error textarea")).to_have_value(re.compile("Traceback"),
+                                                             timeout=TIMEOUT)
+
+
+class EndlessEngine(ScriptedEngine):
+    """Streams a word every 50 ms until it is stopped; ``closed`` is set when the stream ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = threading.Event()
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
+        try:
+            for _ in range(20_000):
+                time.sleep(0.05)
+                yield "word "
+        finally:
+            self.closed.set()
+
+
+def test_a_long_preview_leaves_other_tabs_working_and_can_be_stopped(
+        studio: Studio, page: Page) -> None:
+    engine = EndlessEngine()
+    studio.services.engines.use(engine)
+    open_playground(page, studio)
+    run_preview(page, "hello", rounds=8, max_tokens=64)
+    expect(page.locator("#pg-preview")).to_contain_text("word word", timeout=TIMEOUT)
+
+    page.get_by_role("tab", name="Constitution").click()  # meanwhile, elsewhere
+    page.locator("#diff-btn").click()
+    expect(page.locator("#diff-view")).to_contain_text("No differences", timeout=TIMEOUT)
+    assert not engine.closed.is_set()  # the preview was still streaming
+
+    page.get_by_role("tab", name="Playground").click()
+    stop = page.locator("button#pg-stop")
+    expect(stop).to_be_visible(timeout=TIMEOUT)
+    stop.dispatch_event("click")  # the streaming text keeps the layout moving
+    assert engine.closed.wait(timeout=15), "Stop did not end the preview's stream"
