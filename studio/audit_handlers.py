@@ -20,6 +20,7 @@ from backend.services.container import Services
 from backend.services.provenance import RunProvenance
 from db.audit_search_repo import SearchFilters
 from studio.render import escape_md, fenced
+from studio.security_middleware import EXPORT_PREFIX, EXPORTS
 from studio.session import principal
 
 RESULT_HEADERS = ["id", "time (UTC)", "kind", "principle", "model", "flagged", "comments",
@@ -225,13 +226,17 @@ class AuditHandlers:
     def export(self, name: str | None, paging: Paging, request: gr.Request) -> tuple[Any, Any]:
         """Export the selection shown (the search last run, or a provenance listing)."""
         try:
-            result = self.s.evidence.export(paging.filters, actor=principal(self.s, request),
+            actor = principal(self.s, request)
+            result = self.s.evidence.export(paging.filters, actor=actor,
                                             name=str(name or "").strip() or None)
         except StudioError as exc:
             return f"**Nothing was exported.** {escape_md(exc.message)}", None
-        # Gradio serves files from its temp folder; hand it a copy of the archive there.
-        copy = Path(tempfile.mkdtemp(prefix="cstudio-export-")) / result.archive.name
+        # Gradio serves files from its temp folder; hand it a copy of the archive there,
+        # served only to the user who made it (studio/security_middleware.py).
+        copy = (Path(tempfile.mkdtemp(prefix="cstudio-export-"))
+                / f"{EXPORT_PREFIX}{result.archive.name}")
         shutil.copyfile(result.archive, copy)
+        EXPORTS.register(copy.name, actor.name)
         files = ", ".join(f"{escape_md(k)} sha256 `{v['sha256']}`"
                           for k, v in result.manifest["files"].items())
         return (f"Exported **{result.count:,}** records to {escape_md(str(result.directory))}"

@@ -533,6 +533,8 @@ def test_each_role_against_a_write_endpoint(studio: Studio, endpoint: str) -> No
 
 
 def test_a_removed_or_demoted_user_loses_rights_at_once(studio: Studio) -> None:
+    """A role change ends the user's sessions (tests/security/test_guard.py has each change);
+    signed in again, the new role applies; once removed, sign-in fails."""
     users = studio.services.users
     users.add("temp-author", "author", "temp password 1", actor=ROOT)
     client = Client(studio.url, auth=("temp-author", "temp password 1"), verbose=False)
@@ -540,8 +542,11 @@ def test_a_removed_or_demoted_user_loses_rights_at_once(studio: Studio) -> None:
     assert "Pinned case" in plain(_pin(client, Role.AUTHOR, ctx))
     users.set_role("temp-author", "viewer", actor=Principal(user_of(Role.ADMIN), Role.ADMIN))
     ctx = {"prompt": "Pinned by a demoted author?"}
+    with pytest.raises(Exception):  # the old session is signed out
+        _pin(client, Role.AUTHOR, ctx)
+    client = Client(studio.url, auth=("temp-author", "temp password 1"), verbose=False)
     refused = plain(_pin(client, Role.AUTHOR, ctx))
     assert "Not allowed: temp-author has the role viewer" in refused
     users.remove("temp-author", actor=ROOT)
-    gone = plain(_pin(client, Role.AUTHOR, ctx))
-    assert "temp-author is no longer an active user" in gone
+    with pytest.raises(Exception, match=r"(?i)incorrect|credentials|login"):
+        Client(studio.url, auth=("temp-author", "temp password 1"), verbose=False)
