@@ -111,7 +111,7 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True,
         app_kwargs["middleware"] = [guard_middleware(settings, services.users)]
     demo.launch(
         app_kwargs=app_kwargs,
-        auth=auth,  # type: ignore[arg-type]  (Gradio awaits a coroutine function)
+        auth=auth,  # type: ignore[arg-type]
         auth_message="Sign in to Constitution Studio." if auth else None,
         server_name=settings.host,
         server_port=settings.port,

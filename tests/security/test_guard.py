@@ -61,6 +61,7 @@ def _serve(tmp: Path, tiny_engine: Any, *, users: bool, **extra: Any) -> Served:
         services.users.add("admin-user", "admin", "admin password 1", actor=ROOT)
         services.users.add("author-user", "author", "author password 1", actor=ROOT)
         services.users.add("viewer-user", "viewer", "viewer password 1", actor=ROOT)
+        services.users.add("auditor-user", "auditor", "auditor password 1", actor=ROOT)
     demo = build_app(settings, services)
     launch(demo, settings, block=False, services=services)
     url = f"http://127.0.0.1:{port}"
@@ -228,3 +229,24 @@ def test_uploads_are_refused_for_viewers_and_capped_for_importers(signed: Served
 
 def test_the_temp_folder_is_cleaned(signed: Served) -> None:
     assert signed.demo.delete_cache is not None
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+def test_an_export_is_served_only_to_the_auditor_who_made_it(signed: Served) -> None:
+    auditor = sign_in(signed, "auditor-user", "auditor password 1")
+    r = join(auditor, signed, "audit_export", ["guarded", None])
+    assert r.status_code == 200
+    event_id = r.json()["event_id"]
+    stream = auditor.get("/gradio_api/queue/data", params={"session_hash": "abcdefgh12"},
+                         timeout=60)
+    assert event_id in stream.text
+    url = next(part for part in stream.text.split('"') if "/file=" in part
+               and "evidence-" in part)
+    path = url.split("/file=", 1)[1]
+    assert auditor.get(f"/gradio_api/file={path}").status_code == 200
+    viewer = sign_in(signed, "viewer-user", "viewer password 1")
+    refused = viewer.get(f"/gradio_api/file={path}")
+    assert refused.status_code == 403
+    admin = sign_in(signed, "admin-user", "admin password 1")
+    assert admin.get(f"/gradio_api/file={path}").status_code == 403  # not theirs
