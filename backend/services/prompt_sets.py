@@ -215,8 +215,7 @@ class PromptSetService:
 
     @staticmethod
     def _may_import(actor: Principal) -> None:
-        if not (actor.can(Action.LAUNCH_JOB) or actor.can(Action.RUN_EVALUATION)):
-            require(actor, Action.LAUNCH_JOB)
+        require(actor, Action.LAUNCH_JOB)  # prompt sets feed training jobs
 
     def import_bytes(self, filename: str, raw: bytes, *, actor: Principal, fmt: str = "auto",
                      name: str | None = None) -> PromptSetInfo:
