@@ -243,14 +243,12 @@ class AuditHandlers:
                 f" · {files}"), str(copy)
 
     def verify(self) -> str:
-        report = self.s.audit.verify(seal=True)
+        report = self.s.audit.verify()  # read-only: never seals
         if report.ok:
-            sealed = sum(report.sealed_now.values())
             return (f"✅ **Nothing was altered.** {report.events_checked} audit events, "
                     f"{report.rows_checked} sealed rows, {report.versions_checked} versions, "
-                    f"{report.records_checked} critique-log records checked"
-                    + (f"; {sealed} new rows sealed" if sealed else "")
-                    + f". Chain head `{report.head_hash}`")
+                    f"{report.records_checked} critique-log records checked against "
+                    f"{report.anchors_checked} anchored heads. Chain head `{report.head_hash}`")
         lines = [f"❌ **First broken link:** {escape_md(report.first_broken or '')}"]
         lines += [f"- {escape_md(p)}" for p in report.problems[1:]]
         return "\n".join(lines)

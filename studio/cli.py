@@ -323,25 +323,24 @@ def audit_verify(
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also verify an evidence export folder against its manifest and the "
         "database.")] = None,
-    seal: Annotated[bool, typer.Option(
-        "--seal/--no-seal", help="When all holds, seal rows written since the last seal.")
-    ] = True,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Verify the audit hash chain, every sealed record, version content hashes and
-    critique-log record hashes; name the first broken link."""
+    critique-log record hashes, and the chain heads anchored outside the database; name the
+    first broken link. Read-only: it never seals anything."""
     services = build_services(make_settings(data_dir, database_url))
-    report = services.audit.verify(seal=seal)
+    report = services.audit.verify()
     failed = not report.ok
     if report.ok:
         out.print(f"OK: {report.events_checked} audit events, {report.rows_checked} sealed "
                   f"rows, {report.versions_checked} versions and {report.records_checked} "
-                  f"critique-log records verified; chain head {report.head_hash}; seal head "
-                  f"{report.seal_head}", markup=False, highlight=False)
-        if report.sealed_now:
-            out.print(f"Sealed {sum(report.sealed_now.values())} new rows: "
-                      f"{report.sealed_now}", markup=False, highlight=False)
+                  f"critique-log records verified against {report.anchors_checked} anchored "
+                  f"heads; chain head {report.head_hash}; seal head {report.seal_head}",
+                  markup=False, highlight=False)
+        if report.unsealed:
+            out.print(f"Not sealed (written before rows were sealed as they are written): "
+                      f"{report.unsealed}", markup=False, highlight=False)
     else:
         err.print(f"FIRST BROKEN LINK: {report.first_broken}", markup=False, highlight=False)
         for problem in report.problems[1:]:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from backend.errors import StudioError
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out, read_bounded
+from studio.cli import DataDir, DbUrl, _services, cli_actor, out
 
 prompts_app = typer.Typer(help="Prompt sets for the Playground and the training stages.",
                           no_args_is_help=True)
@@ -32,6 +32,8 @@ def prompts_import(
     database_url: DbUrl = None,
 ) -> None:
     """Import a prompt set from a file."""
+    from studio.cli import read_bounded  # defined below the point where this module loads
+
     if not path.is_file():
         raise StudioError(f"{path} does not exist or is not a file.")
     services = _services(data_dir, database_url)

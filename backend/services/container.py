@@ -23,7 +23,9 @@ from backend.services.provenance import ProvenanceService
 from backend.services.users import UserService
 from backend.settings import Settings
 from db import migrate
+from db.anchor import protect
 from db.engine import Database
+from db.record_seal import SEALED_TABLES
 
 
 @dataclass
@@ -57,6 +59,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     db = Database(settings.resolved_database_url())
     if upgrade:
         migrate.upgrade(db)
+    # rows sealed as they are written, chain heads anchored outside the database
+    anchor = protect(db, settings.data_dir, sealed_tables=SEALED_TABLES)
     constitutions = ConstitutionService(db)
     engines = EngineManager(settings, db)
     critique_log = CritiqueLogService(db)
@@ -67,7 +71,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         db=db,
         constitutions=constitutions,
         constitution_io=ConstitutionIO(constitutions, max_import_bytes=settings.max_import_bytes),
-        audit=AuditService(db),
+        audit=AuditService(db, anchor),
         engines=engines,
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set,
@@ -77,7 +81,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         agreement=AgreementService(db),
         golden=GoldenCaseService(db, constitutions, engines, critique_log),
         audit_search=AuditSearchService(db, constitutions),
-        evidence=EvidenceExportService(db, settings.data_dir / "exports"),
+        evidence=EvidenceExportService(db, settings.data_dir / "exports", anchor),
         provenance=ProvenanceService(db),
         jobs=JobService(db, settings),
         users=UserService(db),
@@ -92,5 +96,4 @@ def start(settings: Settings) -> Services:
         services.constitution_io.seed_default(actor=local_admin(settings.user))
     # the project's own prompt set: the default wherever one is needed (issue 14 point 1)
     services.prompt_sets.seed_builtin(actor=local_admin(settings.user))
-    services.audit.seal()  # rows written since the last run get their tamper seals
     return services
