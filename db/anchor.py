@@ -214,6 +214,7 @@ def protect(db: Database, data_dir: Path, *, sealed_tables: tuple[str, ...]) -> 
             conn.info.setdefault("cstudio_inserted", set()).add(match.group(1))
 
     def before_commit(session: Session) -> bool:
+        session.flush()  # ORM rows added but not flushed yet are inserted now
         info = session.connection().info
         touched = info.pop("cstudio_inserted", set())
         tables = [t for t in sealed_tables if t in touched]
