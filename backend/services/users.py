@@ -9,7 +9,9 @@ events name the user and the role, never the password or its hash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import re
 import threading
 import time
@@ -46,6 +48,7 @@ MAX_NAME_INPUT = 64
 FAILURE_ENTRIES = 10_000
 HASH_WORKERS = 2
 HASH_QUEUE = 16
+HASH_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,14 @@ def check_password(password: str, name: str) -> None:
         problems.append("password: must not contain control characters")
     if problems:
         raise ValidationError("Password not accepted.", problems)
+
+
+def _lower_priority() -> None:
+    """Sign-in threads (and the hashing threads they start) yield the CPU to page requests:
+    a raised nice value applies to this thread only on Linux."""
+    # not Linux, or not permitted: run at normal priority
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
 
 
 def _name_digest(key: str) -> str:
@@ -161,7 +172,8 @@ class UserService:
             return None
         try:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="sign-in")
+                self._pool = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="sign-in",
+                                                initializer=_lower_priority)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, self.authenticate, name, password)
         finally:
