@@ -4,9 +4,11 @@ escaped or fenced (studio/render.py) before it reaches Markdown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,6 +235,7 @@ class AuditHandlers:
             return f"**Nothing was exported.** {escape_md(exc.message)}", None
         # Gradio serves files from its temp folder; hand it a copy of the archive there,
         # served only to the user who made it (studio/security_middleware.py).
+        drop_old_copies()
         copy = (Path(tempfile.mkdtemp(prefix="cstudio-export-"))
                 / f"{EXPORT_PREFIX}{result.archive.name}")
         shutil.copyfile(result.archive, copy)
@@ -252,6 +255,16 @@ class AuditHandlers:
         lines = [f"❌ **First broken link:** {escape_md(report.first_broken or '')}"]
         lines += [f"- {escape_md(p)}" for p in report.problems[1:]]
         return "\n".join(lines)
+
+
+def drop_old_copies(max_age_s: float = 3600.0) -> None:
+    """Remove the hand-over copies of earlier exports (Gradio keeps its own copy, cleaned by
+    ``delete_cache``), so archives do not pile up in the system temp folder."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("cstudio-export-*"):
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder)
 
 
 def detail_md(d: RecordDetail) -> str:
