@@ -79,7 +79,7 @@ def _private_data_dir(settings: Settings) -> None:
                           f"{exc.strerror}. Set CSTUDIO_DATA_DIR to a folder you own.") from exc
     warning = warning_for(settings.data_dir)
     if warning:
-        err.print(warning, markup=False, highlight=False)
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
 
 
 def _services(data_dir: Path | None, database_url: str | None) -> Services:

@@ -73,7 +73,14 @@ def test_an_oversized_import_is_refused_before_it_is_read(tmp_path: Path,
         return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Path, "open", spy)
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read whole file"))
+    real_read = Path.read_bytes
+
+    def no_whole_read(self: Path) -> bytes:
+        if self == big:
+            pytest.fail("read the whole file")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", no_whole_read)
     result = runner.invoke(cli_module.app, ["dataset", "import", str(big), "--data-dir",
                                             str(tmp_path / "data")])
     assert result.exit_code != 0
