@@ -7,7 +7,8 @@
   an Origin (or, without one, a Referer) must come from the studio's own origin (the Host it
   addressed) or a configured one (``public_url``, ``allowed_origins``); else 403. Browsers
   always send Origin on cross-site POSTs; clients that send neither are not browsers and so
-  carry no victim's cookie.
+  carry no victim's cookie. A GET with a foreign Origin (another site's page reading, which
+  Gradio's CORS would allow) is refused too.
 * **Sessions end when the account changes**: Gradio's token table is replaced by one that
   remembers the account's session key at sign-in; every request (reads included) whose
   account is gone, disabled, or has a new key (password, role, disable, remove) loses its
@@ -131,9 +132,15 @@ class StudioGuard:
         method = scope.get("method", "GET")
         if method not in SAFE_METHODS or scope["type"] == "websocket":
             problem = self._origin_problem(headers, host)
-            if problem:
-                await _refuse(scope, send, 403, problem)
-                return
+        elif b"origin" in headers and method != "OPTIONS":
+            # a cross-origin read (fetch from another site's page); same-origin GETs and
+            # navigations carry no Origin
+            problem = self._origin_problem(headers, host)
+        else:
+            problem = None
+        if problem:
+            await _refuse(scope, send, 403, problem)
+            return
         gradio_app = scope.get("app")
         who = self._principal(scope, headers, gradio_app)
         path = scope.get("path", "")

@@ -163,6 +163,18 @@ def test_the_signed_in_admin_cookie_does_not_carry_a_cross_site_write(signed: Se
     assert own.status_code == 200
 
 
+def test_another_site_cannot_read_the_studio(open_studio: Served) -> None:
+    r = httpx.get(open_studio.url + "/config", headers={**BROWSER, "Origin": EVIL})
+    assert r.status_code == 403
+    r = httpx.get(open_studio.url + "/gradio_api/info", headers={**BROWSER, "Origin": EVIL})
+    assert r.status_code == 403
+    own = httpx.get(open_studio.url + "/config", headers={**BROWSER,
+                                                          "Origin": open_studio.origin})
+    assert own.status_code == 200
+    linked = httpx.get(open_studio.url + "/", headers={**BROWSER, "Referer": EVIL + "/x"})
+    assert linked.status_code == 200  # following a link from elsewhere still opens the page
+
+
 def test_sign_in_from_another_site_is_refused(signed: Served) -> None:
     r = httpx.post(signed.url + "/login", headers={**BROWSER, "Origin": EVIL},
                    data={"username": "admin-user", "password": "admin password 1"})
