@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     prompt_set_path: Path | None = Field(
         default=None,
         description="HH-RLHF style .jsonl(.gz) whose first human turns form the demo prompts.")
+    # --- security (docs/security.md) ---
+    public_url: str | None = Field(
+        default=None,
+        description="The address people open the studio at behind a proxy, e.g. "
+                    "https://studio.example.org: its origin may send writes, its host name "
+                    "is allowed.")
+    allowed_origins: str = Field(
+        default="",
+        description="More origins (comma-separated, scheme://host[:port]) whose pages may "
+                    "send writes; the studio's own origin is always allowed.")
+    allowed_hosts: str = Field(
+        default="",
+        description="Host names requests may address (comma-separated); default the "
+                    "loopback names plus the host of public_url (DNS rebinding guard).")
+    max_upload_bytes: int = Field(
+        default=200_000_000, ge=1_000,
+        description="Largest upload accepted from a role that may import; roles that may "
+                    "not import cannot upload.")
     # --- training jobs (backend/jobs) ---
     embedded_worker: bool = Field(default=True,
                                   description="`cstudio serve` also runs a job worker, so one "
@@ -103,6 +121,29 @@ class Settings(BaseSettings):
     @property
     def binds_locally(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+    def host_names(self) -> frozenset[str]:
+        """Host names requests may address (the Host header without its port)."""
+        names = {h.strip().lower().strip("[]") for h in self.allowed_hosts.split(",")
+                 if h.strip()}
+        if not names:
+            names = set(LOCAL_HOSTS)
+        if self.public_url:
+            from urllib.parse import urlsplit
+            host = urlsplit(self.public_url).hostname
+            if host:
+                names.add(host.lower())
+        return frozenset(names)
+
+    def origins(self) -> frozenset[str]:
+        """Origins (scheme://host[:port]) configured to send writes, besides same-origin."""
+        items = [o.strip().rstrip("/").lower() for o in self.allowed_origins.split(",")
+                 if o.strip()]
+        if self.public_url:
+            from urllib.parse import urlsplit
+            parts = urlsplit(self.public_url.strip())
+            items.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return frozenset(items)
 
     def hub_offline(self) -> bool:
         return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")

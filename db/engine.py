@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        # (before commit -> changed?, after commit), set by db.anchor.protect
+        self.hooks: tuple[Callable[[Session], bool], Callable[[Session], None]] | None = None
+
+    @property
+    def write_engine(self) -> Engine:
+        return self._write_engine
 
     @property
     def dialect(self) -> str:
@@ -71,8 +77,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
+        hooks = self.hooks
+        changed = False
         with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
             yield session
+            if hooks is not None:
+                changed = hooks[0](session)
+        if changed and hooks is not None:
+            with self.read() as session:
+                hooks[1](session)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -24,6 +24,9 @@ class UserAccount(SQLModel, table=True):
     role: str = Field(max_length=20)
     password_hash: str = Field(max_length=300)
     disabled: bool = False
+    # Random, replaced whenever the password, role or enabled state changes (and new for a
+    # re-added name): a signed-in session remembers it and ends when it differs.
+    session_key: str = Field(default="", max_length=64)
     created_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -3,6 +3,7 @@ checks roles or hashes passwords (that is the users service)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import func
@@ -32,19 +33,28 @@ def list_users(session: Session) -> Sequence[UserAccount]:
 
 def add_user(session: Session, *, name: str, role: str, password_hash: str,
              created_by: str) -> UserAccount:
-    row = UserAccount(name=name, role=role, password_hash=password_hash, created_by=created_by)
+    row = UserAccount(name=name, role=role, password_hash=password_hash, created_by=created_by,
+                      session_key=new_session_key())
     session.add(row)
     session.flush()
     return row
 
 
+def new_session_key() -> str:
+    return secrets.token_hex(16)
+
+
 def update_user(session: Session, *, name: str, role: str | None = None,
-                password_hash: str | None = None, disabled: bool | None = None
-                ) -> UserAccount | None:
-    """Change the given fields of one user in the caller's transaction; None if no such user."""
+                password_hash: str | None = None, disabled: bool | None = None,
+                end_sessions: bool = True) -> UserAccount | None:
+    """Change the given fields of one user in the caller's transaction; None if no such user.
+    With ``end_sessions`` the session key changes, so every signed-in session of the user
+    ends at its next request."""
     row = get_user(session, name=name)
     if row is None:
         return None
+    if end_sessions:
+        row.session_key = new_session_key()
     if role is not None:
         row.role = role
     if password_hash is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from studio.audit_tab import build_audit_tab
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
+from studio.security_middleware import guard_middleware
 from studio.session import user_line
 from studio.settings_tab import build_settings_tab
 from studio.training_tab import build_training_tab
@@ -91,14 +92,15 @@ def css() -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def sign_in(services: Services) -> Callable[[str, str], bool] | None:
-    """Gradio's auth callable (argon2 check against the users table), or None while no users
-    are configured (then the studio only binds to 127.0.0.1)."""
+def sign_in(services: Services) -> Callable[[str, str], Awaitable[bool]] | None:
+    """Gradio's auth callable (argon2 check against the users table, in a bounded worker
+    pool off the event loop), or None while no users are configured (then the studio only
+    binds to 127.0.0.1)."""
     if not services.users.any_users():
         return None
 
-    def check(username: str, password: str) -> bool:
-        return services.users.authenticate(username, password) is not None
+    async def check(username: str, password: str) -> bool:
+        return await services.users.authenticate_async(username, password) is not None
 
     return check
 
@@ -114,8 +116,14 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True,
             "edit constitutions. Add an admin first (`cstudio user add NAME --role admin`), "
             "or bind to 127.0.0.1.")
     demo.queue(default_concurrency_limit=8)
+    # uploads and downloads leave Gradio's temp folder after an hour (issue 13 point 8)
+    demo.delete_cache = (600, 3600)
+    app_kwargs: dict[str, Any] = {}
+    if services is not None:  # Host, Origin, session, upload and export checks
+        app_kwargs["middleware"] = [guard_middleware(settings, services.users)]
     demo.launch(
-        auth=auth,
+        app_kwargs=app_kwargs,
+        auth=auth,  # type: ignore[arg-type]
         auth_message="Sign in to Constitution Studio." if auth else None,
         server_name=settings.host,
         server_port=settings.port,

@@ -4,9 +4,11 @@ escaped or fenced (studio/render.py) before it reaches Markdown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from backend.services.container import Services
 from backend.services.provenance import RunProvenance
 from db.audit_search_repo import SearchFilters
 from studio.render import dataset_link, escape_md, fenced, job_link, record_link
+from studio.security_middleware import EXPORT_PREFIX, EXPORTS
 from studio.session import principal
 
 RESULT_HEADERS = ["id", "time (UTC)", "kind", "principle", "model", "flagged", "comments",
@@ -253,30 +256,43 @@ class AuditHandlers:
     def export(self, name: str | None, paging: Paging, request: gr.Request) -> tuple[Any, Any]:
         """Export the selection shown (the search last run, or a provenance listing)."""
         try:
-            result = self.s.evidence.export(paging.filters, actor=principal(self.s, request),
+            actor = principal(self.s, request)
+            result = self.s.evidence.export(paging.filters, actor=actor,
                                             name=str(name or "").strip() or None)
         except StudioError as exc:
             return f"**Nothing was exported.** {escape_md(exc.message)}", None
-        # Gradio serves files from its temp folder; hand it a copy of the archive there.
-        copy = Path(tempfile.mkdtemp(prefix="cstudio-export-")) / result.archive.name
+        # Gradio serves files from its temp folder; hand it a copy of the archive there,
+        # served only to the user who made it (studio/security_middleware.py).
+        drop_old_copies()
+        copy = (Path(tempfile.mkdtemp(prefix="cstudio-export-"))
+                / f"{EXPORT_PREFIX}{result.archive.name}")
         shutil.copyfile(result.archive, copy)
+        EXPORTS.register(copy.name, actor.name)
         files = ", ".join(f"{escape_md(k)} sha256 `{v['sha256']}`"
                           for k, v in result.manifest["files"].items())
         return (f"Exported **{result.count:,}** records to {escape_md(str(result.directory))}"
                 f" · {files}"), str(copy)
 
     def verify(self) -> str:
-        report = self.s.audit.verify(seal=True)
+        report = self.s.audit.verify()  # read-only: never seals
         if report.ok:
-            sealed = sum(report.sealed_now.values())
             return (f"✅ **Nothing was altered.** {report.events_checked} audit events, "
                     f"{report.rows_checked} sealed rows, {report.versions_checked} versions, "
-                    f"{report.records_checked} critique-log records checked"
-                    + (f"; {sealed} new rows sealed" if sealed else "")
-                    + f". Chain head `{report.head_hash}`")
+                    f"{report.records_checked} critique-log records checked against "
+                    f"{report.anchors_checked} anchored heads. Chain head `{report.head_hash}`")
         lines = [f"❌ **First broken link:** {escape_md(report.first_broken or '')}"]
         lines += [f"- {escape_md(p)}" for p in report.problems[1:]]
         return "\n".join(lines)
+
+
+def drop_old_copies(max_age_s: float = 3600.0) -> None:
+    """Remove the hand-over copies of earlier exports (Gradio keeps its own copy, cleaned by
+    ``delete_cache``), so archives do not pile up in the system temp folder."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("cstudio-export-*"):
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder)
 
 
 def detail_md(d: RecordDetail) -> str:

@@ -6,6 +6,7 @@ only inside ``serve`` so the other commands start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -60,10 +61,26 @@ def make_settings(data_dir: Path | None = None, database_url: str | None = None,
     if database_url is not None:
         values["database_url"] = database_url
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except SettingsError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise StudioError(f"Invalid setting: {problems}") from exc
+    _private_data_dir(settings)
+    return settings
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """Data directory 0700, new files 0600; warn once if something in it is wider."""
+    from backend.services.private_files import make_private, warning_for
+
+    try:
+        make_private(settings.data_dir)
+    except OSError as exc:
+        raise StudioError(f"Cannot create the data directory {settings.data_dir}: "
+                          f"{exc.strerror}. Set CSTUDIO_DATA_DIR to a folder you own.") from exc
+    warning = warning_for(settings.data_dir)
+    if warning:
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
 
 
 def _services(data_dir: Path | None, database_url: str | None) -> Services:
@@ -307,25 +324,24 @@ def audit_verify(
     export: Annotated[Path | None, typer.Option(
         "--export", help="Also verify an evidence export folder against its manifest and the "
         "database.")] = None,
-    seal: Annotated[bool, typer.Option(
-        "--seal/--no-seal", help="When all holds, seal rows written since the last seal.")
-    ] = True,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Verify the audit hash chain, every sealed record, version content hashes and
-    critique-log record hashes; name the first broken link."""
+    critique-log record hashes, and the chain heads anchored outside the database; name the
+    first broken link. Read-only: it never seals anything."""
     services = build_services(make_settings(data_dir, database_url))
-    report = services.audit.verify(seal=seal)
+    report = services.audit.verify()
     failed = not report.ok
     if report.ok:
         out.print(f"OK: {report.events_checked} audit events, {report.rows_checked} sealed "
                   f"rows, {report.versions_checked} versions and {report.records_checked} "
-                  f"critique-log records verified; chain head {report.head_hash}; seal head "
-                  f"{report.seal_head}", markup=False, highlight=False)
-        if report.sealed_now:
-            out.print(f"Sealed {sum(report.sealed_now.values())} new rows: "
-                      f"{report.sealed_now}", markup=False, highlight=False)
+                  f"critique-log records verified against {report.anchors_checked} anchored "
+                  f"heads; chain head {report.head_hash}; seal head {report.seal_head}",
+                  markup=False, highlight=False)
+        if report.unsealed:
+            out.print(f"Not sealed (written before rows were sealed as they are written): "
+                      f"{report.unsealed}", markup=False, highlight=False)
     else:
         err.print(f"FIRST BROKEN LINK: {report.first_broken}", markup=False, highlight=False)
         for problem in report.problems[1:]:
@@ -406,7 +422,9 @@ def dataset_import(
     if not path.is_file():
         raise StudioError(f"{path} does not exist or is not a file.")
     services = _services(data_dir, database_url)
-    info = services.datasets.import_file(path.name, path.read_bytes(), fmt,
+    info = services.datasets.import_file(path.name, read_bounded(
+                                             path, services.settings.max_dataset_bytes,
+                                             "CSTUDIO_MAX_DATASET_BYTES"), fmt,
                                          actor=cli_actor(services), name=name,
                                          mapping=mapping, swap_seed=swap_seed)
     out.print(f"Imported dataset {info.id} {info.name!r}: {import_report(info)} "
@@ -513,6 +531,10 @@ from studio.cli_users import user_app  # noqa: E402
 
 app.add_typer(user_app, name="user")
 
+from studio.cli_prompts import prompts_app  # noqa: E402
+
+app.add_typer(prompts_app, name="prompts")
+
 from studio.cli_backup import backup as _backup_cmd  # noqa: E402
 from studio.cli_backup import restore as _restore_cmd  # noqa: E402
 
@@ -520,10 +542,53 @@ app.command("backup")(_backup_cmd)
 app.command("restore")(_restore_cmd)
 
 
+def read_bounded(path: Path, limit: int, setting: str) -> bytes:
+    """The file's bytes, refused by its size before anything is read, and read in chunks that
+    stop at ``limit`` (a file that grows meanwhile is refused too)."""
+    size = path.stat().st_size
+    too_big = StudioError(f"{path.name} is {size:,} bytes; the import limit is {limit:,} bytes "
+                          f"({setting}). Split the file or import a part of it.")
+    if size > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    total = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise too_big
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def disk_full_line(exc: BaseException) -> str | None:
+    """One line for a full disk (OSError ENOSPC, or SQLite's 'database or disk is full')."""
+    import errno
+
+    where = None
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = exc.filename
+    elif "database or disk is full" in str(exc):
+        where = "the database file"
+    else:
+        return None
+    data_dir = os.environ.get("CSTUDIO_DATA_DIR") or "the data directory"
+    return (f"Error: no space left on the disk holding {where or data_dir}; nothing was "
+            "stored (the change was rolled back and the store is intact). Free some space and "
+            "run the command again.")
+
+
 def main() -> None:
     """Console-script entry: typed studio errors become one clear line, not a stack trace."""
+    os.umask(0o077)  # every file the studio writes is private to its account
     try:
         app()
     except StudioError as exc:
         err.print(f"Error: {exc}", markup=False, highlight=False)
         sys.exit(2)
+    except Exception as exc:
+        line = disk_full_line(exc)
+        if line is None:
+            raise
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+        sys.exit(3)

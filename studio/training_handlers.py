@@ -4,6 +4,7 @@ handler returns at once."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ MODEL_KINDS = ("sft", "reward", "rl", "dpo")
 UPSTREAM_MODEL = {"preference_data": "sft", "rl": "sft", "dpo": "sft"}
 NONE_CHOICE = ("none", "")
 HEAD_CHOICE = ("newest version of the first constitution", "")
+DEFAULT_PROMPTS = ("built-in prompt set (red-team and helpful, tagged)", "default")
 
 
 def form_value(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
@@ -119,6 +121,8 @@ class TrainingHandlers:
                 versions += [(f"{c.name} v{v.number} ({v.content_hash[:8]})", v.id)
                              for v in self.s.constitutions.history(c.id, limit=20)]
             return gr.update(choices=versions)
+        if spec.name == "prompt_set":
+            return gr.update(choices=self.prompt_set_choices())
         if spec.type == "model":
             jobs = self._model_jobs()
             choices = [("tiny (demo model, random weights)", "tiny")] + [
@@ -169,6 +173,27 @@ class TrainingHandlers:
         if seen is None or now == seen:
             return [gr.skip()] * len(slots), now
         return self.refresh_inputs(slots), now
+
+    def prompt_set_choices(self) -> list[tuple[str, str]]:
+        return [DEFAULT_PROMPTS] + [(p.label, str(p.id)) for p in self.s.prompt_sets.list_all()
+                                    if not p.builtin]
+
+    def import_prompt_set(self, path: str | None, name: str | None,
+                          request: gr.Request) -> str:
+        """Import an uploaded prompt-set file (checked and stored; jobs refer to it by id)."""
+        if not path:
+            return "**Choose a file first.**"
+        try:
+            actor = principal(self.s, request)
+            limit = self.s.settings.max_dataset_bytes
+            with open(path, "rb") as fh:
+                raw = fh.read(limit + 1)
+            info = self.s.prompt_sets.import_bytes(os.path.basename(path), raw, actor=actor,
+                                                   name=(name or "").strip() or None)
+        except StudioError as exc:
+            return f"**Not imported.** {escape_md(exc.message)}"
+        return (f"Imported prompt set **#{info.id} {escape_md(info.name)}**: "
+                f"{info.prompt_count} prompts ({info.source_format}). Pick it as prompt set.")
 
     # --- launching -----------------------------------------------------------------------------
 

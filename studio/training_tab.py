@@ -15,6 +15,7 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.training_handlers import (
+    DEFAULT_PROMPTS,
     HEAD_CHOICE,
     NONE_CHOICE,
     QUEUE_HEADERS,
@@ -27,7 +28,7 @@ from studio.training_handlers import (
 if TYPE_CHECKING:
     from backend.training.stage_fields import FieldSpec, StageInfo
 
-CHAINED = ("model", "dataset", "reward_models", "constitution_version_id")
+CHAINED = ("model", "dataset", "reward_models", "constitution_version_id", "prompt_set")
 GROUP_TITLES = {"training": "Training settings", "device": "Devices and distribution"}
 
 
@@ -42,6 +43,8 @@ def field_component(kind: str, spec: FieldSpec) -> Any:
                               "elem_id": f"tr-{kind}-{spec.name}"}
     if spec.name == "constitution_version_id":
         return gr.Dropdown(choices=[HEAD_CHOICE], value="", **common)
+    if spec.name == "prompt_set":  # stored prompt sets by id, never a path
+        return gr.Dropdown(choices=[DEFAULT_PROMPTS], value="default", **common)
     if spec.type in ("int", "float") and spec.default is None:
         # gr.Number shows an empty value as 0; a text box keeps "empty = default" visible
         return gr.Textbox(value="", placeholder="empty: default", **common)
@@ -111,6 +114,16 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
         refresh_inputs = gr.Button("Refresh inputs from earlier runs", size="sm",
                                    elem_id="tr-refresh-inputs")
     launch_result = gr.Markdown(elem_id="tr-launch-result")
+    with gr.Accordion("Import a prompt set", open=False):
+        with gr.Row():
+            prompt_file = gr.File(label="Prompts: JSON lines {\"prompt\", \"tags\"}, "
+                                  "HH-RLHF dialogues or one per line (.gz too)",
+                                  type="filepath", elem_id="tr-prompt-file", scale=3)
+            prompt_name = gr.Textbox(label="Name (optional)", elem_id="tr-prompt-name",
+                                     scale=2)
+            prompt_import = gr.Button("Import prompt set", elem_id="tr-prompt-import",
+                                      scale=1)
+        prompt_result = gr.Markdown(elem_id="tr-prompt-result")
 
     gr.Markdown("### Queue")
     with gr.Row():
@@ -172,6 +185,10 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
                 inputs=kind, outputs=groups, api_name="job_stage_form")
     refresh_inputs.click(lambda: h.refresh_inputs(slot_specs), inputs=None,
                          outputs=slot_components, api_name="job_refresh_inputs")
+    prompt_import.click(h.import_prompt_set, inputs=[prompt_file, prompt_name],
+                        outputs=prompt_result, api_name="prompt_set_import"
+                        ).then(lambda: h.refresh_inputs(slot_specs), inputs=None,
+                               outputs=slot_components, api_name="prompt_set_imported")
 
     def refresh_job_lists(current: int | None) -> tuple[Any, Any]:
         choices = h.job_choices()

@@ -11,6 +11,7 @@ from sqlmodel import select
 from backend.services.constitutions import load_content
 from db import constitution_repo as repo
 from db import critique_log_repo
+from db.anchor import Anchor
 from db.audit_chain import verify_chain
 from db.engine import Database
 from db.models import AuditEvent
@@ -30,7 +31,8 @@ class VerifyReport:
     rows_checked: int = 0
     seal_head: str = ""
     unsealed: dict[str, int] = field(default_factory=dict)
-    sealed_now: dict[str, int] = field(default_factory=dict)
+    sealed_now: dict[str, int] = field(default_factory=dict)  # always empty: verify never seals
+    anchors_checked: int = 0
 
     @property
     def first_broken(self) -> str | None:
@@ -39,24 +41,32 @@ class VerifyReport:
 
 
 class AuditService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, anchor: Anchor | None = None) -> None:
         self._db = db
+        self._anchor = anchor
 
     def seal(self) -> dict[str, int]:
-        """Seal the append-only rows written since the last seal; returns new seals per table."""
+        """Seal the append-only rows written since the last seal; returns new seals per table.
+        Writing services seal their own rows as they commit (db/anchor.py); this is for
+        stores written before that, run deliberately (never by ``verify``)."""
         with self._db.write() as s:
             return seal_new_rows(s)
 
-    def verify(self, *, seal: bool = False) -> VerifyReport:
-        """Walk the chain, check every sealed row against its seal, recompute every version's
-        content hash from its stored rows and compare it with the version row and with the
-        hash its audit event recorded, then recheck every critique-log record's hash. With
-        ``seal`` (and nothing broken), rows not sealed yet are sealed afterwards."""
+    def verify(self) -> VerifyReport:
+        """Read-only: walk the chain, compare the chain and seal heads with those anchored
+        outside the database, check every sealed row against its seal, recompute every
+        version's content hash from its stored rows and compare it with the version row and
+        with the hash its audit event recorded, then recheck every critique-log record's
+        hash. Never seals anything."""
         with self._db.read() as s:
             chain = verify_chain(s)
             problems: list[str] = []
             if not chain.ok:
                 problems.append(f"audit_event id {chain.broken_id}: {chain.reason}")
+            anchors = 0
+            if self._anchor is not None:
+                found, anchors = self._anchor.check(s)
+                problems.extend(found)
             seals = verify_seals(s)  # row-level first: it names the exact row
             problems.extend(seals.problems)
             recorded: dict[int, str] = {}
@@ -84,10 +94,7 @@ class AuditService:
                                     "record_hash (the record was altered)")
                     break
             s.expunge_all()
-        sealed_now: dict[str, int] = {}
-        if seal and not problems:
-            sealed_now = self.seal()
         return VerifyReport(not problems, chain.checked, len(versions), chain.head_hash, problems,
                             records_checked=records, rows_checked=seals.rows_checked,
                             seal_head=seals.head_hash, unsealed=seals.unsealed,
-                            sealed_now={k: v for k, v in sealed_now.items() if v})
+                            anchors_checked=anchors)

@@ -166,6 +166,11 @@ class BackupService:
             suffix = ".db" if kind == "sqlite" else ".pgdump"
             saved_path = self._backup(
                 self._data_dir / "backups" / f"pre-restore-{stamp}{suffix}").path
+        # the anchors (db/anchor.py) describe the replaced store: keep them aside, start anew
+        anchors = self._data_dir / "anchors.jsonl"
+        if anchors.is_file():
+            moved = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            anchors.rename(self._data_dir / f"anchors-before-restore-{moved}.jsonl")
         report = self._sqlite_restore(path) if kind == "sqlite" else self._pg_restore(path)
         info = RestoreInfo(path, kind, migrate.current_revision(self._db), report.events_checked,
                            report.versions_checked, report.records_checked, report.head_hash,

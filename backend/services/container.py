@@ -18,12 +18,14 @@ from backend.services.evidence_export import EvidenceExportService
 from backend.services.golden import GoldenCaseService
 from backend.services.jobs import JobService
 from backend.services.playground import PlaygroundService
-from backend.services.prompt_sets import default_prompt_set_path
+from backend.services.prompt_sets import PromptSetService, default_prompt_set_path
 from backend.services.provenance import ProvenanceService
 from backend.services.users import UserService
 from backend.settings import Settings
 from db import migrate
+from db.anchor import protect
 from db.engine import Database
+from db.record_seal import SEALED_TABLES
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Services:
     provenance: ProvenanceService
     jobs: JobService
     users: UserService
+    prompt_sets: PromptSetService
 
     def close(self) -> None:
         self.engines.close()
@@ -56,28 +59,33 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     db = Database(settings.resolved_database_url())
     if upgrade:
         migrate.upgrade(db)
+    # rows sealed as they are written, chain heads anchored outside the database
+    anchor = protect(db, settings.data_dir, sealed_tables=SEALED_TABLES)
     constitutions = ConstitutionService(db)
     engines = EngineManager(settings, db)
     critique_log = CritiqueLogService(db)
     prompt_set = settings.prompt_set_path or default_prompt_set_path()
+    prompt_sets = PromptSetService(db, max_import_bytes=settings.max_dataset_bytes)
     return Services(
         settings=settings,
         db=db,
         constitutions=constitutions,
         constitution_io=ConstitutionIO(constitutions, max_import_bytes=settings.max_import_bytes),
-        audit=AuditService(db),
+        audit=AuditService(db, anchor),
         engines=engines,
         critique_log=critique_log,
-        playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
+        playground=PlaygroundService(constitutions, engines, critique_log, prompt_set,
+                                     fallback=prompt_sets.prompts),
         datasets=DatasetService(db, max_import_bytes=settings.max_dataset_bytes),
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=AgreementService(db),
         golden=GoldenCaseService(db, constitutions, engines, critique_log),
         audit_search=AuditSearchService(db, constitutions),
-        evidence=EvidenceExportService(db, settings.data_dir / "exports"),
+        evidence=EvidenceExportService(db, settings.data_dir / "exports", anchor),
         provenance=ProvenanceService(db),
         jobs=JobService(db, settings),
         users=UserService(db),
+        prompt_sets=prompt_sets,
     )
 
 
@@ -86,5 +94,6 @@ def start(settings: Settings) -> Services:
     services = build_services(settings)
     if settings.seed_default:
         services.constitution_io.seed_default(actor=local_admin(settings.user))
-    services.audit.seal()  # rows written since the last run get their tamper seals
+    # the project's own prompt set: the default wherever one is needed (issue 14 point 1)
+    services.prompt_sets.seed_builtin(actor=local_admin(settings.user))
     return services

@@ -22,6 +22,7 @@ from backend.access import Action, Principal, require
 from backend.errors import NotFoundError, ValidationError
 from backend.services.audit_search import filter_problem
 from db import audit_search_repo as repo
+from db.anchor import Anchor
 from db.audit_chain import append_event, canonical_json
 from db.audit_models import FLAG
 from db.audit_search_repo import SearchFilters
@@ -29,7 +30,6 @@ from db.critique_log_repo import HASHED_FIELDS, record_hash
 from db.engine import Database
 from db.models import AuditEvent, Constitution, ConstitutionVersion, CritiqueLogRecord, utcnow
 from db.record_seal import head as seal_head
-from db.record_seal import seal_new_rows
 
 MANIFEST = "manifest.json"
 RECORDS_JSONL = "records.jsonl"
@@ -119,9 +119,10 @@ class ExportCheck:
 
 
 class EvidenceExportService:
-    def __init__(self, db: Database, exports_dir: Path) -> None:
+    def __init__(self, db: Database, exports_dir: Path, anchor: Anchor | None = None) -> None:
         self._db = db
         self.exports_dir = exports_dir
+        self._anchor = anchor
 
     def export(self, filters: SearchFilters, *, actor: Principal, name: str | None = None,
                directory: Path | None = None, batch: int = 1000) -> ExportResult:
@@ -138,8 +139,6 @@ class EvidenceExportService:
             raise ValidationError(f"{directory} already exists and is not empty; choose another "
                                   "name.")
         directory.mkdir(parents=True, exist_ok=True)
-        with self._db.write() as s:
-            seal_new_rows(s)
         jsonl, csv_out = (_HashingWriter(directory / RECORDS_JSONL),
                           _HashingWriter(directory / RECORDS_CSV))
         writer = csv.writer(csv_out, lineterminator="\n")
@@ -189,6 +188,8 @@ class EvidenceExportService:
             "audit_chain_head": {"event_id": last_event[0] if last_event else None,
                                  "hash": last_event[1] if last_event else None},
             "seal_chain_head": seals,
+            # the newest head anchored outside the database, with its MAC (db/anchor.py)
+            "anchor": self._anchor.latest() if self._anchor is not None else None,
         }
         body = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         (directory / MANIFEST).write_text(body, encoding="utf-8")

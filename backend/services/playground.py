@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from backend.cai.critique_loop import (
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
 from backend.cai.prompts import response_prompt
 from backend.engines.base import EngineInfo, GenerationParams
+from backend.errors import StudioError
 from backend.services.constitutions import ConstitutionService, VersionDetail
 from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
@@ -32,11 +33,13 @@ class VerdictResult:
 
 class PlaygroundService:
     def __init__(self, constitutions: ConstitutionService, engines: EngineManager,
-                 critique_log: CritiqueLogService, prompt_set_path: Path | None) -> None:
+                 critique_log: CritiqueLogService, prompt_set_path: Path | None, *,
+                 fallback: Callable[[], list[str]] | None = None) -> None:
         self._constitutions = constitutions
         self._engines = engines
         self._log = critique_log
         self._prompt_set_path = prompt_set_path
+        self._fallback = fallback
         self._prompts: list[str] | None = None
 
     def prompt_set(self) -> list[str]:
@@ -44,6 +47,11 @@ class PlaygroundService:
         if self._prompts is None:
             path = self._prompt_set_path
             self._prompts = load_first_human_turns(path) if path and path.is_file() else []
+            if not self._prompts and self._fallback is not None:
+                try:  # the built-in prompt set (seeded at start)
+                    self._prompts = self._fallback()
+                except StudioError:
+                    self._prompts = []
         return self._prompts
 
     def preview(self, version_id: int, prompt: str, config: LoopConfig, *, actor: Principal,

@@ -8,11 +8,16 @@ events name the user and the role, never the password or its hash.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import os
 import re
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +39,16 @@ MAX_PASSWORD = 1024
 # attempts for that name are refused unchecked until the oldest failure leaves the window.
 MAX_FAILURES = 10
 FAILURE_WINDOW_S = 300.0
+# Sign-in cannot stall or bloat the server (issue 13 point 5): names longer than any valid
+# name are refused unchecked; failures are kept per sha256 of the name in an LRU of at most
+# FAILURE_ENTRIES names (a full table forgets the least recently failed name that is not
+# locked, never a lockout); the memory-hard hash runs in HASH_WORKERS threads with at most
+# HASH_QUEUE sign-ins waiting (more are refused at once: "busy").
+MAX_NAME_INPUT = 64
+FAILURE_ENTRIES = 10_000
+HASH_WORKERS = 2
+HASH_QUEUE = 16
+HASH_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -91,15 +106,29 @@ def check_password(password: str, name: str) -> None:
         raise ValidationError("Password not accepted.", problems)
 
 
+def _lower_priority() -> None:
+    """Sign-in threads (and the hashing threads they start) yield the CPU to page requests:
+    a raised nice value applies to this thread only on Linux."""
+    # not Linux, or not permitted: run at normal priority
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+def _name_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
 class UserService:
     def __init__(self, db: Database, hasher: PasswordHasher | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._db = db
         self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106 low-memory profile
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._failures_lock = threading.Lock()
         self._dummy: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending = threading.BoundedSemaphore(HASH_WORKERS + HASH_QUEUE)
 
     def _dummy_hash(self) -> str:
         """Checked against when the name is unknown, so a wrong name costs as long as a wrong
@@ -129,9 +158,34 @@ class UserService:
         info = self.get(name)
         return info.principal if info is not None and not info.disabled else None
 
+    def session_key(self, name: str) -> str | None:
+        """The current session key of an enabled user (None: no such enabled user). It changes
+        with the password, the role and the enabled state, and differs for a re-added name."""
+        with self._db.read() as s:
+            row = repo.get_user(s, name=normalize_name(name))
+            return row.session_key if row is not None and not row.disabled else None
+
+    async def authenticate_async(self, name: str, password: str) -> Principal | None:
+        """``authenticate`` in the bounded hashing pool, so the event loop stays free; None at
+        once when HASH_QUEUE sign-ins are already waiting."""
+        if not self._pending.acquire(blocking=False):
+            return None
+        try:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(HASH_WORKERS, thread_name_prefix="sign-in",
+                                                initializer=_lower_priority)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, self.authenticate, name, password)
+        finally:
+            self._pending.release()
+
     def authenticate(self, name: str, password: str) -> Principal | None:
         """The user's Principal if the password is right and the user is enabled, else None."""
+        if len(name) > MAX_NAME_INPUT * 2 or len(password) > MAX_PASSWORD:
+            return None
         key = normalize_name(name)
+        if len(key) > MAX_NAME_INPUT:
+            return None
         if self._throttled(key):
             return None
         with self._db.read() as s:
@@ -146,28 +200,49 @@ class UserService:
         if row is None or disabled:
             return None
         with self._failures_lock:
-            self._failures.pop(key, None)
+            self._failures.pop(_name_digest(key), None)
         if self._hasher.check_needs_rehash(stored):  # cost parameters were raised since
             with self._db.write() as s:
-                repo.update_user(s, name=key, password_hash=self._hasher.hash(password))
+                repo.update_user(s, name=key, password_hash=self._hasher.hash(password),
+                                 end_sessions=False)
         return Principal(name=key, role=Role(role))
 
-    def _recent(self, key: str) -> deque[float]:
-        now = self._clock()
-        recent = self._failures.setdefault(key, deque())
+    def _recent(self, digest: str, now: float) -> deque[float] | None:
+        recent = self._failures.get(digest)
+        if recent is None:
+            return None
         while recent and now - recent[0] > FAILURE_WINDOW_S:
             recent.popleft()
         return recent
 
     def _throttled(self, key: str) -> bool:
         with self._failures_lock:
-            return len(self._recent(key)) >= MAX_FAILURES
+            recent = self._recent(_name_digest(key), self._clock())
+            return recent is not None and len(recent) >= MAX_FAILURES
 
     def _failed(self, key: str) -> None:
+        digest, now = _name_digest(key), self._clock()
         with self._failures_lock:
-            self._recent(key).append(self._clock())
-            if len(self._failures) > 10_000:  # bound memory against many made-up names
-                self._failures.clear()
+            recent = self._recent(digest, now)
+            if recent is None:
+                if len(self._failures) >= FAILURE_ENTRIES and not self._forget_one(now):
+                    return  # every tracked name is locked: keep them, do not track this one
+                recent = self._failures[digest] = deque()
+            recent.append(now)
+            self._failures.move_to_end(digest)
+
+    def _forget_one(self, now: float) -> bool:
+        """Drop the least recently failed name that is not locked (never a lockout)."""
+        for digest in self._failures:
+            recent = self._recent(digest, now)
+            if recent is None or len(recent) < MAX_FAILURES:
+                del self._failures[digest]
+                return True
+        return False
+
+    def tracked_names(self) -> int:
+        with self._failures_lock:
+            return len(self._failures)
 
     # --- changing ------------------------------------------------------------------------------
 

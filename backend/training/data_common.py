@@ -89,7 +89,7 @@ def open_data_run(ctx: StageContext, kind: str, title: str) -> DataRun:
     cfg = ctx.config
     version_id = int(cfg["constitution_version_id"])
     content = load_constitution(ctx.db, version_id)
-    prompt_set = load_prompts(str(cfg["prompt_set"]), int(cfg["max_prompts"]))
+    prompt_set = load_prompts(ctx.db, str(cfg["prompt_set"]), int(cfg["max_prompts"]))
     prompts = usable_prompts(prompt_set.prompts)
     note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
                                      "prompts": len(prompts)})

@@ -21,7 +21,9 @@ from backend.errors import StudioError
 from backend.training import manifest, registry
 from backend.training.callbacks import is_main_process
 from backend.training.context import StageContext, StageResult, read_job, write_json_atomic
+from db.anchor import protect
 from db.engine import Database
+from db.record_seal import SEALED_TABLES
 
 STAGE_MODULES = {
     "sl_cai_data": "backend.training.sl_cai_data",
@@ -38,6 +40,7 @@ def open_context(job_dir: Path) -> StageContext:
     kind = str(job["kind"])
     data_dir = Path(str(job.get("data_dir") or job_dir.parent.parent))
     db = Database(str(job["database_url"]))
+    protect(db, data_dir, sealed_tables=SEALED_TABLES)  # seal and anchor what the stage writes
     raw = job["config"]
     if not isinstance(raw, dict):
         raise ValueError("job.json: config must be an object")

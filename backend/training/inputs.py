@@ -3,23 +3,16 @@ pair datasets and datasets made by earlier stages (db repositories only)."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
-import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from backend.cai.constitution import ConstitutionContent, FewShotExample, Principle
 from backend.errors import ValidationError
 from backend.training.context import StageContext
-from db import constitution_repo, dataset_repo, training_repo
+from db import constitution_repo, dataset_repo, prompt_set_repo, training_repo
 from db.engine import Database
-
-HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
-DEFAULT_PROMPT_FILE = ("shared", "data", "hh-rlhf", "harmless-base-test.first2000.jsonl.gz")
 
 
 def load_constitution(db: Database, version_id: int) -> ConstitutionContent:
@@ -35,27 +28,6 @@ def load_constitution(db: Database, version_id: int) -> ConstitutionContent:
     return ConstitutionContent(principles, few_shots)
 
 
-def default_prompt_set() -> Path:
-    configured = os.environ.get("CSTUDIO_PROMPT_SET_PATH")
-    if configured:
-        return Path(configured)
-    path = Path(__file__).resolve().parents[3].joinpath(*DEFAULT_PROMPT_FILE)
-    if not path.is_file():
-        raise ValidationError("The default prompt set (the HH-RLHF sample) is not on this "
-                              "machine; set prompt_set to a .jsonl(.gz) file.")
-    return path
-
-
-def _first_human_turn(dialogue: str) -> str | None:
-    start = dialogue.find(HUMAN)
-    if start == -1:
-        return None
-    rest = dialogue[start + len(HUMAN):]
-    end = rest.find(ASSISTANT)
-    turn = (rest if end == -1 else rest[:end]).strip()
-    return turn or None
-
-
 @dataclass(frozen=True)
 class PromptSet:
     source: str
@@ -63,33 +35,22 @@ class PromptSet:
     prompts: list[str]
 
 
-def load_prompts(prompt_set: str, limit: int) -> PromptSet:
-    """Unique first human turns (``chosen``), or a ``prompt`` field, of a .jsonl(.gz) file."""
-    path = default_prompt_set() if prompt_set in ("", "default") else Path(prompt_set)
-    raw = path.read_bytes()
-    text = gzip.decompress(raw).decode("utf-8") if path.suffix == ".gz" else raw.decode("utf-8")
-    prompts: dict[str, None] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
-        if len(prompts) >= limit:
-            break
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"{path.name} line {n} is not JSON.") from exc
-        turn: str | None = None
-        if isinstance(row, dict):
-            if isinstance(row.get("prompt"), str):
-                turn = row["prompt"].strip() or None
-            elif isinstance(row.get("chosen"), str):
-                turn = _first_human_turn(row["chosen"])
-        if turn and len(turn) <= 2000:
-            prompts[turn] = None
+def load_prompts(db: Database, prompt_set: str, limit: int) -> PromptSet:
+    """The prompts of a stored prompt set: ``prompt_set`` is 'default' (the built-in set,
+    seeded at start) or an id from ``cstudio prompts list``; never a file path."""
+    with db.read() as s:
+        row = prompt_set_repo.resolve(s, prompt_set)
+        if row is None or row.id is None:
+            raise ValidationError(
+                f"prompt_set {prompt_set!r}: no such prompt set. Give 'default' or an id from "
+                "`cstudio prompts list` (import a file with `cstudio prompts import FILE`).")
+        items = list(prompt_set_repo.items(s, set_id=row.id, limit=limit))
+        source = f"prompt_set:{row.id} {row.name}"
+        digest = row.source_sha256
+    prompts = list(dict.fromkeys(i.prompt for i in items))
     if not prompts:
-        raise ValidationError(f"{path} holds no prompts (expected 'chosen' dialogues or a "
-                              "'prompt' field per line).")
-    return PromptSet(str(path), hashlib.sha256(raw).hexdigest(), list(prompts))
+        raise ValidationError(f"{source} holds no prompts.")
+    return PromptSet(source, digest, prompts)
 
 
 def note_dataset(ctx: StageContext, role: str, info: dict[str, Any]) -> None:

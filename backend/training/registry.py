@@ -183,14 +183,32 @@ def _check_references(kind: str, cfg: dict[str, object], *, db: Database, data_d
             except ValidationError as exc:
                 problems.append(f"reward_models[{i}]: {exc.message}")
     problems.extend(_check_datasets(cfg, db))
-    prompt_set = cfg.get("prompt_set")
-    if isinstance(prompt_set, str) and prompt_set not in ("", "default") \
-            and not Path(prompt_set).expanduser().is_file():
-        problems.append(f"prompt_set: {prompt_set} does not exist; give a .jsonl(.gz) file or "
-                        "'default'")
+    if "prompt_set" in cfg:
+        problems.extend(_check_prompt_set(cfg.get("prompt_set"), db))
     if "constitution_version_id" in cfg:
         problems.extend(_check_constitution(cfg, db))
     return problems
+
+
+def _check_prompt_set(ref: object, db: Database) -> list[str]:
+    """A stored prompt set: 'default' (the built-in one) or an id; never a path."""
+    from db import prompt_set_repo
+
+    text = str(ref if ref is not None else "").strip()
+    if text not in ("", "default") and not text.isdigit():
+        return [f"prompt_set: {text[:80]!r} is not a prompt set id; give 'default' or an id "
+                "from `cstudio prompts list` (import a file first: `cstudio prompts import "
+                "FILE` or the Training tab's upload). File paths are not accepted."]
+    with db.read() as s:
+        row = prompt_set_repo.resolve(s, text)
+        if row is None:
+            what = "the built-in prompt set is not in the store (start the studio once, or " \
+                   "run `cstudio db upgrade`)" if text in ("", "default") \
+                else f"no prompt set {text}; `cstudio prompts list` shows them"
+            return [f"prompt_set: {what}"]
+        if row.prompt_count == 0:
+            return [f"prompt_set: prompt set {row.id} holds no prompts"]
+    return []
 
 
 def _check_datasets(cfg: dict[str, object], db: Database) -> list[str]:

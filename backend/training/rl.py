@@ -133,7 +133,8 @@ def reward_scorers(ctx: StageContext, device: Any) -> tuple[list[RewardModelScor
 
 
 def prompt_rows(ctx: StageContext) -> list[dict[str, Any]]:
-    prompt_set = load_prompts(str(ctx.config["prompt_set"]), int(ctx.config["max_prompts"]))
+    prompt_set = load_prompts(ctx.db, str(ctx.config["prompt_set"]),
+                              int(ctx.config["max_prompts"]))
     note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
                                      "prompts": len(prompt_set.prompts)})
     return [{"prompt": [{"role": "user", "content": p}]} for p in prompt_set.prompts]

@@ -75,8 +75,8 @@ CONSTITUTION = FieldSpec(
     "Constitution version whose principles are used (empty: the head of the first "
     "constitution).", minimum=1)
 PROMPT_SET = FieldSpec("prompt_set", "str", "default",
-                       "'default' (the built-in HH-RLHF red-team prompts) or a path to an "
-                       "HH-RLHF style .jsonl(.gz) file.")
+                       "'default' (the built-in set: red-team and helpful prompts) or the id "
+                       "of an imported prompt set (`cstudio prompts list`).")
 
 
 def _model(default: str, help: str) -> FieldSpec:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -113,3 +114,21 @@ def test_stored_payloads_render_as_text_in_every_tab(studio: Studio, page: Page)
     page.locator("#audit-comment").click()
     expect(page.locator("#audit-notes")).to_contain_text(f"note zebra {IMG}", timeout=TIMEOUT)
     _assert_inert(page)
+
+
+def test_an_uploaded_prompt_set_name_renders_as_text(studio: Studio, page: Page,
+                                                     tmp_path: Path) -> None:
+    """Training tab, prompt-set upload (issue 13 point 6): the result names the set literally."""
+    prompts = tmp_path / "hostile.jsonl"
+    prompts.write_text(json.dumps({"prompt": f"prompt {PAYLOAD}", "tags": [IMG]}) + "\n",
+                       encoding="utf-8")
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Training").click()
+    page.get_by_text("Import a prompt set").click()
+    page.locator("#tr-prompt-file input[type=file]").set_input_files(str(prompts))
+    page.locator("#tr-prompt-name textarea, #tr-prompt-name input").first.fill(f"set {IMG}")
+    page.locator("#tr-prompt-import").click()
+    expect(page.locator("#tr-prompt-result")).to_contain_text(f"set {IMG}", timeout=TIMEOUT)
+    _assert_inert(page)
+    stored = studio.services.prompt_sets.list_all()
+    assert any(p.name == f"set {IMG}" for p in stored)

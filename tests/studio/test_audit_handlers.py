@@ -110,3 +110,19 @@ def test_trace_run_and_dataset_records(h: AuditHandlers, services: Services) -> 
     rows, status, paging = h.dataset_records(77)
     assert rows == [] and status == "No records match."
     assert paging.filters.training_dataset_id == 77
+
+
+def test_old_export_copies_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import tempfile
+
+    from studio.audit_handlers import drop_old_copies
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    old, new = tmp_path / "cstudio-export-old", tmp_path / "cstudio-export-new"
+    for folder in (old, new):
+        folder.mkdir()
+        (folder / "evidence-x.zip").write_bytes(b"zip")
+    os.utime(old, (0, 0))
+    drop_old_copies()
+    assert not old.exists() and new.exists()

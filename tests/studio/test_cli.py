@@ -93,7 +93,7 @@ def test_audit_verify_names_the_altered_row(data_dir: Path) -> None:
     cli(data_dir, "db", "upgrade")
     cli(data_dir, "constitution", "list")  # seeds: one audit event
     code, out = cli(data_dir, "audit", "verify")
-    assert code == 0 and "OK: 1 audit events" in out
+    assert code == 0 and "OK: 2 audit events" in out
     conn = sqlite3.connect(data_dir / "studio.db")
     conn.execute("DROP TRIGGER audit_event_no_update")
     conn.execute("UPDATE audit_event SET actor = 'mallory' WHERE id = 1")
@@ -138,7 +138,7 @@ def test_bad_import_file_leaves_the_store_unchanged(data_dir: Path, tmp_path: Pa
 
     services = start(make_settings(data_dir))
     assert [c.name for c in services.constitutions.list_all()] == ["Studio default"]
-    assert services.audit.verify().events_checked == 1
+    assert services.audit.verify().events_checked == 2  # seed + built-in prompt set
     services.close()
 
 

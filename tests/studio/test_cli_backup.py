@@ -29,7 +29,7 @@ def test_backup_restore_into_a_fresh_data_dir_then_refuse_without_force(tmp_path
 
     code, out = cli(second, "restore", str(tmp_path / "studio.backup"))
     # rich wraps long lines at the terminal width, which depends on where the test runs
-    assert code == 0 and "Verified: 1 audit events, 1 versions" in " ".join(out.split())
+    assert code == 0 and "Verified: 2 audit events, 1 versions" in " ".join(out.split())
     code, out = cli(second, "constitution", "list")
     assert "Studio default" in out and "v1" in out
 

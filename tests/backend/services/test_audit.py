@@ -31,7 +31,8 @@ def _raw(services: Services, *statements: str) -> None:
 def test_clean_store_verifies(services: Services) -> None:
     _save_one(services)
     report = services.audit.verify()
-    assert report.ok and report.events_checked == 2 and report.versions_checked == 2
+    # events: the seed, the built-in prompt set and the save
+    assert report.ok and report.events_checked == 3 and report.versions_checked == 2
 
 
 def test_a_principle_edited_in_place_is_detected(services: Services) -> None:

@@ -107,21 +107,33 @@ def test_a_forged_seal_breaks_the_seal_chain(store: Services) -> None:
                                    "hash (the seal was altered)")
 
 
-def test_rows_written_after_the_last_seal_are_sealed_by_verify(store: Services) -> None:
+def test_rows_are_sealed_as_they_are_written_and_verify_never_seals(store: Services) -> None:
     v, k1, _ = head_version(store)
     log_chain(store, prompt="late", response="r", critique="c", revision="v", version_id=v,
               principle_key=k1)
-    report = store.audit.verify(seal=True)
-    assert report.ok and report.unsealed == {"critique_log": 3}
-    assert report.sealed_now == {"critique_log": 3}
-    assert store.audit.verify().unsealed == {}
+    report = store.audit.verify()
+    assert report.ok and report.unsealed == {}
+    with store.db.read() as s:
+        seals = s.execute(text("SELECT count(*) FROM record_seal")).scalar_one()
+        row = dict(s.execute(text("SELECT * FROM audit_comment ORDER BY id DESC LIMIT 1")
+                             ).mappings().one())
+    # a forged comment slipped in behind the services' back (raw SQL, no seal)
+    with store.db.engine.begin() as conn:
+        row.pop("id")
+        cols = ", ".join(row)
+        conn.execute(text(f"INSERT INTO audit_comment ({cols}) VALUES "
+                          f"({', '.join(':' + c for c in row)})"), {**row, "body": "forged"})
+    report = store.audit.verify()
+    assert report.unsealed == {"audit_comment": 1}
+    store.audit.verify()
+    with store.db.read() as s:  # verify sealed nothing
+        assert s.execute(text("SELECT count(*) FROM record_seal")).scalar_one() == seals
 
 
-def test_an_unsealed_critique_record_is_caught_by_its_own_hash(store: Services) -> None:
+def test_a_critique_record_altered_after_writing_is_caught(store: Services) -> None:
     v, k1, _ = head_version(store)
     late = log_chain(store, prompt="late", response="r", critique="c", revision="v",
                      version_id=v, principle_key=k1)
     _tamper(store, "critique_log", f"UPDATE critique_log SET output = 'x' WHERE id = {late[1]}")
-    assert store.audit.verify().first_broken == (
-        f"critique_log id {late[1]}: its contents do not match its record_hash (the record was "
-        "altered)")
+    assert store.audit.verify().first_broken.startswith(
+        f"critique_log id {late[1]}: its contents differ from its seal")

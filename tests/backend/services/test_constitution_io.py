@@ -73,4 +73,5 @@ def test_imports_are_audited_with_the_source_file_hash(services: Services) -> No
     exported = services.constitution_io.export(head.id, "yaml")
     services.constitution_io.import_files([(exported.filename, exported.data)], actor=AS_ANN)
     report = services.audit.verify()
-    assert report.ok and report.events_checked == 2 and report.versions_checked == 2
+    # events: the seed, the built-in prompt set and the import
+    assert report.ok and report.events_checked == 3 and report.versions_checked == 2

@@ -26,6 +26,12 @@ def make_job(services: Services) -> MakeJob:
     def _make(kind: str, config: dict[str, Any], *, job_id: int | None = None,
               seed: int = 0) -> Path:
         jid = job_id if job_id is not None else next(counter)
+        prompt_file = config.get("prompt_set")
+        if isinstance(prompt_file, str) and Path(prompt_file).is_file():
+            # prompt sets are stored objects: import the test's file, refer to it by id
+            stored = services.prompt_sets.import_bytes(
+                prompt_file, Path(prompt_file).read_bytes(), actor=AS_TESTER)
+            config = {**config, "prompt_set": str(stored.id)}
         job_dir = services.settings.data_dir / "jobs" / str(jid)
         job_dir.mkdir(parents=True, exist_ok=True)
         (job_dir / "job.json").write_text(json.dumps({

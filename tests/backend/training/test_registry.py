@@ -8,7 +8,13 @@ import pytest
 from backend.errors import ValidationError
 from backend.services.container import Services
 from backend.training import models, registry
-from tests.backend.training.conftest import MakeJob, insert_sl_cai_dataset, manifest, run_job
+from tests.backend.training.conftest import (
+    AS_TESTER,
+    MakeJob,
+    insert_sl_cai_dataset,
+    manifest,
+    run_job,
+)
 
 
 def _problems(services: Services, kind: str, config: dict[str, object]) -> list[str]:
@@ -67,7 +73,8 @@ def test_missing_datasets_and_stage_rules(services: Services):
     assert "reward_models: " in text
     text = "\n".join(_problems(services, "rl", {"model": "tiny", "reward_models": "job:999=1",
                                                 "prompt_set": "/nope.jsonl", "batch_size": 3}))
-    assert "reward_models[0]: " in text and "prompt_set: /nope.jsonl does not exist" in text
+    assert "reward_models[0]: " in text
+    assert "prompt_set: '/nope.jsonl' is not a prompt set id" in text  # never a path
     assert "batch_size: must be a multiple of num_generations" in text
     with pytest.raises(ValidationError, match="Unknown job kind"):
         registry.validate("ppo", {}, db=services.db, data_dir=services.settings.data_dir)
@@ -135,9 +142,13 @@ def test_entry_refuses_a_bad_job_before_starting(make_job: MakeJob, tmp_path: Pa
 def test_a_failing_stage_exits_nonzero_and_marks_the_manifest(services: Services,
                                                               make_job: MakeJob, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]):
-    prompts = tmp_path / "empty.jsonl"
-    prompts.write_text('{"other": 1}\n', encoding="utf-8")
-    job_dir = make_job("sl_cai_data", {"model": "tiny", "prompt_set": str(prompts)})
+    from sqlalchemy import text
+
+    stored = services.prompt_sets.import_bytes("p.txt", b"one prompt\n", actor=AS_TESTER)
+    with services.db.write() as s:  # emptied behind the service's back: fails at run time
+        s.execute(text("DELETE FROM prompt_set_item WHERE prompt_set_id = :i"),
+                  {"i": stored.id})
+    job_dir = make_job("sl_cai_data", {"model": "tiny", "prompt_set": str(stored.id)})
     assert run_job(job_dir) == 1
     assert "holds no prompts" in capsys.readouterr().err.strip().splitlines()[-1]
     m = manifest(job_dir)
