@@ -147,8 +147,14 @@ def test_serve_binds_elsewhere_only_with_sign_in(data_dir: Path,
     assert code == 0 and error is None, out
     assert "sign-in required" in out
     [call] = calls
-    auth = call["auth"]
-    assert call["host"] == "0.0.0.0" and auth is not None
+    check = call["auth"]
+    assert call["host"] == "0.0.0.0" and check is not None
+
+    def auth(name: str, password: str) -> bool:  # Gradio awaits the async check
+        import asyncio
+
+        return bool(asyncio.run(check(name, password)))
+
     assert auth("ann", PW) and auth("ANN", PW)
     assert not auth("ann", PW + "!") and not auth("nobody", PW)
 
