@@ -166,7 +166,8 @@ def run(ctx: StageContext) -> StageResult:
     ref = models.resolve(str(cfg["model"]), db=ctx.db, data_dir=ctx.data_dir, build_tiny=True)
     note_model(ctx, "backbone", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
-    model = models.load_reward_model(ref.location, tokenizer)
+    model = models.load_reward_model(ref.location, tokenizer,
+                                     dtype=models.torch_dtype_for(cfg))
     max_length = int(cfg["max_length"])
     train_rows = tokenized(train, tokenizer, max_length)
     eval_rows = tokenized(held, tokenizer, max_length)

@@ -25,14 +25,16 @@ from backend.training.inputs import dialogue, load_prompts, note_dataset, note_m
 class RewardModelScorer:
     """A TRL reward function: scores (prompt, completion) with one reward model."""
 
-    def __init__(self, name: str, location: str, device: Any, max_length: int) -> None:
+    def __init__(self, name: str, location: str, device: Any, max_length: int,
+                 dtype: str = "float32") -> None:
         import torch
 
         self.__name__ = name
         self.tokenizer = models.load_tokenizer(location)
         self.tokenizer.truncation_side = "left"
         self.tokenizer.padding_side = "right"
-        self.model = models.load_reward_model(location, self.tokenizer).to(device).eval()
+        self.model = models.load_reward_model(location, self.tokenizer,
+                                             dtype=dtype).to(device).eval()
         self.device = device
         self.max_length = max_length
         self._torch = torch
@@ -127,7 +129,8 @@ def reward_scorers(ctx: StageContext, device: Any) -> tuple[list[RewardModelScor
         note_model(ctx, f"reward_{i}", ref.ref, ref.location)
         name = f"rm{i}_" + ref.ref.replace(":", "").replace("/", "_")[-40:]
         scorers.append(RewardModelScorer(name, ref.location, device,
-                                         int(ctx.config["max_length"])))
+                                         int(ctx.config["max_length"]),
+                                         models.torch_dtype_for(ctx.config, frozen=True)))
         weights.append(float(item["weight"]))
     return scorers, weights
 
@@ -152,7 +155,7 @@ def run(ctx: StageContext) -> StageResult:
     note_model(ctx, "policy", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
     tokenizer.padding_side = "left"
-    model = models.load_causal_lm(ref.location)
+    model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
     device = "cpu" if trainer_common.use_cpu(ctx) else "cuda"
     scorers, weights = reward_scorers(ctx, device)
     rollout_log = RolloutLog(ctx, ref.ref)

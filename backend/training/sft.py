@@ -48,7 +48,7 @@ def run(ctx: StageContext) -> StageResult:
     ref = models.resolve(str(cfg["model"]), db=ctx.db, data_dir=ctx.data_dir, build_tiny=True)
     note_model(ctx, "base", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
-    model = models.load_causal_lm(ref.location)
+    model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
     args = SFTConfig(**trainer_common.args_kwargs(
         ctx, max_length=int(cfg["max_length"]), completion_only_loss=True,
         dataset_num_proc=None, remove_unused_columns=True))
