@@ -51,7 +51,7 @@ def run(ctx: StageContext) -> StageResult:
         dataset_num_proc=None))
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=args,
                          train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft, callbacks=[trainer_common.metrics_callback(ctx)])
+                         peft_config=peft, callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["pairs"] = len(rows)

@@ -222,6 +222,7 @@ def run(ctx: StageContext) -> StageResult:
         ref.location, dtype=models.torch_dtype_for(cfg, frozen=True)).to(device).eval()
     scorers, weights = reward_scorers(ctx, device)
     metrics = ctx.metrics
+    board = trainer_common.summary_writer(ctx)
     batch = int(cfg["batch_size"])
     rollout_log = RolloutLog(ctx, ref.ref)
     summary: dict[str, Any] = {}
@@ -239,6 +240,10 @@ def run(ctx: StageContext) -> StageResult:
                       samples_per_second=batch / elapsed if elapsed > 0 else None,
                       progress=(step + 1) / int(cfg["max_steps"]))
         summary = {**stats, "beta": kl.value, "global_step": step + 1}
+        if board is not None:
+            for key, value in summary.items():
+                board.add_scalar(f"train/{key}", value, step + 1)
+            board.flush()
         if (step + 1) % int(cfg["save_steps"]) == 0 or step + 1 == int(cfg["max_steps"]):
             ctx.checkpoints_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(ctx.checkpoints_dir / f"checkpoint-{step + 1}", policy, optimizer,

@@ -6,6 +6,7 @@ per field (``"max_steps: must be a positive integer"``); ``kinds`` describes eac
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -289,6 +290,10 @@ def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
                             "(human labels)")
     if kind == "sft" and cfg.get("helpful_samples") and cfg.get("helpful_dataset_id") is None:
         problems.append("helpful_dataset_id: is required when helpful_samples > 0")
+    if cfg.get("report_to") in ("tensorboard", "trackio") and \
+            importlib.util.find_spec(str(cfg["report_to"])) is None:
+        problems.append(f"report_to: {cfg['report_to']} is not installed; pip install "
+                        f"{cfg['report_to']}, or choose none")
     if kind == "rl" and cfg.get("algorithm") in ("grpo", "rloo"):
         batch, gens = cfg.get("batch_size"), cfg.get("num_generations")
         if isinstance(batch, int) and isinstance(gens, int) and batch % gens:

@@ -183,7 +183,7 @@ def run(ctx: StageContext) -> StageResult:
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows and eval_steps else None,
         processing_class=tokenizer, peft_config=models.lora_config(cfg, "SEQ_CLS"),
-        callbacks=[trainer_common.metrics_callback(ctx)])
+        callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     if eval_rows:
         scores = held_out_accuracy(trainer.model, eval_rows, tokenizer.pad_token_id)

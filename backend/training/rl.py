@@ -174,7 +174,7 @@ def run(ctx: StageContext) -> StageResult:
                                    train_dataset=Dataset.from_list(rows),
                                    processing_class=tokenizer,
                                    peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                                   callbacks=[trainer_common.metrics_callback(ctx)])
+                                   callbacks=trainer_common.tracking_callbacks(ctx))
     else:
         from trl.trainer.rloo_config import RLOOConfig
         from trl.trainer.rloo_trainer import RLOOTrainer
@@ -182,7 +182,7 @@ def run(ctx: StageContext) -> StageResult:
         trainer = RLOOTrainer(model=model, reward_funcs=funcs, args=RLOOConfig(**common),
                               train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                               peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                              callbacks=[trainer_common.metrics_callback(ctx)])
+                              callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["prompts"] = len(rows)

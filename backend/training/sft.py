@@ -55,7 +55,7 @@ def run(ctx: StageContext) -> StageResult:
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer,
                          peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                         callbacks=[trainer_common.metrics_callback(ctx)])
+                         callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["examples"] = len(rows)

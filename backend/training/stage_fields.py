@@ -99,6 +99,9 @@ TRAINING_FIELDS: tuple[FieldSpec, ...] = (
               group="training"),
     _int("lora_r", 16, "LoRA rank.", group="training"),
     _int("lora_alpha", 32, "LoRA alpha.", group="training"),
+    FieldSpec("report_to", "choice", "tensorboard", "Experiment tracking: TensorBoard logs in "
+              "the job folder (tensorboard/), trackio (local, in the job folder's trackio/) "
+              "or none.", choices=("tensorboard", "trackio", "none"), group="training"),
 )
 
 SAMPLING_FIELDS: tuple[FieldSpec, ...] = (

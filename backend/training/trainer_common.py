@@ -3,6 +3,8 @@ resume from the latest checkpoint, saving the final model, the metrics callback.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from backend.training.callbacks import make_metrics_callback
@@ -40,7 +42,7 @@ def args_kwargs(ctx: StageContext, **extra: Any) -> dict[str, Any]:
         "save_total_limit": 2,
         "logging_steps": 1,
         "logging_first_step": True,
-        "report_to": [],
+        "report_to": ["trackio"] if cfg.get("report_to") == "trackio" else [],
         "seed": ctx.seed,
         "data_seed": ctx.seed,
         "bf16": precision == "bf16",
@@ -51,6 +53,8 @@ def args_kwargs(ctx: StageContext, **extra: Any) -> dict[str, Any]:
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": 0,
     }
+    if cfg.get("report_to") == "trackio":
+        kwargs["project"] = f"cstudio-job-{ctx.job_id}"
     kwargs.update(extra)
     return kwargs
 
@@ -63,6 +67,37 @@ def samples_per_step(ctx: StageContext) -> int:
 
 def metrics_callback(ctx: StageContext) -> Any:
     return make_metrics_callback(ctx.job_dir / "metrics.jsonl", samples_per_step(ctx))
+
+
+def tensorboard_dir(ctx: StageContext) -> Path:
+    return ctx.job_dir / "tensorboard"
+
+
+def tracking_callbacks(ctx: StageContext) -> list[Any]:
+    """The metrics callback, plus TensorBoard's (writing to ``<job>/tensorboard``, main process
+    only) when ``report_to`` is tensorboard. trackio goes through ``report_to`` (TRL's own
+    callback), stored under ``<job>/trackio``."""
+    callbacks = [metrics_callback(ctx)]
+    tracker = str(ctx.config.get("report_to") or "none")
+    if tracker == "tensorboard":
+        from transformers.integrations import integration_utils
+
+        make: Any = integration_utils.TensorBoardCallback
+        board = make()
+        board.logging_dir = str(tensorboard_dir(ctx))
+        callbacks.append(board)
+    elif tracker == "trackio":
+        os.environ["TRACKIO_DIR"] = str(ctx.job_dir / "trackio")
+    return callbacks
+
+
+def summary_writer(ctx: StageContext) -> Any:
+    """A TensorBoard SummaryWriter for stages outside the HF Trainer (PPO), or None."""
+    if str(ctx.config.get("report_to") or "none") != "tensorboard":
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(tensorboard_dir(ctx)))
 
 
 def train(ctx: StageContext, trainer: Any) -> dict[str, Any]:
