@@ -55,6 +55,7 @@ def validate(kind: str, config: Mapping[str, object], *, db: Database, data_dir:
         problems.extend(_check_references(kind, out, db=db, data_dir=data_dir))
         problems.extend(_check_device(out))
         problems.extend(_check_stage(kind, out))
+        problems.extend(_check_processes(info, out))
     if problems:
         raise ValidationError(f"The {info.title} job config has problems; fix them and queue "
                               "it again.", problems)
@@ -276,6 +277,29 @@ def _gpu_count() -> int:
         return int(torch.cuda.device_count())
     except Exception:  # torch missing or a broken driver: no usable GPU
         return 0
+
+
+def _check_processes(info: StageInfo, cfg: dict[str, object]) -> list[str]:
+    """Refuse what would quietly run wrong on several processes: the data stages and the
+    compact PPO run on one process only (neither uses accelerate to split the work or
+    synchronise gradients); LoRA adapters cannot be merged from ZeRO-3 shards."""
+    processes, nodes = cfg.get("num_processes"), cfg.get("num_nodes")
+    world = (processes if isinstance(processes, int) else 1) * \
+        (nodes if isinstance(nodes, int) else 1)
+    several = world > 1 or cfg.get("deepspeed_stage") is not None
+    if several and not info.model_stage:
+        return [f"num_processes: the {info.title} stage runs on one process (it generates "
+                "with one engine); set num_processes and num_nodes to 1 and leave "
+                "deepspeed_stage empty, or point engine=openai_compat at a vLLM server that "
+                "serves several GPUs"]
+    if several and info.kind == "rl" and cfg.get("algorithm") == "ppo":
+        return ["num_processes: PPO runs on one GPU (it does not synchronise gradients "
+                "across processes); set num_processes and num_nodes to 1 and leave "
+                "deepspeed_stage empty, or use algorithm grpo or rloo on several GPUs"]
+    if cfg.get("deepspeed_stage") == 3 and cfg.get("lora"):
+        return ["lora: LoRA adapters cannot be merged from ZeRO-3 shards; use deepspeed_stage "
+                "2 (or none) with LoRA"]
+    return []
 
 
 def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:

@@ -156,7 +156,7 @@ def run(ctx: StageContext) -> StageResult:
     tokenizer = models.load_tokenizer(ref.location)
     tokenizer.padding_side = "left"
     model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
-    device = "cpu" if trainer_common.use_cpu(ctx) else "cuda"
+    device = trainer_common.rank_device(ctx)  # each rank scores on its own GPU
     scorers, weights = reward_scorers(ctx, device)
     rollout_log = RolloutLog(ctx, ref.ref)
     funcs: list[Any] = [LoggedScorer(sc, i, len(scorers), w, rollout_log)

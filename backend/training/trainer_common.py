@@ -111,14 +111,30 @@ def train(ctx: StageContext, trainer: Any) -> dict[str, Any]:
     return summary
 
 
+def rank_device(ctx: StageContext) -> str:
+    """This process's own device: ``cpu``, or the GPU of its local rank (each process of a
+    multi-GPU launch has its own; models it loads beside the trainer belong there)."""
+    if use_cpu(ctx):
+        return "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0)}"
+
+
 def save_final(ctx: StageContext, trainer: Any, tokenizer: Any) -> str:
-    """Save the trained model (LoRA adapters merged) and tokenizer to ``output/``."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
+    """Save the trained model (LoRA adapters merged) and tokenizer to ``output/``, once (the
+    main process writes). Every process must call it: under DeepSpeed ZeRO-3 the weights are
+    sharded, and ``trainer.save_model`` gathers them (a collective) before the main process
+    writes them; saving the unwrapped module would write empty tensors."""
+    accelerator = trainer.accelerator
+    model = accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):  # LoRA (refused with ZeRO-3 at validation)
         model = model.merge_and_unload()
-    if trainer.accelerator.is_main_process:
-        ctx.output_dir.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(str(ctx.output_dir))
+        if accelerator.is_main_process:
+            ctx.output_dir.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(str(ctx.output_dir))
+    else:
+        trainer.save_model(str(ctx.output_dir))
+    if accelerator.is_main_process:
         tokenizer.save_pretrained(str(ctx.output_dir))
-    trainer.accelerator.wait_for_everyone()
+        (ctx.output_dir / "training_args.bin").unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
     return str(ctx.output_dir)
