@@ -318,6 +318,19 @@ def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
             importlib.util.find_spec(str(cfg["report_to"])) is None:
         problems.append(f"report_to: {cfg['report_to']} is not installed; pip install "
                         f"{cfg['report_to']}, or choose none")
+    if kind == "rl" and cfg.get("use_vllm"):
+        if cfg.get("algorithm") == "ppo":
+            problems.append("use_vllm: PPO samples with transformers; use_vllm is for grpo "
+                            "and rloo")
+        elif importlib.util.find_spec("vllm") is None:
+            problems.append("use_vllm: vLLM is not installed here; pip install "
+                            "'constitution-studio[gpu]' on a GPU host, or turn use_vllm off")
+        if cfg.get("vllm_mode") == "server" and not str(
+                cfg.get("vllm_server_base_url") or "").startswith(("http://", "https://")):
+            problems.append("vllm_server_base_url: give the `trl vllm-serve` URL (http://"
+                            "host:8000) for vllm_mode server")
+        if cfg.get("vllm_mode") == "colocate" and str(cfg.get("device")) == "cpu":
+            problems.append("vllm_mode: colocated vLLM needs GPUs; use device auto or cuda")
     if kind == "rl" and cfg.get("algorithm") in ("grpo", "rloo"):
         batch, gens = cfg.get("batch_size"), cfg.get("num_generations")
         if isinstance(batch, int) and isinstance(gens, int) and batch % gens:

@@ -135,6 +135,20 @@ def reward_scorers(ctx: StageContext, device: Any) -> tuple[list[RewardModelScor
     return scorers, weights
 
 
+def vllm_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """GRPO/RLOO config fields of TRL's vLLM integration, from the stage config (nothing when
+    use_vllm is off: generation stays in transformers)."""
+    if not cfg.get("use_vllm"):
+        return {}
+    out: dict[str, Any] = {"use_vllm": True, "vllm_mode": str(cfg.get("vllm_mode") or "server")}
+    if out["vllm_mode"] == "server":
+        out["vllm_server_base_url"] = str(cfg["vllm_server_base_url"]).rstrip("/")
+    else:
+        out["vllm_gpu_memory_utilization"] = float(cfg.get("vllm_gpu_memory_utilization")
+                                                   or 0.3)
+    return out
+
+
 def prompt_rows(ctx: StageContext) -> list[dict[str, Any]]:
     prompt_set = load_prompts(str(ctx.config["prompt_set"]), int(ctx.config["max_prompts"]))
     note_dataset(ctx, "prompt_set", {"source": prompt_set.source, "sha256": prompt_set.sha256,
@@ -164,7 +178,8 @@ def run(ctx: StageContext) -> StageResult:
     common = trainer_common.args_kwargs(
         ctx, beta=float(cfg["beta"]), num_generations=int(cfg["num_generations"]),
         max_completion_length=int(cfg["max_completion_length"]),
-        temperature=float(cfg["temperature"]), reward_weights=weights, log_completions=False)
+        temperature=float(cfg["temperature"]), reward_weights=weights, log_completions=False,
+        **vllm_kwargs(cfg))
     if cfg["algorithm"] == "grpo":
         from trl.trainer.grpo_config import GRPOConfig
         from trl.trainer.grpo_trainer import GRPOTrainer
