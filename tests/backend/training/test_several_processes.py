@@ -64,3 +64,48 @@ def test_each_rank_uses_its_own_gpu(services: Services, monkeypatch: pytest.Monk
     assert trainer_common.rank_device(ctx) == "cuda:0"
     monkeypatch.setattr(trainer_common, "use_cpu", lambda _ctx: True)
     assert trainer_common.rank_device(ctx) == "cpu"
+
+
+class _FakeAccelerator:
+    def __init__(self, main: bool) -> None:
+        self.is_main_process = main
+        self.waited = False
+
+    def unwrap_model(self, model: object) -> object:
+        return model
+
+    def wait_for_everyone(self) -> None:
+        self.waited = True
+
+
+class _FakeTrainer:
+    """Stands in for a DeepSpeed ZeRO-3 trainer: its module's own weights are empty shards,
+    so only ``save_model`` (which gathers them) may write the final model."""
+
+    def __init__(self, main: bool) -> None:
+        self.accelerator = _FakeAccelerator(main)
+        self.model = object()  # no save_pretrained: saving the module directly would fail
+        self.saved_to: list[str] = []
+
+    def save_model(self, output_dir: str) -> None:
+        self.saved_to.append(output_dir)
+
+
+class _FakeTokenizer:
+    def __init__(self) -> None:
+        self.saved: list[str] = []
+
+    def save_pretrained(self, path: str) -> None:
+        self.saved.append(path)
+
+
+@pytest.mark.parametrize("main", [True, False])
+def test_final_save_goes_through_trainer_save_model_on_every_rank(services: Services,
+                                                                  main: bool):
+    ctx = StageContext(job_dir=services.settings.data_dir / "jobs" / "1", job_id=1, kind="sft",
+                       config={}, db=services.db, data_dir=services.settings.data_dir, seed=0)
+    trainer, tokenizer = _FakeTrainer(main), _FakeTokenizer()
+    assert trainer_common.save_final(ctx, trainer, tokenizer) == str(ctx.output_dir)
+    assert trainer.saved_to == [str(ctx.output_dir)]  # a collective: every rank calls it
+    assert tokenizer.saved == ([str(ctx.output_dir)] if main else [])  # one writer
+    assert trainer.accelerator.waited
