@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch | $(PY)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
-	$(PIP) install --quiet -e ".[dev,train,postgres]"
+	$(PIP) install --quiet -e ".[dev,train,postgres,ray]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

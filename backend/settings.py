@@ -92,6 +92,12 @@ class Settings(BaseSettings):
                     "the worker; several through `accelerate launch`), "
                     "accelerate-subprocess (always the `accelerate launch` program), or plain "
                     "`python -m` (single process only).")
+    job_backend: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where a worker runs a job's stage command: local (a process group on "
+                    "this host) or ray (submitted through the Ray Jobs API to ray_address).")
+    ray_address: str = Field(default="", description="Ray dashboard (Jobs API) address for "
+                             "job_backend=ray, e.g. http://ray-head:8265.")
     job_entry_module: str = Field(default="backend.training.entry",
                                   description="Module run for each job (`-m`, with --job-dir).")
     job_poll_s: float = Field(default=1.0, gt=0, le=60,

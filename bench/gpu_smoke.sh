@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# GPU smoke benchmark (issue 5): trains the SFT and reward-model stages for a few hundred steps
-# in bf16 on a random ~100M-parameter Llama model and prints samples/s as JSON; with --record
-# (the default here) the numbers go to bench/results/gpu_smoke_bf16.json and docs/benchmarks.md.
-# Needs a CUDA GPU and the project's environment with the train extra; the project does not
-# depend on it. Usage: bash bench/gpu_smoke.sh [--steps 300] [--batch-size 16]
+# GPU smoke check (issue 19): SFT, RM, DPO, GRPO and PPO on SmolLM2 in bf16 on one GPU, each a
+# few steps through the real stage entry point; samples/s and peak GPU memory per stage go to
+# bench/results/gpu_smoke.json and a row in docs/benchmarks.md. Sized for a lent GPU machine
+# within 10 minutes. That machine has no network: put the model in the Hub cache first
+# (`huggingface-cli download HuggingFaceTB/SmolLM2-135M-Instruct`) or pass a local directory
+# with --model DIR (or --model random for a random ~100M Llama).
+# Usage: bash bench/gpu_smoke.sh [--model DIR] [--steps 30] [--batch-size 8] [--stages sft,dpo]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-exec "$PYTHON" -m bench.gpu_smoke --record "$@"
+exec timeout 570 "$PYTHON" -m bench.gpu_smoke --record "$@"

@@ -62,6 +62,18 @@ def choice_options(spec: FieldSpec) -> list[tuple[str, Any]]:
     return [NONE_CHOICE if c is None else (str(c), c) for c in spec.choices]
 
 
+def tracking_line(config: dict[str, object], artifact_dir: str) -> str:
+    """Where the job's experiment-tracking logs are, and the command that opens them."""
+    tracker = config.get("report_to")
+    if tracker not in ("tensorboard", "trackio") or not artifact_dir:
+        return ""
+    folder = f"{artifact_dir}/{tracker}"
+    command = (f"tensorboard --logdir {folder}" if tracker == "tensorboard"
+               else f"TRACKIO_DIR={folder} trackio show")
+    return (f"\n\nTracking ({tracker}): logs in {escape_md(folder)}; open them with\n\n"
+            + fenced(command, "sh"))
+
+
 def _ago(when: datetime | None) -> str:
     if when is None:
         return "never"
@@ -295,7 +307,7 @@ class TrainingHandlers:
             if isinstance(outputs, dict) and outputs:
                 text += "\n\nOutputs: " + ", ".join(
                     f"{escape_md(str(k))} = {escape_md(str(v))}" for k, v in outputs.items())
-        return text
+        return text + tracking_line(j.config, j.artifact_dir)
 
     def _progress(self, j: JobInfo, step: int | None) -> str:
         """'step 40 of 100 · about 2 min left' (the ETA from this attempt's pace)."""

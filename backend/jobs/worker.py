@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +33,7 @@ from backend.jobs.devices import DevicePlan, plan_devices, visible_gpus
 from backend.jobs.launch import LaunchCommand, launch_command
 from backend.jobs.layout import JobDir
 from backend.jobs.process import JOB_DIR_ENV, JOB_ID_ENV, terminate_group
+from backend.jobs.ray_runner import RaySubmission, make_client
 from backend.jobs.reaper import reap_stale
 from backend.settings import Settings
 from db import job_repo
@@ -153,12 +155,23 @@ class Worker:
             note(f"run via {command.how}: " + " ".join(command.argv))
             if command.env:
                 note("with " + " ".join(f"{k}={v}" for k, v in sorted(command.env.items())))
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "backend.jobs.guard", "--parent", str(os.getpid()),
-                 "--grace", f"{grace:g}", "--", *command.argv],
-                stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
-                cwd=job_dir.root, env=self._env(job, job_dir, plan, command.env),
-                start_new_session=True)
+            proc: subprocess.Popen[bytes] | RaySubmission
+            if self.settings.job_backend == "ray":
+                try:
+                    proc = self._submit_to_ray(job, job_dir, plan, command, log_fh)
+                except StudioError as exc:
+                    note(f"not started: {exc.message}")
+                    self._finish(job, "failed", error=exc.message)
+                    return
+                note(f"submitted to the Ray cluster at {self.settings.ray_address} as "
+                     f"{proc.submission_id}")
+            else:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "backend.jobs.guard", "--parent", str(os.getpid()),
+                     "--grace", f"{grace:g}", "--", *command.argv],
+                    stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
+                    cwd=job_dir.root, env=self._env(job, job_dir, plan, command.env),
+                    start_new_session=True)
             try:
                 with self.db.write() as s:
                     job_repo.update_job(s, job_id=job.id, expect_status=("running",),
@@ -185,7 +198,24 @@ class Worker:
                          error=f"The stage exited with code {code}. Last lines of log.txt:\n"
                                + log_tail(job_dir.log, LOG_TAIL_LINES))
 
-    def _supervise(self, job: Job, job_dir: JobDir, proc: subprocess.Popen[bytes]) -> str:
+    def _submit_to_ray(self, job: Job, job_dir: JobDir, plan: DevicePlan,
+                       command: LaunchCommand, log_fh: Any) -> RaySubmission:
+        """The same stage command, submitted through the Ray Jobs API (backend.jobs.ray_runner);
+        the job directory is on storage the Ray nodes share."""
+        client = make_client(self.settings.ray_address)
+        gpus = 0 if plan.use_cpu else plan.num_processes
+        try:
+            return RaySubmission.submit(
+                client, submission_id=f"cstudio-job-{job.id}-{job.attempt}-"
+                                      f"{uuid.uuid4().hex[:8]}",
+                argv=command.argv, env=self._env(job, job_dir, plan, command.env),
+                num_gpus=gpus, log=log_fh)
+        except Exception as exc:
+            raise StudioError(f"the Ray cluster at {self.settings.ray_address} refused the "
+                              f"job ({exc}).") from exc
+
+    def _supervise(self, job: Job, job_dir: JobDir,
+                   proc: subprocess.Popen[bytes] | RaySubmission) -> str:
         """Wait for the job's process; '' when it exited by itself, else why it was ended."""
         assert job.id is not None
         beat = self.settings.job_heartbeat_s
@@ -219,10 +249,14 @@ class Worker:
             return "error"
         return "lost" if row is None else row
 
-    def _end(self, proc: subprocess.Popen[bytes]) -> None:
+    def _end(self, proc: subprocess.Popen[bytes] | RaySubmission) -> None:
         """End the job's whole process group: SIGTERM (the guard passes it on and SIGKILLs
-        after the grace period), then SIGKILL ourselves if the guard does not finish."""
+        after the grace period), then SIGKILL ourselves if the guard does not finish. A Ray
+        job is stopped through the Jobs API."""
         grace = self.settings.job_cancel_grace_s
+        if isinstance(proc, RaySubmission):
+            proc.stop(grace + 15)
+            return
         pgid = proc.pid
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)

@@ -42,15 +42,16 @@ def run(ctx: StageContext) -> StageResult:
     ref = models.resolve(str(cfg["model"]), db=ctx.db, data_dir=ctx.data_dir, build_tiny=True)
     note_model(ctx, "policy", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
-    model = models.load_causal_lm(ref.location)
+    model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
     peft = models.lora_config(cfg, "CAUSAL_LM")
-    ref_model = None if peft is not None else models.load_causal_lm(ref.location)
+    ref_model = None if peft is not None else models.load_causal_lm(
+        ref.location, dtype=models.torch_dtype_for(cfg, frozen=True))
     args = DPOConfig(**trainer_common.args_kwargs(
         ctx, beta=float(cfg["beta"]), max_length=int(cfg["max_length"]),
         dataset_num_proc=None))
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=args,
                          train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft, callbacks=[trainer_common.metrics_callback(ctx)])
+                         peft_config=peft, callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["pairs"] = len(rows)

@@ -152,11 +152,13 @@ def load_causal_lm(location: str, *, dtype: str = "float32") -> Any:
     return AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype))
 
 
-def load_reward_model(location: str, tokenizer: Any) -> Any:
+def load_reward_model(location: str, tokenizer: Any, *, dtype: str = "float32") -> Any:
     """A sequence classifier with one output; the head is new unless the checkpoint has one."""
+    import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        location, num_labels=1, dtype=getattr(torch, dtype))
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model
@@ -172,6 +174,14 @@ def lora_config(config: dict[str, Any], task_type: str) -> Any:
                       lora_dropout=0.0, target_modules="all-linear", task_type=task_type)
 
 
-def torch_dtype_for(config: dict[str, Any]) -> str:
-    return {"bf16": "bfloat16", "fp16": "float16"}.get(str(config.get("mixed_precision")),
-                                                      "float32")
+def torch_dtype_for(config: dict[str, Any], *, frozen: bool = False) -> str:
+    """The dtype a stage loads a model in, from ``mixed_precision``: bf16 loads bfloat16
+    weights. fp16 loads float16 only for frozen models (reference, reward scorers): a model
+    that is trained under fp16 autocast keeps float32 master weights (the gradient scaler
+    refuses float16 ones)."""
+    precision = str(config.get("mixed_precision") or "no")
+    if precision == "bf16":
+        return "bfloat16"
+    if precision == "fp16" and frozen:
+        return "float16"
+    return "float32"

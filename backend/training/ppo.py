@@ -96,7 +96,7 @@ class _Policy:
     def __init__(self, location: str, cfg: dict[str, Any], device: str) -> None:
         import torch
 
-        model = models.load_causal_lm(location)
+        model = models.load_causal_lm(location, dtype=models.torch_dtype_for(cfg))
         lora = models.lora_config(cfg, "CAUSAL_LM")
         if lora is not None:
             from peft import get_peft_model
@@ -117,7 +117,7 @@ class _Policy:
         """(log-probs of the completion tokens at ``temperature``, values before each)."""
         logits, hidden = _forward(self.model, ids, attn, hidden=True)
         logp = _token_logp(logits, ids, prompt_len, temperature)
-        values = self.value_head(hidden[:, prompt_len - 1:-1]).squeeze(-1).float()
+        values = self.value_head(hidden[:, prompt_len - 1:-1].float()).squeeze(-1).float()
         return logp, values
 
 
@@ -218,9 +218,11 @@ def run(ctx: StageContext) -> StageResult:
     if checkpoint is not None:
         start = _restore(checkpoint, policy, optimizer, kl, cfg, device)
         ctx.inputs["resumed_from"] = checkpoint.name
-    reference = models.load_causal_lm(ref.location).to(device).eval()
+    reference = models.load_causal_lm(
+        ref.location, dtype=models.torch_dtype_for(cfg, frozen=True)).to(device).eval()
     scorers, weights = reward_scorers(ctx, device)
     metrics = ctx.metrics
+    board = trainer_common.summary_writer(ctx)
     batch = int(cfg["batch_size"])
     rollout_log = RolloutLog(ctx, ref.ref)
     summary: dict[str, Any] = {}
@@ -238,6 +240,10 @@ def run(ctx: StageContext) -> StageResult:
                       samples_per_second=batch / elapsed if elapsed > 0 else None,
                       progress=(step + 1) / int(cfg["max_steps"]))
         summary = {**stats, "beta": kl.value, "global_step": step + 1}
+        if board is not None:
+            for key, value in summary.items():
+                board.add_scalar(f"train/{key}", value, step + 1)
+            board.flush()
         if (step + 1) % int(cfg["save_steps"]) == 0 or step + 1 == int(cfg["max_steps"]):
             ctx.checkpoints_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(ctx.checkpoints_dir / f"checkpoint-{step + 1}", policy, optimizer,
@@ -264,7 +270,7 @@ def _restore(checkpoint: Path, policy: _Policy, optimizer: Any, kl: KLController
         set_peft_model_state_dict(policy.model,
                                   load_file(str(checkpoint / "adapter_model.safetensors")))
     else:
-        loaded = models.load_causal_lm(str(checkpoint))
+        loaded = models.load_causal_lm(str(checkpoint), dtype=models.torch_dtype_for(cfg))
         policy.model.load_state_dict(loaded.state_dict())
     policy.value_head.load_state_dict(torch.load(checkpoint / "value_head.pt",
                                                  map_location=device))

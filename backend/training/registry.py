@@ -6,6 +6,7 @@ per field (``"max_steps: must be a positive integer"``); ``kinds`` describes eac
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,6 +55,7 @@ def validate(kind: str, config: Mapping[str, object], *, db: Database, data_dir:
         problems.extend(_check_references(kind, out, db=db, data_dir=data_dir))
         problems.extend(_check_device(out))
         problems.extend(_check_stage(kind, out))
+        problems.extend(_check_processes(info, out))
     if problems:
         raise ValidationError(f"The {info.title} job config has problems; fix them and queue "
                               "it again.", problems)
@@ -295,6 +297,29 @@ def _gpu_count() -> int:
         return 0
 
 
+def _check_processes(info: StageInfo, cfg: dict[str, object]) -> list[str]:
+    """Refuse what would quietly run wrong on several processes: the data stages and the
+    compact PPO run on one process only (neither uses accelerate to split the work or
+    synchronise gradients); LoRA adapters cannot be merged from ZeRO-3 shards."""
+    processes, nodes = cfg.get("num_processes"), cfg.get("num_nodes")
+    world = (processes if isinstance(processes, int) else 1) * \
+        (nodes if isinstance(nodes, int) else 1)
+    several = world > 1 or cfg.get("deepspeed_stage") is not None
+    if several and not info.model_stage:
+        return [f"num_processes: the {info.title} stage runs on one process (it generates "
+                "with one engine); set num_processes and num_nodes to 1 and leave "
+                "deepspeed_stage empty, or point engine=openai_compat at a vLLM server that "
+                "serves several GPUs"]
+    if several and info.kind == "rl" and cfg.get("algorithm") == "ppo":
+        return ["num_processes: PPO runs on one GPU (it does not synchronise gradients "
+                "across processes); set num_processes and num_nodes to 1 and leave "
+                "deepspeed_stage empty, or use algorithm grpo or rloo on several GPUs"]
+    if cfg.get("deepspeed_stage") == 3 and cfg.get("lora"):
+        return ["lora: LoRA adapters cannot be merged from ZeRO-3 shards; use deepspeed_stage "
+                "2 (or none) with LoRA"]
+    return []
+
+
 def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
     problems: list[str] = []
     if kind == "reward":
@@ -307,6 +332,23 @@ def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
                             "(human labels)")
     if kind == "sft" and cfg.get("helpful_samples") and cfg.get("helpful_dataset_id") is None:
         problems.append("helpful_dataset_id: is required when helpful_samples > 0")
+    if cfg.get("report_to") in ("tensorboard", "trackio") and \
+            importlib.util.find_spec(str(cfg["report_to"])) is None:
+        problems.append(f"report_to: {cfg['report_to']} is not installed; pip install "
+                        f"{cfg['report_to']}, or choose none")
+    if kind == "rl" and cfg.get("use_vllm"):
+        if cfg.get("algorithm") == "ppo":
+            problems.append("use_vllm: PPO samples with transformers; use_vllm is for grpo "
+                            "and rloo")
+        elif importlib.util.find_spec("vllm") is None:
+            problems.append("use_vllm: vLLM is not installed here; pip install "
+                            "'constitution-studio[gpu]' on a GPU host, or turn use_vllm off")
+        if cfg.get("vllm_mode") == "server" and not str(
+                cfg.get("vllm_server_base_url") or "").startswith(("http://", "https://")):
+            problems.append("vllm_server_base_url: give the `trl vllm-serve` URL (http://"
+                            "host:8000) for vllm_mode server")
+        if cfg.get("vllm_mode") == "colocate" and str(cfg.get("device")) == "cpu":
+            problems.append("vllm_mode: colocated vLLM needs GPUs; use device auto or cuda")
     if kind == "rl" and cfg.get("algorithm") in ("grpo", "rloo"):
         batch, gens = cfg.get("batch_size"), cfg.get("num_generations")
         if isinstance(batch, int) and isinstance(gens, int) and batch % gens:

@@ -166,7 +166,8 @@ def run(ctx: StageContext) -> StageResult:
     ref = models.resolve(str(cfg["model"]), db=ctx.db, data_dir=ctx.data_dir, build_tiny=True)
     note_model(ctx, "backbone", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
-    model = models.load_reward_model(ref.location, tokenizer)
+    model = models.load_reward_model(ref.location, tokenizer,
+                                     dtype=models.torch_dtype_for(cfg))
     max_length = int(cfg["max_length"])
     train_rows = tokenized(train, tokenizer, max_length)
     eval_rows = tokenized(held, tokenizer, max_length)
@@ -182,7 +183,7 @@ def run(ctx: StageContext) -> StageResult:
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows and eval_steps else None,
         processing_class=tokenizer, peft_config=models.lora_config(cfg, "SEQ_CLS"),
-        callbacks=[trainer_common.metrics_callback(ctx)])
+        callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     if eval_rows:
         scores = held_out_accuracy(trainer.model, eval_rows, tokenizer.pad_token_id)

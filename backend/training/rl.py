@@ -25,14 +25,16 @@ from backend.training.inputs import dialogue, load_prompts, note_dataset, note_m
 class RewardModelScorer:
     """A TRL reward function: scores (prompt, completion) with one reward model."""
 
-    def __init__(self, name: str, location: str, device: Any, max_length: int) -> None:
+    def __init__(self, name: str, location: str, device: Any, max_length: int,
+                 dtype: str = "float32") -> None:
         import torch
 
         self.__name__ = name
         self.tokenizer = models.load_tokenizer(location)
         self.tokenizer.truncation_side = "left"
         self.tokenizer.padding_side = "right"
-        self.model = models.load_reward_model(location, self.tokenizer).to(device).eval()
+        self.model = models.load_reward_model(location, self.tokenizer,
+                                             dtype=dtype).to(device).eval()
         self.device = device
         self.max_length = max_length
         self._torch = torch
@@ -127,9 +129,24 @@ def reward_scorers(ctx: StageContext, device: Any) -> tuple[list[RewardModelScor
         note_model(ctx, f"reward_{i}", ref.ref, ref.location)
         name = f"rm{i}_" + ref.ref.replace(":", "").replace("/", "_")[-40:]
         scorers.append(RewardModelScorer(name, ref.location, device,
-                                         int(ctx.config["max_length"])))
+                                         int(ctx.config["max_length"]),
+                                         models.torch_dtype_for(ctx.config, frozen=True)))
         weights.append(float(item["weight"]))
     return scorers, weights
+
+
+def vllm_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """GRPO/RLOO config fields of TRL's vLLM integration, from the stage config (nothing when
+    use_vllm is off: generation stays in transformers)."""
+    if not cfg.get("use_vllm"):
+        return {}
+    out: dict[str, Any] = {"use_vllm": True, "vllm_mode": str(cfg.get("vllm_mode") or "server")}
+    if out["vllm_mode"] == "server":
+        out["vllm_server_base_url"] = str(cfg["vllm_server_base_url"]).rstrip("/")
+    else:
+        out["vllm_gpu_memory_utilization"] = float(cfg.get("vllm_gpu_memory_utilization")
+                                                   or 0.3)
+    return out
 
 
 def prompt_rows(ctx: StageContext) -> list[dict[str, Any]]:
@@ -153,8 +170,8 @@ def run(ctx: StageContext) -> StageResult:
     note_model(ctx, "policy", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
     tokenizer.padding_side = "left"
-    model = models.load_causal_lm(ref.location)
-    device = "cpu" if trainer_common.use_cpu(ctx) else "cuda"
+    model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
+    device = trainer_common.rank_device(ctx)  # each rank scores on its own GPU
     scorers, weights = reward_scorers(ctx, device)
     rollout_log = RolloutLog(ctx, ref.ref)
     funcs: list[Any] = [LoggedScorer(sc, i, len(scorers), w, rollout_log)
@@ -162,7 +179,8 @@ def run(ctx: StageContext) -> StageResult:
     common = trainer_common.args_kwargs(
         ctx, beta=float(cfg["beta"]), num_generations=int(cfg["num_generations"]),
         max_completion_length=int(cfg["max_completion_length"]),
-        temperature=float(cfg["temperature"]), reward_weights=weights, log_completions=False)
+        temperature=float(cfg["temperature"]), reward_weights=weights, log_completions=False,
+        **vllm_kwargs(cfg))
     if cfg["algorithm"] == "grpo":
         from trl.trainer.grpo_config import GRPOConfig
         from trl.trainer.grpo_trainer import GRPOTrainer
@@ -172,7 +190,7 @@ def run(ctx: StageContext) -> StageResult:
                                    train_dataset=Dataset.from_list(rows),
                                    processing_class=tokenizer,
                                    peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                                   callbacks=[trainer_common.metrics_callback(ctx)])
+                                   callbacks=trainer_common.tracking_callbacks(ctx))
     else:
         from trl.trainer.rloo_config import RLOOConfig
         from trl.trainer.rloo_trainer import RLOOTrainer
@@ -180,7 +198,7 @@ def run(ctx: StageContext) -> StageResult:
         trainer = RLOOTrainer(model=model, reward_funcs=funcs, args=RLOOConfig(**common),
                               train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                               peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                              callbacks=[trainer_common.metrics_callback(ctx)])
+                              callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["prompts"] = len(rows)

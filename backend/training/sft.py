@@ -48,14 +48,14 @@ def run(ctx: StageContext) -> StageResult:
     ref = models.resolve(str(cfg["model"]), db=ctx.db, data_dir=ctx.data_dir, build_tiny=True)
     note_model(ctx, "base", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
-    model = models.load_causal_lm(ref.location)
+    model = models.load_causal_lm(ref.location, dtype=models.torch_dtype_for(cfg))
     args = SFTConfig(**trainer_common.args_kwargs(
         ctx, max_length=int(cfg["max_length"]), completion_only_loss=True,
         dataset_num_proc=None, remove_unused_columns=True))
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer,
                          peft_config=models.lora_config(cfg, "CAUSAL_LM"),
-                         callbacks=[trainer_common.metrics_callback(ctx)])
+                         callbacks=trainer_common.tracking_callbacks(ctx))
     summary = trainer_common.train(ctx, trainer)
     model_dir = trainer_common.save_final(ctx, trainer, tokenizer)
     summary["examples"] = len(rows)

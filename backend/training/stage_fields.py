@@ -99,6 +99,9 @@ TRAINING_FIELDS: tuple[FieldSpec, ...] = (
               group="training"),
     _int("lora_r", 16, "LoRA rank.", group="training"),
     _int("lora_alpha", 32, "LoRA alpha.", group="training"),
+    FieldSpec("report_to", "choice", "tensorboard", "Experiment tracking: TensorBoard logs in "
+              "the job folder (tensorboard/), trackio (local, in the job folder's trackio/) "
+              "or none.", choices=("tensorboard", "trackio", "none"), group="training"),
 )
 
 SAMPLING_FIELDS: tuple[FieldSpec, ...] = (
@@ -203,6 +206,15 @@ STAGES: tuple[StageInfo, ...] = (
          _float("vf_coef", 0.1, "PPO: value loss coefficient."),
          _float("gamma", 1.0, "PPO: discount.", maximum=1.0),
          _float("lam", 0.95, "PPO: GAE λ.", maximum=1.0),
+         FieldSpec("use_vllm", "bool", False, "GRPO/RLOO: generate the rollouts with vLLM "
+                   "(TRL's integration; needs the gpu extra)."),
+         FieldSpec("vllm_mode", "choice", "server", "GRPO/RLOO with vLLM: server (a `trl "
+                   "vllm-serve` process at vllm_server_base_url, its own GPUs) or colocate "
+                   "(vLLM inside each training process).", choices=("server", "colocate")),
+         FieldSpec("vllm_server_base_url", "str", "", "GRPO/RLOO, vllm_mode server: the "
+                   "`trl vllm-serve` URL, e.g. http://gpu-host:8000."),
+         _float("vllm_gpu_memory_utilization", 0.3, "GRPO/RLOO, vllm_mode colocate: share of "
+                "each GPU vLLM may take.", minimum=0.05, maximum=0.95),
          SEED, *TRAINING_FIELDS, *DEVICE_FIELDS]),
     StageInfo(
         "dpo", "DPO",
