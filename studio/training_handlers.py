@@ -15,7 +15,7 @@ from backend.errors import StudioError, ValidationError
 from backend.services.container import Services
 from backend.services.jobs import JobInfo
 from studio import training_charts as charts
-from studio.render import error_cause, escape_md, problems_md
+from studio.render import error_cause, escape_md, fenced, problems_md
 from studio.session import principal
 
 if TYPE_CHECKING:
