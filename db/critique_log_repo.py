@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from db.models import CritiqueLogRecord, utcnow
@@ -35,6 +35,32 @@ def insert_record(session: Session, **fields: Any) -> CritiqueLogRecord:
     session.add(record)
     session.flush()
     return record
+
+
+def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many records in one statement (fields as ``insert_record``); their ids, in order.
+
+    Plain dicts through SQLAlchemy Core (no ORM objects, one multi-row INSERT ... RETURNING),
+    each hashed exactly as ``insert_record`` hashes it."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = []
+    for fields in rows:
+        row = {**fields, "created_at": now}
+        row["record_hash"] = _hash_fields(row)
+        values.append(row)
+    table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
+    result = session.connection().execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    return [int(r[0]) for r in result]
+
+
+def _hash_fields(row: dict[str, Any]) -> str:
+    fields = {name: row.get(name) for name in HASHED_FIELDS}
+    fields["created_at"] = row["created_at"].isoformat(timespec="microseconds")
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def get_record(session: Session, *, record_id: int) -> CritiqueLogRecord | None:

@@ -4,6 +4,7 @@ or deleted once written (the migrations add triggers that refuse it on SQLite)."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -199,6 +200,10 @@ class VerdictRow(SQLModel, table=True):
                                              sa_column=Column(JSON, nullable=False))
     record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # For the disagreement browser (issue 15, migration 0011): max(p_a, 1 - p_a), and whether
+    # the AI's side differs from the human label; paged in SQL through ix_verdict_page.
+    confidence: float | None = None
+    disagrees: bool | None = None
 
 
 class GoldenCase(SQLModel, table=True):
@@ -214,4 +219,29 @@ class GoldenCase(SQLModel, table=True):
     expected: str = Field(max_length=1)  # "A" or "B"
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# The disagreement browser's pages: filter and sort in the index (issue 15, migration 0011).
+_VERDICT: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+Index("ix_verdict_page", _VERDICT.c.evaluation_id, _VERDICT.c.disagrees, _VERDICT.c.confidence,
+      _VERDICT.c.item_id)
+Index("ix_verdict_confidence", _VERDICT.c.evaluation_id, _VERDICT.c.confidence,
+      _VERDICT.c.item_id)
+
+class UnscorableItem(SQLModel, table=True):
+    """An item of an evaluation the engine could not score (issue 11): why, and the engine's top
+    tokens as evidence. Counts as done for progress and resume; not a verdict, so no metric
+    includes it. At most one per (evaluation, item)."""
+
+    __tablename__ = "evaluation_unscorable"
+    __table_args__ = (UniqueConstraint("evaluation_id", "item_id", name="uq_unscorable_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    item_id: int = Field(foreign_key="pair_item.id")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    top_tokens: dict[str, object] = Field(default_factory=dict,
+                                          sa_column=Column(JSON, nullable=False))
+    record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
