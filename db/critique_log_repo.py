@@ -51,7 +51,19 @@ def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int
         row["record_hash"] = _hash_fields(row)
         values.append(row)
     table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
-    result = session.connection().execute(
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # A SQLite writer holds the database's only write lock (BEGIN IMMEDIATE) for the whole
+        # transaction, so the next ids are max(id)+1... and can be given explicitly: one plain
+        # executemany instead of a statement per row (which is what RETURNING with a guaranteed
+        # order costs on SQLite).
+        top = conn.execute(select(func.max(table.c.id))).scalar() or 0
+        ids = list(range(top + 1, top + 1 + len(values)))
+        for row, record_id in zip(values, ids, strict=True):
+            row["id"] = record_id
+        conn.execute(insert(table), values)
+        return ids
+    result = conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
     return [int(r[0]) for r in result]
 

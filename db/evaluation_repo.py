@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, func
+from sqlalchemy import Text, cast, func, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from db.models import Evaluation, PairItemRow, VerdictRow, utcnow
+from db.models import Evaluation, PairItemRow, UnscorableItem, VerdictRow, utcnow
 
 
 def create_evaluation(session: Session, **fields: Any) -> Evaluation:
@@ -63,6 +63,58 @@ def insert_verdicts(session: Session, *, evaluation_id: int, rows: Sequence[dict
         row.done_count, row.updated_at = done, utcnow()
         session.add(row)
     return done
+
+
+def unscorable_item_ids(session: Session, *, evaluation_id: int) -> set[int]:
+    return set(session.exec(select(UnscorableItem.item_id)
+                            .where(UnscorableItem.evaluation_id == evaluation_id)).all())
+
+
+def count_unscorable(session: Session, *, evaluation_id: int) -> int:
+    return session.exec(select(func.count()).select_from(UnscorableItem)
+                        .where(UnscorableItem.evaluation_id == evaluation_id)).one()
+
+
+def unscorable_items(session: Session, *, evaluation_id: int) -> Sequence[UnscorableItem]:
+    return session.exec(select(UnscorableItem).where(UnscorableItem.evaluation_id == evaluation_id)
+                        .order_by(col(UnscorableItem.item_id))).all()
+
+
+def insert_chunk(session: Session, *, evaluation_id: int, verdicts: Sequence[dict[str, Any]],
+                 unscorable: Sequence[dict[str, Any]] = ()) -> int:
+    """A chunk's verdicts and unscorable items, each kind in one multi-row INSERT, and the
+    run's progress (verdicts plus unscorable items); returns the new done count. The caller's
+    transaction makes the chunk atomic; a duplicate (evaluation, item) raises IntegrityError."""
+    conn = session.connection()
+    now = utcnow()
+    if verdicts:
+        table: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+        conn.execute(insert(table), [{"evaluation_id": evaluation_id, "created_at": now, **r}
+                                     for r in verdicts])
+    if unscorable:
+        table = UnscorableItem.__table__  # type: ignore[attr-defined]
+        conn.execute(insert(table), [{"evaluation_id": evaluation_id, "created_at": now, **r}
+                                     for r in unscorable])
+    done = (count_verdicts(session, evaluation_id=evaluation_id)
+            + count_unscorable(session, evaluation_id=evaluation_id))
+    ev: Any = Evaluation.__table__  # type: ignore[attr-defined]
+    conn.execute(update(ev).where(ev.c.id == evaluation_id).values(done_count=done,
+                                                                    updated_at=now))
+    return done
+
+
+def pair_texts(session: Session, *, ids: Sequence[int]
+               ) -> dict[int, tuple[str, str, str, float]]:
+    """(prompt, response A, response B, human label) of these items, as plain tuples."""
+    out: dict[int, tuple[str, str, str, float]] = {}
+    for lo in range(0, len(ids), 500):
+        rows = session.connection().execute(
+            core_select(col(PairItemRow.id), col(PairItemRow.prompt), col(PairItemRow.response_a),
+                        col(PairItemRow.response_b), col(PairItemRow.human_label))
+            .where(col(PairItemRow.id).in_(list(ids[lo:lo + 500]))))
+        for item_id, prompt, a, b, human in rows:
+            out[int(item_id or 0)] = (prompt, a, b, float(human))
+    return out
 
 
 def evaluation_verdicts(session: Session, *, evaluation_id: int) -> Sequence[VerdictRow]:

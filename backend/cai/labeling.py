@@ -9,6 +9,7 @@ principles can be ensembled. Every variant is recorded in the critique log.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
@@ -19,7 +20,7 @@ from backend.cai.constitution import ConstitutionContent, Principle
 from backend.cai.critique_loop import clean_text
 from backend.cai.sampling import eligible, sample_k
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
-from backend.engines.base import Engine, GenerationParams, Prompt
+from backend.engines.base import ChoiceScores, Engine, GenerationParams, Prompt
 from backend.errors import ValidationError
 
 Order = Literal["AB", "BA"]
@@ -31,6 +32,7 @@ class PairItem:
     prompt: str
     response_a: str
     response_b: str
+    item_id: int | None = None  # the stored item's id, where there is one
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Verdict:
     p_a: float
     variants: tuple[VariantVerdict, ...]
     seed: int
+    # Why the engine could not score this item (then ``p_a`` is NaN and the item is recorded
+    # as unscorable, not as a verdict), with the engine's top tokens as evidence.
+    unscorable: str | None = None
+    top_tokens: dict[str, float] = field(default_factory=dict)
 
     @property
     def winner(self) -> str:
@@ -112,7 +118,7 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
                 ) -> list[Verdict]:
     config.validate()
     clean = [PairItem(clean_text(i.prompt, "prompt"), clean_text(i.response_a, "response A"),
-                      clean_text(i.response_b, "response B")) for i in items]
+                      clean_text(i.response_b, "response B"), i.item_id) for i in items]
     if not clean:
         return []
     pool = eligible(content, config.principle_keys)
@@ -140,6 +146,9 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
               "cot_clamp": list(config.cot_clamp) if config.cot_clamp else None}
     variants: list[tuple[_Job, float, float, bool, str | None, int | None]] = []
     for j, s, r, cot_id in zip(jobs, scores, reasoning, cot_ids, strict=True):
+        if not s.scored:  # recorded as unscorable below; the rest of the batch goes on
+            variants.append((j, math.nan, math.nan, False, r, cot_id))
+            continue
         p_first = s.probs["A"]
         clamped = False
         if config.cot and config.cot_clamp is not None:
@@ -149,16 +158,25 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         p_a = p_first if j.order == "AB" else 1.0 - p_first
         variants.append((j, p_a, p_first, clamped, r, cot_id))
     ids = logger.log([
-        _step(engine, "verdict", chains[j.item], s.prompt_sent, "A" if p_first >= 0.5 else "B",
+        _step(engine, "verdict", chains[j.item], s.prompt_sent,
+              ("A" if p_first >= 0.5 else "B") if s.scored else "unscorable",
               version_id, j, params, s.latency_s, cot_id,
               {"probs": s.probs, "logprobs": s.logprobs, "p_first": p_first, "p_a": p_a,
-               "order": j.order, "clamped": clamped})
+               "order": j.order, "clamped": clamped} if s.scored else
+              {"unscorable": s.unscorable, "top_tokens": s.top_tokens, "order": j.order})
         for (j, p_a, p_first, clamped, _r, cot_id), s in zip(variants, scores, strict=True)])
+    failed: dict[int, ChoiceScores] = {}
+    for j, s in zip(jobs, scores, strict=True):
+        if not s.scored:
+            failed.setdefault(j.item, s)
     by_item: list[list[VariantVerdict]] = [[] for _ in clean]
     for (j, p_a, p_first, clamped, r, cot_id), rid in zip(variants, ids, strict=True):
         by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, clamped,
                                               r, rid, cot_id))
     return [Verdict(chains[i], fmean(v.p_a for v in vs), tuple(vs), config.seed)
+            if i not in failed else
+            Verdict(chains[i], math.nan, tuple(vs), config.seed, failed[i].unscorable,
+                    dict(failed[i].top_tokens))
             for i, vs in enumerate(by_item)]
 
 
