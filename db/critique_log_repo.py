@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
+from db.bulk import insert_rows
 from db.models import CritiqueLogRecord, utcnow
 from db.paging import iter_by_id
 
@@ -54,14 +55,14 @@ def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         # A SQLite writer holds the database's only write lock (BEGIN IMMEDIATE) for the whole
-        # transaction, so the next ids are max(id)+1... and can be given explicitly: one plain
-        # executemany instead of a statement per row (which is what RETURNING with a guaranteed
-        # order costs on SQLite).
+        # transaction, so the next ids are max(id)+1... and can be given explicitly: multi-row
+        # INSERTs (db/bulk.py) instead of a statement per row (which is what RETURNING with a
+        # guaranteed order costs on SQLite).
         top = conn.execute(select(func.max(table.c.id))).scalar() or 0
         ids = list(range(top + 1, top + 1 + len(values)))
         for row, record_id in zip(values, ids, strict=True):
             row["id"] = record_id
-        conn.execute(insert(table), values)
+        insert_rows(conn, table, values)
         return ids
     result = conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), values)

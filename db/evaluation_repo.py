@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, func, insert, update
+from sqlalchemy import Text, cast, func, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from db.bulk import insert_rows
 from db.models import Evaluation, PairItemRow, UnscorableItem, VerdictRow, utcnow
 
 
@@ -89,12 +90,12 @@ def insert_chunk(session: Session, *, evaluation_id: int, verdicts: Sequence[dic
     now = utcnow()
     if verdicts:
         table: Any = VerdictRow.__table__  # type: ignore[attr-defined]
-        conn.execute(insert(table), [{"evaluation_id": evaluation_id, "created_at": now, **r}
-                                     for r in verdicts])
+        insert_rows(conn, table, [{"evaluation_id": evaluation_id, "created_at": now, **r}
+                                  for r in verdicts])
     if unscorable:
         table = UnscorableItem.__table__  # type: ignore[attr-defined]
-        conn.execute(insert(table), [{"evaluation_id": evaluation_id, "created_at": now, **r}
-                                     for r in unscorable])
+        insert_rows(conn, table, [{"evaluation_id": evaluation_id, "created_at": now, **r}
+                                  for r in unscorable])
     done = (count_verdicts(session, evaluation_id=evaluation_id)
             + count_unscorable(session, evaluation_id=evaluation_id))
     ev: Any = Evaluation.__table__  # type: ignore[attr-defined]
