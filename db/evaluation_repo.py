@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, update
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from db.bulk import insert_rows
@@ -116,6 +117,57 @@ def pair_texts(session: Session, *, ids: Sequence[int]
         for item_id, prompt, a, b, human in rows:
             out[int(item_id or 0)] = (prompt, a, b, float(human))
     return out
+
+
+@dataclass(frozen=True)
+class PageRow:
+    item_id: int
+    p_a: float
+    principle_keys: list[str]
+    variants: list[dict[str, Any]]
+    record_ids: list[int]
+    prompt: str
+    response_a: str
+    response_b: str
+    human_label: float
+
+
+def disagreement_page(session: Session, *, evaluation_id: int, principle: str | None,
+                      min_confidence: float, max_confidence: float, human_label: float | None,
+                      only_disagreements: bool, limit: int, offset: int
+                      ) -> tuple[list[PageRow], int]:
+    """One page of an evaluation's verdicts, most confident first (ties by item id), filtered
+    and paged in SQL over ``ix_verdict_page`` / ``ix_verdict_confidence``; and how many match.
+    """
+    v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+    i: Any = PairItemRow.__table__  # type: ignore[attr-defined]
+    where = [v.c.evaluation_id == evaluation_id,
+             v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
+    if only_disagreements:
+        where.append(v.c.disagrees == True)  # noqa: E712  (SQL, and uses the index)
+    if principle:
+        if session.connection().dialect.name == "postgresql":
+            where.append(cast(v.c.principle_keys, JSONB).contains([principle]))
+        else:
+            keys = func.json_each(v.c.principle_keys).table_valued("value")
+            where.append(core_select(keys.c.value).where(keys.c.value == principle).exists())
+    needs_item = human_label is not None
+    if needs_item:
+        where.append(i.c.human_label == human_label)
+    conn = session.connection()
+    counted = core_select(func.count()).select_from(
+        v.join(i, i.c.id == v.c.item_id) if needs_item else v).where(*where)
+    total = int(conn.execute(counted).scalar() or 0)
+    page = conn.execute(
+        core_select(v.c.item_id, v.c.p_a, cast(v.c.principle_keys, Text),
+                    cast(v.c.variants, Text), cast(v.c.record_ids, Text), i.c.prompt,
+                    i.c.response_a, i.c.response_b, i.c.human_label)
+        .select_from(v.join(i, i.c.id == v.c.item_id)).where(*where)
+        .order_by(v.c.confidence.desc(), v.c.item_id.desc()).limit(limit).offset(offset)
+    ).all()
+    rows = [PageRow(int(r[0]), float(r[1]), json.loads(r[2]), json.loads(r[3]),
+                    json.loads(r[4]), r[5], r[6], r[7], float(r[8])) for r in page]
+    return rows, total
 
 
 def evaluation_verdicts(session: Session, *, evaluation_id: int) -> Sequence[VerdictRow]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event, select
 from sqlmodel import Field, SQLModel
 
 
@@ -228,6 +228,20 @@ Index("ix_verdict_page", _VERDICT.c.evaluation_id, _VERDICT.c.disagrees, _VERDIC
       _VERDICT.c.item_id)
 Index("ix_verdict_confidence", _VERDICT.c.evaluation_id, _VERDICT.c.confidence,
       _VERDICT.c.item_id)
+
+
+@event.listens_for(VerdictRow, "before_insert")
+def _page_fields(mapper: Any, connection: Any, target: VerdictRow) -> None:
+    """Verdicts added through the ORM get the page fields too (the run loop sets them itself)."""
+    if target.confidence is None:
+        target.confidence = max(target.p_a, 1.0 - target.p_a)
+    if target.disagrees is None:
+        human = connection.execute(select(PairItemRow.human_label)  # type: ignore[call-overload]
+                                   .where(PairItemRow.id == target.item_id)).scalar()
+        if human is not None:
+            decision = 1.0 if target.p_a > 0.5 else 0.0 if target.p_a < 0.5 else 0.5
+            target.disagrees = decision != human
+
 
 class UnscorableItem(SQLModel, table=True):
     """An item of an evaluation the engine could not score (issue 11): why, and the engine's top

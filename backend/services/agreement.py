@@ -8,7 +8,6 @@ import numpy as np
 
 from backend.cai import metrics
 from backend.errors import NotFoundError, ValidationError
-from db import dataset_repo
 from db import evaluation_repo as repo
 from db.engine import Database
 
@@ -109,33 +108,18 @@ class AgreementService:
                       min_confidence: float = 0.5, max_confidence: float = 1.0,
                       human_label: float | None = None, only_disagreements: bool = True,
                       limit: int = 20, offset: int = 0) -> tuple[list[DisagreementRow], int]:
-        """Items (optionally only those the AI got wrong), filtered, most confident first."""
+        """Items (optionally only those the AI got wrong), filtered, most confident first (ties
+        by item id, newest first); filtered, sorted and paged in the database."""
         with self._db.read() as s:
-            verdicts = repo.evaluation_verdicts(s, evaluation_id=evaluation_id)
-            selected = []
-            for v in verdicts:
-                confidence = max(v.p_a, 1.0 - v.p_a)
-                if principle and principle not in v.principle_keys:
-                    continue
-                if not min_confidence <= confidence <= max_confidence:
-                    continue
-                selected.append((confidence, v))
-            items = {r.id: r for r in dataset_repo.items_by_ids(
-                s, ids=[v.item_id for _, v in selected])}
-        rows = []
-        for _, v in sorted(selected, key=lambda cv: -cv[0]):
-            item = items[v.item_id]
-            if human_label is not None and item.human_label != human_label:
-                continue
-            agrees = metrics.item_scores([v.p_a], [item.human_label])[0] == 1.0
-            if only_disagreements and agrees:
-                continue
-            rows.append(DisagreementRow(
-                v.item_id, item.prompt, item.response_a, item.response_b, item.human_label,
-                v.p_a, list(v.principle_keys),
-                [str(x["cot"]) for x in v.variants if x.get("cot")],
-                list(v.record_ids)))
-        return rows[offset:offset + limit], len(rows)
+            page, total = repo.disagreement_page(
+                s, evaluation_id=evaluation_id, principle=principle or None,
+                min_confidence=min_confidence, max_confidence=max_confidence,
+                human_label=human_label, only_disagreements=only_disagreements,
+                limit=limit, offset=offset)
+        return [DisagreementRow(r.item_id, r.prompt, r.response_a, r.response_b, r.human_label,
+                                r.p_a, list(r.principle_keys),
+                                [str(x["cot"]) for x in r.variants if x.get("cot")],
+                                list(r.record_ids)) for r in page], total
 
     def compare(self, evaluation_a: int, evaluation_b: int, *, n_boot: int = 1000
                 ) -> metrics.RunComparison:
