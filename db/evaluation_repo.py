@@ -145,7 +145,9 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
              v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
     if only_disagreements:
         where.append(v.c.disagrees == True)  # noqa: E712  (SQL, and uses the index)
-    if principle:
+    if principle and _one_principle_each(session, evaluation_id):
+        where.append(v.c.principle_key == principle)
+    elif principle:
         if session.connection().dialect.name == "postgresql":
             where.append(cast(v.c.principle_keys, JSONB).contains([principle]))
         else:
@@ -168,6 +170,16 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     rows = [PageRow(int(r[0]), float(r[1]), json.loads(r[2]), json.loads(r[3]),
                     json.loads(r[4]), r[5], r[6], r[7], float(r[8])) for r in page]
     return rows, total
+
+
+def _one_principle_each(session: Session, evaluation_id: int) -> bool:
+    """Whether every verdict of the run names its one principle in ``principle_key`` (k = 1),
+    so the principle filter can use ``ix_verdict_principle_page``."""
+    v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+    missing = session.connection().execute(
+        core_select(v.c.id).where(v.c.evaluation_id == evaluation_id,
+                                  v.c.principle_key.is_(None)).limit(1)).first()
+    return missing is None
 
 
 def evaluation_verdicts(session: Session, *, evaluation_id: int) -> Sequence[VerdictRow]:

@@ -204,6 +204,7 @@ class VerdictRow(SQLModel, table=True):
     # the AI's side differs from the human label; paged in SQL through ix_verdict_page.
     confidence: float | None = None
     disagrees: bool | None = None
+    principle_key: str | None = Field(default=None, max_length=64)  # the one, if k = 1
 
 
 class GoldenCase(SQLModel, table=True):
@@ -228,6 +229,8 @@ Index("ix_verdict_page", _VERDICT.c.evaluation_id, _VERDICT.c.disagrees, _VERDIC
       _VERDICT.c.item_id)
 Index("ix_verdict_confidence", _VERDICT.c.evaluation_id, _VERDICT.c.confidence,
       _VERDICT.c.item_id)
+Index("ix_verdict_principle_page", _VERDICT.c.evaluation_id, _VERDICT.c.principle_key,
+      _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
 
 
 @event.listens_for(VerdictRow, "before_insert")
@@ -235,6 +238,8 @@ def _page_fields(mapper: Any, connection: Any, target: VerdictRow) -> None:
     """Verdicts added through the ORM get the page fields too (the run loop sets them itself)."""
     if target.confidence is None:
         target.confidence = max(target.p_a, 1.0 - target.p_a)
+    if target.principle_key is None and len(target.principle_keys) == 1:
+        target.principle_key = target.principle_keys[0]
     if target.disagrees is None:
         human = connection.execute(select(PairItemRow.human_label)  # type: ignore[call-overload]
                                    .where(PairItemRow.id == target.item_id)).scalar()

@@ -366,6 +366,8 @@ def _verdict_row(item_id: int, verdict: Verdict, human: float | None = None,
         "p_a": verdict.p_a,
         "confidence": max(verdict.p_a, 1.0 - verdict.p_a),
         "disagrees": None if human is None else decision != human,
+        "principle_key": (next(iter(verdict.per_principle))
+                          if len(verdict.per_principle) == 1 else None),
         "p_a_ab": sum(by_order["AB"]) / len(by_order["AB"]) if by_order["AB"] else None,
         "p_a_ba": sum(by_order["BA"]) / len(by_order["BA"]) if by_order["BA"] else None,
         "principle_keys": list(verdict.per_principle),

@@ -6,9 +6,10 @@ Create Date: 2026-11-28 09:40:00.000000
 
 Issue 15 (and issue 11's unscorable items):
 
-* ``verdict.confidence`` (max(p_a, 1 - p_a)) and ``verdict.disagrees`` (the AI's side differs
-  from the human label), backfilled here, with the indexes ``ix_verdict_page`` and
-  ``ix_verdict_confidence``: the disagreement browser filters, sorts and pages in SQL. The
+* ``verdict.confidence`` (max(p_a, 1 - p_a)), ``verdict.disagrees`` (the AI's side differs
+  from the human label) and ``verdict.principle_key`` (the principle, when a verdict has one),
+  backfilled here, with the indexes ``ix_verdict_page``, ``ix_verdict_confidence`` and
+  ``ix_verdict_principle_page``: the disagreement browser filters, sorts and pages in SQL. The
   verdict table is append-only, so its triggers are lifted for the backfill and put back.
 * ``evaluation_unscorable``: items an engine could not score, with the engine's top tokens.
 * SQLite: ``critique_fts`` is recreated with FTS5 prefix indexes (``prefix='2 3'``) and
@@ -44,6 +45,13 @@ _BACKFILL = (
     "WHEN verdict.p_a < 0.5 THEN pair_item.human_label <> 0.0 "
     "ELSE pair_item.human_label <> 0.5 END FROM pair_item WHERE pair_item.id = verdict.item_id)")
 
+_BACKFILL_KEY = {  # the verdict's principle where it has exactly one (k = 1 runs)
+    "sqlite": "UPDATE verdict SET principle_key = json_extract(principle_keys, '$[0]') "
+              "WHERE json_array_length(principle_keys) = 1",
+    "postgresql": "UPDATE verdict SET principle_key = principle_keys::json ->> 0 "
+                  "WHERE json_array_length(principle_keys::json) = 1",
+}
+
 
 def _verdict_triggers(create: bool) -> None:
     dialect = op.get_bind().dialect.name
@@ -77,11 +85,16 @@ def upgrade() -> None:
     with op.batch_alter_table('verdict', schema=None) as batch_op:
         batch_op.add_column(sa.Column('confidence', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('disagrees', sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column('principle_key', sa.String(length=64), nullable=True))
     op.execute(_BACKFILL)
+    op.execute(_BACKFILL_KEY[op.get_bind().dialect.name])
     op.create_index('ix_verdict_page', 'verdict',
                     ['evaluation_id', 'disagrees', 'confidence', 'item_id'], unique=False)
     op.create_index('ix_verdict_confidence', 'verdict',
                     ['evaluation_id', 'confidence', 'item_id'], unique=False)
+    op.create_index('ix_verdict_principle_page', 'verdict',
+                    ['evaluation_id', 'principle_key', 'disagrees', 'confidence', 'item_id'],
+                    unique=False)
     _verdict_triggers(create=True)
     op.create_table(
         'evaluation_unscorable',
@@ -108,9 +121,11 @@ def downgrade() -> None:
                   table_name='evaluation_unscorable')
     op.drop_table('evaluation_unscorable')
     _verdict_triggers(create=False)
+    op.drop_index('ix_verdict_principle_page', table_name='verdict')
     op.drop_index('ix_verdict_confidence', table_name='verdict')
     op.drop_index('ix_verdict_page', table_name='verdict')
     with op.batch_alter_table('verdict', schema=None) as batch_op:
+        batch_op.drop_column('principle_key')
         batch_op.drop_column('disagrees')
         batch_op.drop_column('confidence')
     _verdict_triggers(create=True)

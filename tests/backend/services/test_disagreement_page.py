@@ -15,7 +15,7 @@ from tests.backend.services.agreement_data import add_dataset
 KEYS = ["harm", "honesty", "care"]
 
 
-def _store(services: Services, n: int) -> int:
+def _store(services: Services, n: int, most_keys: int) -> int:
     ds = add_dataset(services, n)
     rng = random.Random(7)
     version = services.constitutions.list_all()[0].head.id
@@ -32,7 +32,7 @@ def _store(services: Services, n: int) -> int:
         for item in ids:  # ORM inserts: the page fields come from the before-insert hook
             p = rng.choice([0.5, 0.2, 0.8, rng.random(), rng.random()])
             s.add(VerdictRow(evaluation_id=ev.id, item_id=item, p_a=p,
-                             principle_keys=rng.sample(KEYS, rng.randint(1, 2)),
+                             principle_keys=rng.sample(KEYS, rng.randint(1, most_keys)),
                              variants=[{"cot": "because"}], record_ids=[item]))
         return ev.id
 
@@ -59,13 +59,14 @@ def _reference(services: Services, run: int, principle: str | None, lo: float, h
     return out
 
 
+@pytest.mark.parametrize("most_keys", [1, 2])  # k = 1 (indexed principle) and ensembles
 @pytest.mark.parametrize(("principle", "lo", "hi", "human", "only"), [
     (None, 0.5, 1.0, None, True), (None, 0.5, 1.0, None, False), ("care", 0.5, 1.0, None, True),
     ("harm", 0.6, 0.9, 0.0, False), (None, 0.5, 0.5, None, True), (None, 0.7, 1.0, 1.0, True)])
 def test_pages_match_the_python_reference(services: Services, principle: str | None,
                                           lo: float, hi: float, human: float | None,
-                                          only: bool) -> None:
-    run = _store(services, 60)
+                                          only: bool, most_keys: int) -> None:
+    run = _store(services, 60, most_keys)
     expected = _reference(services, run, principle, lo, hi, human, only)
     got: list[int] = []
     for offset in range(0, 70, 7):
