@@ -134,41 +134,63 @@ class PageRow:
 
 def disagreement_page(session: Session, *, evaluation_id: int, principle: str | None,
                       min_confidence: float, max_confidence: float, human_label: float | None,
-                      only_disagreements: bool, limit: int, offset: int
-                      ) -> tuple[list[PageRow], int]:
-    """One page of an evaluation's verdicts, most confident first (ties by item id), filtered
-    and paged in SQL over ``ix_verdict_page`` / ``ix_verdict_confidence``; and how many match.
+                      only_disagreements: bool, limit: int, offset: int,
+                      known_total: int | None = None) -> tuple[list[PageRow], int]:
+    """One page of an evaluation's verdicts, most confident first (ties by item id, newest
+    first), filtered and paged in SQL; and how many match.
+
+    Every filter is a range of one of the verdict indexes (``ix_verdict_page``,
+    ``ix_verdict_confidence``, ``ix_verdict_principle_page``, ``ix_verdict_human_page``), so
+    counts read index entries only and a page reads ``offset + limit`` entries. Where all
+    verdicts are wanted under a principle or human-label filter, the agreeing and disagreeing
+    ranges are each read in order and merged here (an index cannot give that order at once).
+    ``known_total``: the count from an earlier page of the same filter and progress (not
+    counted again).
     """
     v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
     i: Any = PairItemRow.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
     where = [v.c.evaluation_id == evaluation_id,
              v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
-    if only_disagreements:
-        where.append(v.c.disagrees == True)  # noqa: E712  (SQL, and uses the index)
     if principle and _one_principle_each(session, evaluation_id):
         where.append(v.c.principle_key == principle)
     elif principle:
-        if session.connection().dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
             where.append(cast(v.c.principle_keys, JSONB).contains([principle]))
         else:
             keys = func.json_each(v.c.principle_keys).table_valued("value")
             where.append(core_select(keys.c.value).where(keys.c.value == principle).exists())
-    needs_item = human_label is not None
-    if needs_item:
-        where.append(i.c.human_label == human_label)
-    conn = session.connection()
-    counted = core_select(func.count()).select_from(
-        v.join(i, i.c.id == v.c.item_id) if needs_item else v).where(*where)
-    total = int(conn.execute(counted).scalar() or 0)
-    page = conn.execute(
+    if human_label is not None:
+        where.append(v.c.human_label == human_label)
+    if only_disagreements:
+        parts = [[v.c.disagrees == True]]  # noqa: E712  (SQL, and uses the index)
+    elif principle or human_label is not None:
+        parts = [[v.c.disagrees == False], [v.c.disagrees == True]]  # noqa: E712
+    else:
+        parts = [[]]
+    total = 0
+    keys_in_order: list[tuple[float, int]] = []
+    for extra in parts:
+        if known_total is None:
+            total += int(conn.execute(core_select(func.count()).select_from(v)
+                                      .where(*where, *extra)).scalar() or 0)
+        keys_in_order += [(float(c), int(item)) for c, item in conn.execute(
+            core_select(v.c.confidence, v.c.item_id).where(*where, *extra)
+            .order_by(v.c.confidence.desc(), v.c.item_id.desc()).limit(offset + limit))]
+    total = total if known_total is None else known_total
+    keys_in_order.sort(key=lambda ci: (-ci[0], -ci[1]))
+    wanted = [item for _, item in keys_in_order[offset:offset + limit]]
+    if not wanted:
+        return [], total
+    found = {int(r[0]): r for r in conn.execute(
         core_select(v.c.item_id, v.c.p_a, cast(v.c.principle_keys, Text),
                     cast(v.c.variants, Text), cast(v.c.record_ids, Text), i.c.prompt,
                     i.c.response_a, i.c.response_b, i.c.human_label)
-        .select_from(v.join(i, i.c.id == v.c.item_id)).where(*where)
-        .order_by(v.c.confidence.desc(), v.c.item_id.desc()).limit(limit).offset(offset)
-    ).all()
+        .select_from(v.join(i, i.c.id == v.c.item_id))
+        .where(v.c.evaluation_id == evaluation_id, v.c.item_id.in_(wanted)))}
     rows = [PageRow(int(r[0]), float(r[1]), json.loads(r[2]), json.loads(r[3]),
-                    json.loads(r[4]), r[5], r[6], r[7], float(r[8])) for r in page]
+                    json.loads(r[4]), r[5], r[6], r[7], float(r[8]))
+            for r in (found[item] for item in wanted)]
     return rows, total
 
 

@@ -205,6 +205,7 @@ class VerdictRow(SQLModel, table=True):
     confidence: float | None = None
     disagrees: bool | None = None
     principle_key: str | None = Field(default=None, max_length=64)  # the one, if k = 1
+    human_label: float | None = None  # the item's (immutable) human label, for the index
 
 
 class GoldenCase(SQLModel, table=True):
@@ -231,6 +232,8 @@ Index("ix_verdict_confidence", _VERDICT.c.evaluation_id, _VERDICT.c.confidence,
       _VERDICT.c.item_id)
 Index("ix_verdict_principle_page", _VERDICT.c.evaluation_id, _VERDICT.c.principle_key,
       _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
+Index("ix_verdict_human_page", _VERDICT.c.evaluation_id, _VERDICT.c.human_label,
+      _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
 
 
 @event.listens_for(VerdictRow, "before_insert")
@@ -240,12 +243,13 @@ def _page_fields(mapper: Any, connection: Any, target: VerdictRow) -> None:
         target.confidence = max(target.p_a, 1.0 - target.p_a)
     if target.principle_key is None and len(target.principle_keys) == 1:
         target.principle_key = target.principle_keys[0]
-    if target.disagrees is None:
-        human = connection.execute(select(PairItemRow.human_label)  # type: ignore[call-overload]
-                                   .where(PairItemRow.id == target.item_id)).scalar()
-        if human is not None:
-            decision = 1.0 if target.p_a > 0.5 else 0.0 if target.p_a < 0.5 else 0.5
-            target.disagrees = decision != human
+    if target.human_label is None:
+        target.human_label = connection.execute(
+            select(PairItemRow.human_label)  # type: ignore[call-overload]
+            .where(PairItemRow.id == target.item_id)).scalar()
+    if target.disagrees is None and target.human_label is not None:
+        decision = 1.0 if target.p_a > 0.5 else 0.0 if target.p_a < 0.5 else 0.5
+        target.disagrees = decision != target.human_label
 
 
 class UnscorableItem(SQLModel, table=True):

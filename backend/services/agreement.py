@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +55,10 @@ class DisagreementRow:
 class AgreementService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Disagreement-browser match counts by (run, filters, the run's progress): a finished
+        # run's verdicts never change, so paging through one filter counts once.
+        self._totals: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._totals_lock = threading.Lock()
 
     def arrays(self, evaluation_id: int) -> EvaluationArrays:
         with self._db.read() as s:
@@ -111,11 +117,23 @@ class AgreementService:
         """Items (optionally only those the AI got wrong), filtered, most confident first (ties
         by item id, newest first); filtered, sorted and paged in the database."""
         with self._db.read() as s:
+            run = repo.get_evaluation(s, evaluation_id=evaluation_id)
+            if run is None:
+                raise NotFoundError(f"No evaluation with id {evaluation_id}.")
+            key = (evaluation_id, run.done_count, run.updated_at, principle or None,
+                   min_confidence, max_confidence, human_label, only_disagreements)
+            with self._totals_lock:
+                known = self._totals.get(key)
             page, total = repo.disagreement_page(
                 s, evaluation_id=evaluation_id, principle=principle or None,
                 min_confidence=min_confidence, max_confidence=max_confidence,
                 human_label=human_label, only_disagreements=only_disagreements,
-                limit=limit, offset=offset)
+                limit=limit, offset=offset, known_total=known)
+        with self._totals_lock:
+            self._totals[key] = total
+            self._totals.move_to_end(key)
+            while len(self._totals) > 256:
+                self._totals.popitem(last=False)
         return [DisagreementRow(r.item_id, r.prompt, r.response_a, r.response_b, r.human_label,
                                 r.p_a, list(r.principle_keys),
                                 [str(x["cot"]) for x in r.variants if x.get("cot")],

@@ -366,6 +366,7 @@ def _verdict_row(item_id: int, verdict: Verdict, human: float | None = None,
         "p_a": verdict.p_a,
         "confidence": max(verdict.p_a, 1.0 - verdict.p_a),
         "disagrees": None if human is None else decision != human,
+        "human_label": human,
         "principle_key": (next(iter(verdict.per_principle))
                           if len(verdict.per_principle) == 1 else None),
         "p_a_ab": sum(by_order["AB"]) / len(by_order["AB"]) if by_order["AB"] else None,

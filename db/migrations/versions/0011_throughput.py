@@ -7,9 +7,10 @@ Create Date: 2026-11-28 09:40:00.000000
 Issue 15 (and issue 11's unscorable items):
 
 * ``verdict.confidence`` (max(p_a, 1 - p_a)), ``verdict.disagrees`` (the AI's side differs
-  from the human label) and ``verdict.principle_key`` (the principle, when a verdict has one),
-  backfilled here, with the indexes ``ix_verdict_page``, ``ix_verdict_confidence`` and
-  ``ix_verdict_principle_page``: the disagreement browser filters, sorts and pages in SQL. The
+  from the human label), ``verdict.principle_key`` (the principle, when a verdict has one) and
+  ``verdict.human_label`` (a copy of the item's, which never changes), backfilled here, with the
+  indexes ``ix_verdict_page``, ``ix_verdict_confidence``, ``ix_verdict_principle_page`` and
+  ``ix_verdict_human_page``: the disagreement browser filters, sorts and pages in SQL. The
   verdict table is append-only, so its triggers are lifted for the backfill and put back.
 * ``evaluation_unscorable``: items an engine could not score, with the engine's top tokens.
 * SQLite: ``critique_fts`` is recreated with FTS5 prefix indexes (``prefix='2 3'``) and
@@ -41,6 +42,7 @@ _FTS_BACKFILL = (
     "coalesce(constitution_version_id, '') FROM critique_log")
 _BACKFILL = (
     "UPDATE verdict SET confidence = CASE WHEN p_a >= 0.5 THEN p_a ELSE 1.0 - p_a END, "
+    "human_label = (SELECT human_label FROM pair_item WHERE pair_item.id = verdict.item_id), "
     "disagrees = (SELECT CASE WHEN verdict.p_a > 0.5 THEN pair_item.human_label <> 1.0 "
     "WHEN verdict.p_a < 0.5 THEN pair_item.human_label <> 0.0 "
     "ELSE pair_item.human_label <> 0.5 END FROM pair_item WHERE pair_item.id = verdict.item_id)")
@@ -86,6 +88,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('confidence', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('disagrees', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('principle_key', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('human_label', sa.Float(), nullable=True))
     op.execute(_BACKFILL)
     op.execute(_BACKFILL_KEY[op.get_bind().dialect.name])
     op.create_index('ix_verdict_page', 'verdict',
@@ -94,6 +97,9 @@ def upgrade() -> None:
                     ['evaluation_id', 'confidence', 'item_id'], unique=False)
     op.create_index('ix_verdict_principle_page', 'verdict',
                     ['evaluation_id', 'principle_key', 'disagrees', 'confidence', 'item_id'],
+                    unique=False)
+    op.create_index('ix_verdict_human_page', 'verdict',
+                    ['evaluation_id', 'human_label', 'disagrees', 'confidence', 'item_id'],
                     unique=False)
     _verdict_triggers(create=True)
     op.create_table(
@@ -121,10 +127,12 @@ def downgrade() -> None:
                   table_name='evaluation_unscorable')
     op.drop_table('evaluation_unscorable')
     _verdict_triggers(create=False)
+    op.drop_index('ix_verdict_human_page', table_name='verdict')
     op.drop_index('ix_verdict_principle_page', table_name='verdict')
     op.drop_index('ix_verdict_confidence', table_name='verdict')
     op.drop_index('ix_verdict_page', table_name='verdict')
     with op.batch_alter_table('verdict', schema=None) as batch_op:
+        batch_op.drop_column('human_label')
         batch_op.drop_column('principle_key')
         batch_op.drop_column('disagrees')
         batch_op.drop_column('confidence')
