@@ -92,23 +92,22 @@ class AgreementService:
         )
 
     def report(self, evaluation_id: int, *, n_boot: int = 1000, seed: int = 0) -> Report:
+        """Every metric with its interval from one bootstrap: the summary, position consistency
+        (an extra column of the same resamples) and, when each verdict has one principle (the
+        default), the per-principle accuracies too."""
         a = self.arrays(evaluation_id)
+        orders = (a.p_ab, a.p_ba) if a.p_ab is not None and a.p_ba is not None else None
         if a.principle_item == a.item_ids:
-            # One principle per verdict (the default): its p(A) is the verdict's, so one
-            # bootstrap serves the summary and the per-principle intervals.
             summary = metrics.agreement_report(a.p_a, a.human, a.principle_key, n_boot=n_boot,
-                                               seed=seed)
+                                               seed=seed, position=orders)
             per_principle = summary.per_principle
         else:
-            summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed)
+            summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed,
+                                               position=orders)
             per_principle = metrics.agreement_report(
                 a.principle_p, a.principle_human, a.principle_key, n_boot=n_boot, seed=seed
             ).per_principle
-        position = None
-        if a.p_ab is not None and a.p_ba is not None:
-            position = metrics.agreement_report(a.p_ab, a.human, None, a.p_ba, n_boot=n_boot,
-                                                seed=seed).position_consistency
-        return Report(evaluation_id, summary, per_principle, position)
+        return Report(evaluation_id, summary, per_principle, summary.position_consistency)
 
     def disagreements(self, evaluation_id: int, *, principle: str | None = None,
                       min_confidence: float = 0.5, max_confidence: float = 1.0,

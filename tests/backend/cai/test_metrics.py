@@ -493,3 +493,14 @@ def test_compare_runs_rejects_bad_runs():
         M.compare_runs(good, M.RunVerdicts(["a", "b"], [0.2, 0.8], [1.0, 1.0]))
     with pytest.raises(ValidationError, match="empty"):
         M.compare_runs(good, M.RunVerdicts([], [], []))
+
+
+def test_position_consistency_in_the_summary_bootstrap_equals_its_own_bootstrap() -> None:
+    """Issue 15: one bootstrap for every metric gives the interval a second one gave."""
+    rng = np.random.default_rng(0)
+    n = 500
+    human = rng.choice([0.0, 1.0, 0.5], n)
+    ab, ba = rng.random(n), rng.random(n)
+    one = M.agreement_report((ab + ba) / 2, human, None, n_boot=100, seed=3, position=(ab, ba))
+    own = M.agreement_report(ab, human, None, ba, n_boot=100, seed=3)
+    assert one.position_consistency == own.position_consistency
