@@ -227,6 +227,27 @@ def _json_column(texts: Sequence[str]) -> list[Any]:
     return list(json.loads("[" + ",".join(texts) + "]")) if texts else []
 
 
+def single_principle_columns(session: Session, *, evaluation_id: int
+                             ) -> tuple[list[int], list[float], list[float | None],
+                                        list[float | None], list[float], list[str]] | None:
+    """For a run whose every verdict has one principle (``principle_key`` set, k = 1): item
+    ids, p(A), p(A) per order, human label and principle key, in one joined query with no JSON
+    to decode (a principle's own p(A) is then the verdict's). None for any other run."""
+    if not _one_principle_each(session, evaluation_id):
+        return None
+    v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+    i: Any = PairItemRow.__table__  # type: ignore[attr-defined]
+    rows = session.connection().execute(
+        core_select(v.c.item_id, v.c.p_a, v.c.p_a_ab, v.c.p_a_ba, i.c.human_label,
+                    v.c.principle_key)
+        .join(i, i.c.id == v.c.item_id).where(v.c.evaluation_id == evaluation_id)
+        .order_by(v.c.item_id)).all()
+    if not rows:
+        return None
+    item_ids, p_a, p_ab, p_ba, human, keys = (list(c) for c in zip(*rows, strict=True))
+    return item_ids, p_a, p_ab, p_ba, human, keys
+
+
 def verdict_columns(session: Session, *, evaluation_id: int) -> VerdictColumns:
     """The columns a report needs, read in one joined query as plain tuples: no ORM objects,
     the JSON columns fetched as text and decoded together (100,000 verdicts in about a second

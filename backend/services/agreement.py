@@ -27,6 +27,20 @@ class EvaluationArrays:
     principle_human: np.ndarray
 
 
+def _single_principle_arrays(item_ids: list[int], p_a: list[float], p_ab: list[float | None],
+                             p_ba: list[float | None], human: list[float], keys: list[str]
+                             ) -> EvaluationArrays:
+    """Arrays of a run with one principle per verdict: that principle's p(A) is the verdict's."""
+    p = np.array(p_a, dtype=np.float64)
+    h = np.array(human, dtype=np.float64)
+    ab = np.array(p_ab, dtype=np.float64)
+    ba = np.array(p_ba, dtype=np.float64)
+    both = not (np.isnan(ab).any() or np.isnan(ba).any())
+    return EvaluationArrays(item_ids=item_ids, p_a=p, human=h, p_ab=ab if both else None,
+                            p_ba=ba if both else None, principle_item=item_ids,
+                            principle_key=keys, principle_p=p, principle_human=h)
+
+
 @dataclass(frozen=True)
 class Report:
     evaluation_id: int
@@ -64,6 +78,9 @@ class AgreementService:
         with self._db.read() as s:
             if repo.get_evaluation(s, evaluation_id=evaluation_id) is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
+            single = repo.single_principle_columns(s, evaluation_id=evaluation_id)
+            if single is not None:  # k = 1: no JSON to read
+                return _single_principle_arrays(*single)
             cols = repo.verdict_columns(s, evaluation_id=evaluation_id)
         if not cols.item_ids:
             raise ValidationError("This evaluation has no verdicts yet; wait for it to run.")

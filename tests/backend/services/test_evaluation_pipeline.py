@@ -128,3 +128,24 @@ def test_a_failed_run_says_why_and_is_not_resumed_again(services: Services) -> N
     assert info.status == "failed" and "closed the connection" in info.error
     assert info.done_count == 8  # the chunks judged before the failure are stored
     assert services.evaluations.resume_unfinished(actor=AS_ANN) == []
+
+
+def test_k1_report_arrays_without_json_equal_the_json_path(services: Services) -> None:
+    import numpy as np
+
+    from backend.services import agreement as agreement_module
+
+    run = _run(services, 9, {})
+    services.evaluations.run(run, actor=AS_ANN)
+    fast = services.agreement.arrays(run)
+    with services.db.read() as s:
+        assert evaluation_repo.single_principle_columns(s, evaluation_id=run) is not None
+    original = evaluation_repo.single_principle_columns
+    try:  # force the JSON path
+        evaluation_repo.single_principle_columns = lambda *a, **k: None  # type: ignore[assignment]
+        slow = agreement_module.AgreementService(services.db).arrays(run)
+    finally:
+        evaluation_repo.single_principle_columns = original  # type: ignore[assignment]
+    assert fast.item_ids == slow.item_ids and fast.principle_key == slow.principle_key
+    for name in ("p_a", "human", "p_ab", "p_ba", "principle_p", "principle_human"):
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
