@@ -12,6 +12,7 @@ from backend.services.container import Services
 from backend.settings import Settings
 from studio.agreement_tab import build_agreement_tab
 from studio.audit_tab import build_audit_tab
+from studio.compression import app_kwargs
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
@@ -113,4 +114,5 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True,
         css=css(),
         prevent_thread_lock=not block,
         quiet=True,
+        app_kwargs=app_kwargs(),  # gzip for the main page (studio/compression.py)
     )
