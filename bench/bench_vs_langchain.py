@@ -359,8 +359,8 @@ def main() -> None:
     summary = (f"critique→revision for {N_PROMPTS} prompts × {ROUNDS} rounds vs LangChain "
                f"ConstitutionalChain: {figures['speedup']:.1f}× (goal ≥ 5×); "
                f"{figures['speedup_same_prompts']:.1f}× when it is given our prompt texts "
-               f"(equal prefill); vs the fair peer, an LCEL prompt-to-llm runnable with .batch() over a "
-               f"batching model wrapper and our prompt texts: "
+               f"(equal prefill); vs the fair peer, an LCEL prompt-to-llm runnable with "
+               f".batch() over a batching model wrapper and our prompt texts: "
                f"{figures['speedup_vs_batch']:.2f}× (goal ≥ 1.5×); {versions}; "
                f"{os.environ.get('CSTUDIO_BENCH_NOTE', 'shared machine, other work running')}")
     record("critique_loop_vs_langchain", figures, "seconds", COMMAND, summary)
