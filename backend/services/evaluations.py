@@ -91,6 +91,14 @@ class EvaluationInfo:
                               row.updated_at)
 
 
+@dataclass(frozen=True)
+class UnscorableInfo:
+    item_id: int
+    reason: str
+    top_tokens: dict[str, object]
+    record_ids: list[int]
+
+
 @dataclass
 class _Running:
     thread: threading.Thread
@@ -141,6 +149,12 @@ class EvaluationService:
             if row is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
             return EvaluationInfo.of(row)
+
+    def unscorable(self, evaluation_id: int) -> list[UnscorableInfo]:
+        """The run's items the engine could not score: why, and the engine's top tokens."""
+        with self._db.read() as s:
+            return [UnscorableInfo(r.item_id, r.reason, dict(r.top_tokens), list(r.record_ids))
+                    for r in repo.unscorable_items(s, evaluation_id=evaluation_id)]
 
     def list_all(self) -> list[EvaluationInfo]:
         with self._db.read() as s:

@@ -96,6 +96,8 @@ def test_an_unscorable_item_is_recorded_and_the_run_goes_on(services: Services) 
         [bad] = evaluation_repo.unscorable_items(s, evaluation_id=run)
     assert len(verdicts) == 9  # its batch's other three verdicts are kept
     assert "top-20" in bad.reason and bad.top_tokens == {"I": -0.2, "Sorry": -1.9}
+    [info_bad] = services.evaluations.unscorable(run)
+    assert info_bad.item_id == bad.item_id and info_bad.top_tokens == bad.top_tokens
     records = [services.critique_log.get(r) for r in bad.record_ids]
     assert all(r is not None and r.output == "unscorable" for r in records)
     assert services.agreement.report(run, n_boot=50).summary.n == 9
