@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, func, update
@@ -25,6 +26,15 @@ def create_evaluation(session: Session, **fields: Any) -> Evaluation:
 
 def get_evaluation(session: Session, *, evaluation_id: int) -> Evaluation | None:
     return session.get(Evaluation, evaluation_id)
+
+
+def evaluation_progress(session: Session, *, evaluation_id: int
+                        ) -> tuple[int, datetime] | None:
+    """(done count, last update) of a run, without loading its item list."""
+    ev: Any = Evaluation.__table__  # type: ignore[attr-defined]
+    row = session.connection().execute(
+        core_select(ev.c.done_count, ev.c.updated_at).where(ev.c.id == evaluation_id)).first()
+    return None if row is None else (int(row[0]), row[1])
 
 
 def list_evaluations(session: Session, *, limit: int = 100) -> Sequence[Evaluation]:

@@ -133,10 +133,10 @@ class AgreementService:
         """Items (optionally only those the AI got wrong), filtered, most confident first (ties
         by item id, newest first); filtered, sorted and paged in the database."""
         with self._db.read() as s:
-            run = repo.get_evaluation(s, evaluation_id=evaluation_id)
-            if run is None:
+            progress = repo.evaluation_progress(s, evaluation_id=evaluation_id)
+            if progress is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
-            key = (evaluation_id, run.done_count, run.updated_at, principle or None,
+            key = (evaluation_id, *progress, principle or None,
                    min_confidence, max_confidence, human_label, only_disagreements)
             with self._totals_lock:
                 known = self._totals.get(key)
