@@ -253,7 +253,9 @@ class EvaluationService:
             writer.close()  # everything handed over is stored (or the writer's error is kept)
         if writer.error is not None:
             raise writer.error
-        self._set_status(evaluation_id, "cancelled" if cancelled else "done")
+        # a cancel that came after the last chunk was handed over still dropped what waited
+        self._set_status(evaluation_id,
+                         "cancelled" if cancelled or writer.dropped else "done")
         return self.get(evaluation_id)
 
     def _run_logged(self, evaluation_id: int, actor: Principal) -> None:
@@ -310,6 +312,7 @@ class _ChunkWriter:
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"evaluation-{evaluation_id}-writer")
         self.error: BaseException | None = None
+        self.dropped = 0  # chunks not stored because the run was cancelled
 
     @property
     def failed(self) -> bool:
@@ -338,6 +341,7 @@ class _ChunkWriter:
             if chunk is None:
                 return
             if self._cancel.is_set():  # cancelled: what is not stored yet is judged on resume
+                self.dropped += 1
                 continue
             try:
                 count = self._store(chunk)

@@ -151,3 +151,15 @@ def test_k1_report_arrays_without_json_equal_the_json_path(services: Services) -
     assert fast.item_ids == slow.item_ids and fast.principle_key == slow.principle_key
     for name in ("p_a", "human", "p_ab", "p_ba", "principle_p", "principle_human"):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+
+
+def test_a_cancel_after_every_chunk_was_handed_over_still_ends_cancelled(
+        services: Services) -> None:
+    import threading
+
+    run = _run(services, 12, {})
+    cancel = threading.Event()
+    info = services.evaluations.run(run, actor=AS_ANN, cancel=cancel,
+                                    on_chunk=lambda done, total: cancel.set())
+    assert info.done_count < 12 and info.status == "cancelled"
+    assert services.evaluations.run(run, actor=AS_ANN).done_count == 12
