@@ -22,6 +22,11 @@ first 10,000 and the first 100,000 records (marker words in those rows) is expor
 CSV + manifest + zip; peak RSS (ru_maxrss) and the RSS before exporting are reported. Rows are
 sealed once before (that time is reported too), as `cstudio serve` does at start.
 
+Issue 15 adds prefixes of 1, 2, 3 and 4 letters (a 1-letter prefix is answered at once with
+the minimum-length message), more phrases, and filters combined with prefixes and phrases;
+``prefix_p95_ms`` is the p95 over the prefix queries, ``all_queries_p95_ms`` over every query.
+The temporary database is removed at the end (unless CSTUDIO_BENCH_DB names one to reuse).
+
 Run: python -m bench.bench_audit_search   (CSTUDIO_BENCH_RECORDS=N for a smaller run)
 """
 
@@ -31,6 +36,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -172,8 +178,28 @@ def main() -> None:
     singles = [rare, medium, common, vocab[len(vocab) // 10], "exportten"]
     others = [f"{vocab[3]} {vocab[40]}", '"this response is harmful"', f"{vocab[7][:4]}*",
               f"{medium} refuse", '"illegal activity"']
+    # Issue 15: 1-, 2- and 3-letter prefixes (1 letter is refused with a message), more
+    # phrases, and filters with prefixes and phrases.
+    prefixes = ["a*", "s*", "t*", "ab*", "st*", "re*", "com*", "pre*", "sta*",
+                f"{common[:2]}*", f"{medium[:3]}*", f"{vocab[7][:4]}*"]
+    phrases = ['"a safer answer would"', '"explain the risks"', '"medical advice"',
+               f'"{vocab[0]} {vocab[1]}"']
+    filtered = [SearchFilters(query="st*", principle_key="harmful3"),
+                SearchFilters(query="re*", kind="critique"),
+                SearchFilters(query='"illegal activity"', kind="revision"),
+                SearchFilters(query=f"{medium} ab*", principle_key="harmful5"),
+                SearchFilters(query="", principle_key="harmful7", kind="verdict")]
     fts_times: dict[str, list[float]] = {}
     like_times: dict[str, list[float]] = {}
+    for query in prefixes + phrases:
+        fts_times[query] = [timed(service.search, SearchFilters(query=query))
+                            for _ in range(ROUNDS)]
+        print(f"  fts {query!r}: {statistics.median(fts_times[query]) * 1000:.1f} ms",
+              flush=True)
+    for f in filtered:
+        label = f"{f.query!r} {f.as_dict()}"
+        fts_times[label] = [timed(service.search, f) for _ in range(ROUNDS)]
+        print(f"  fts {label}: {statistics.median(fts_times[label]) * 1000:.1f} ms", flush=True)
     for query in singles + others:
         fts_times[query] = [timed(service.search, SearchFilters(query=query))
                             for _ in range(ROUNDS)]
@@ -193,6 +219,8 @@ def main() -> None:
     all_fts = sorted(t for ts in fts_times.values() for t in ts)
     p50 = statistics.median(all_fts) * 1000
     p95 = all_fts[max(0, int(len(all_fts) * 0.95) - 1)] * 1000
+    prefix_all = sorted(t for q, ts in fts_times.items() if "*" in q for t in ts)
+    prefix_p95 = prefix_all[max(0, int(len(prefix_all) * 0.95) - 1)] * 1000
     ratios = [statistics.median(like_times[q]) / statistics.median(fts_times[q])
               for q in singles]
     ratio = statistics.median(ratios)
@@ -203,11 +231,19 @@ def main() -> None:
           f"(min {min(ratios):.0f}x)", flush=True)
 
     search_figures = {"records": N, "build_s": gen_s, "fts_p50_ms": p50, "fts_p95_ms": p95,
+                      "prefix_p95_ms": prefix_p95, "all_queries_p95_ms": p95,
+                      "queries": len(fts_times),
                       "like_over_fts_median_x": ratio, "like_over_fts_min_x": min(ratios)}
+    note = os.environ.get("CSTUDIO_BENCH_NOTE", "shared machine, other work running")
     record("audit_search", search_figures, "ms / x / s", "python -m bench.bench_audit_search",
-           f"search p50 {p50:.1f} ms, p95 {p95:.1f} ms over {N:,} records (goal p95 < 50 ms); "
-           f"LIKE scan {ratio:.0f}x slower, median over single words (goal ≥ 50x)")
+           f"search p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(fts_times)} queries (words, "
+           f"1-4 letter prefixes, phrases, filters), prefixes p95 {prefix_p95:.1f} ms, "
+           f"{N:,} records (goal p95 < 50 ms); LIKE scan {ratio:.0f}x slower, median over "
+           f"single words (goal ≥ 50x); {note}")
     if os.environ.get("CSTUDIO_BENCH_SKIP_EXPORT"):
+        db.dispose()
+        if not reuse:
+            shutil.rmtree(tmp, ignore_errors=True)
         return
     seal_start = time.perf_counter()
     AuditService(db).seal()
@@ -230,6 +266,8 @@ def main() -> None:
                f"{figures['export_100k_peak_rss_mb']:.0f} MB for 100k records (of {N:,})")
     record("audit_export", figures, "s / MB", "python -m bench.bench_audit_search", summary)
     print(summary)
+    if not reuse:  # the temporary database (about 1.2 GB at 1M records) goes
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w", re.UNICODE)
 _ALNUM = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERMS = 32
+# A prefix query needs this many letters or digits before its ``*``: the FTS5 index keeps
+# prefix indexes for 2 and 3 characters (migration 0011), and 'a*' would match nearly every
+# record.
+MIN_PREFIX = 2
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,18 @@ def fts_terms(query: str) -> list[Term]:
         if _WORD.search(core):
             terms.append(Term(core, prefix=prefix))
     return terms[:MAX_TERMS]
+
+
+def short_prefixes(query: str) -> list[str]:
+    """The prefix terms of ``query`` (``word*``) with fewer than MIN_PREFIX letters or digits
+    in their last word (the part the prefix applies to)."""
+    out = []
+    for t in fts_terms(query):
+        if t.prefix:
+            pieces = _ALNUM.findall(t.text)
+            if not pieces or len(pieces[-1]) < MIN_PREFIX:
+                out.append(t.text + "*")
+    return out
 
 
 def _quoted(text_: str) -> str:

@@ -7,9 +7,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
+from db.bulk import insert_rows
 from db.models import CritiqueLogRecord, utcnow
 from db.paging import iter_by_id
 
@@ -35,6 +36,44 @@ def insert_record(session: Session, **fields: Any) -> CritiqueLogRecord:
     session.add(record)
     session.flush()
     return record
+
+
+def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many records in one statement (fields as ``insert_record``); their ids, in order.
+
+    Plain dicts through SQLAlchemy Core (no ORM objects, one multi-row INSERT ... RETURNING),
+    each hashed exactly as ``insert_record`` hashes it."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = []
+    for fields in rows:
+        row = {**fields, "created_at": now}
+        row["record_hash"] = _hash_fields(row)
+        values.append(row)
+    table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # A SQLite writer holds the database's only write lock (BEGIN IMMEDIATE) for the whole
+        # transaction, so the next ids are max(id)+1... and can be given explicitly: multi-row
+        # INSERTs (db/bulk.py) instead of a statement per row (which is what RETURNING with a
+        # guaranteed order costs on SQLite).
+        top = conn.execute(select(func.max(table.c.id))).scalar() or 0
+        ids = list(range(top + 1, top + 1 + len(values)))
+        for row, record_id in zip(values, ids, strict=True):
+            row["id"] = record_id
+        insert_rows(conn, table, values)
+        return ids
+    result = conn.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+    return [int(r[0]) for r in result]
+
+
+def _hash_fields(row: dict[str, Any]) -> str:
+    fields = {name: row.get(name) for name in HASHED_FIELDS}
+    fields["created_at"] = row["created_at"].isoformat(timespec="microseconds")
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def get_record(session: Session, *, record_id: int) -> CritiqueLogRecord | None:

@@ -13,6 +13,7 @@ from backend.services.container import Services
 from backend.settings import Settings
 from studio.agreement_tab import build_agreement_tab
 from studio.audit_tab import build_audit_tab
+from studio.compression import app_kwargs as compression_kwargs
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
@@ -118,9 +119,12 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True,
     demo.queue(default_concurrency_limit=8)
     # uploads and downloads leave Gradio's temp folder after an hour (issue 13 point 8)
     demo.delete_cache = (600, 3600)
-    app_kwargs: dict[str, Any] = {}
-    if services is not None:  # Host, Origin, session, upload and export checks
-        app_kwargs["middleware"] = [guard_middleware(settings, services.users)]
+    # outermost first: Host, Origin, session, upload and export checks, then gzip for the page
+    middleware: list[Any] = []
+    if services is not None:
+        middleware.append(guard_middleware(settings, services.users))
+    middleware.extend(compression_kwargs()["middleware"])
+    app_kwargs: dict[str, Any] = {"middleware": middleware}
     demo.launch(
         app_kwargs=app_kwargs,
         auth=auth,  # type: ignore[arg-type]

@@ -511,6 +511,11 @@ def eval_run(
         on_chunk=lambda done, total: out.print(f"{done}/{total}", markup=False))
     out.print(f"Run {info.id}: {info.status}, {info.done_count}/{info.total_count}",
               markup=False)
+    unscorable = services.evaluations.unscorable(run_id)
+    if unscorable:
+        out.print(f"{len(unscorable)} item(s) could not be scored and have no verdict (first: "
+                  f"item {unscorable[0].item_id}: {unscorable[0].reason}; top tokens "
+                  f"{unscorable[0].top_tokens}).", markup=False)
 
 
 @eval_app.command("report")

@@ -99,8 +99,29 @@ def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Every character ``_char_problem`` may object to (controls, surrogates, bidi controls, the
+# non-characters U+nFFFE/U+nFFFF); tab is always allowed, newline only in multi-line text.
+_NONCHARS = "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF))
+_SUSPECT_MULTILINE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+    + re.escape(_NONCHARS) + "]")
+_SUSPECT_SINGLE_LINE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+    + re.escape(_NONCHARS) + "]")
+
+
 def text_problem(text: str, *, multiline: bool) -> str | None:
-    """Why ``text`` may not be stored, or None. Rejects control and invisible-format tricks."""
+    """Why ``text`` may not be stored, or None. Rejects control and invisible-format tricks.
+
+    One regex scan finds the first suspect character (the whole check runs in C: it is on the
+    path of every prompt of an agreement run); only then is that character explained."""
+    found = (_SUSPECT_MULTILINE if multiline else _SUSPECT_SINGLE_LINE).search(text)
+    if found is None:
+        return None
+    return _chars_problem(text[found.start():], multiline=multiline)
+
+
+def _chars_problem(text: str, *, multiline: bool) -> str | None:
     for ch in text:
         code = ord(ch)
         if ch in "\n\t":

@@ -88,6 +88,8 @@ class Verdict:
     seed: int
     clamped: bool = False  # the CoT clamp moved the averaged label
     unscorable: str | None = None  # why no variant of this item could be scored
+    # the engine's top tokens as evidence when unscorable
+    top_tokens: dict[str, float] = field(default_factory=dict)
 
     @property
     def scored(self) -> bool:
@@ -170,10 +172,10 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
               version_id, j, params, s.latency_s, cot_id, _probabilities(s, j.order))
         for j, s, cot_id in zip(jobs, scores, cot_ids, strict=True)])
     by_item: list[list[VariantVerdict]] = [[] for _ in clean]
-    why: list[str | None] = [None] * len(clean)
+    why: list[ChoiceScores | None] = [None] * len(clean)
     for j, s, r, cot_id, rid in zip(jobs, scores, reasoning, cot_ids, ids, strict=True):
         if not s.scored:
-            why[j.item] = s.unscorable
+            why[j.item] = why[j.item] or s
             continue
         p_first = s.probs["A"]
         p_a = p_first if j.order == "AB" else 1.0 - p_first
@@ -182,10 +184,12 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
     return [_verdict(chains[i], vs, why[i], config) for i, vs in enumerate(by_item)]
 
 
-def _verdict(chain: str, variants: list[VariantVerdict], why: str | None, config: LabelConfig
-             ) -> Verdict:
+def _verdict(chain: str, variants: list[VariantVerdict], why: ChoiceScores | None,
+             config: LabelConfig) -> Verdict:
     if not variants:
-        return Verdict(chain, math.nan, (), config.seed, unscorable=why or "not scored")
+        return Verdict(chain, math.nan, (), config.seed,
+                       unscorable=(why.unscorable if why else None) or "not scored",
+                       top_tokens=dict(why.top_tokens) if why else {})
     mean = fmean(v.p_a for v in variants)
     p_a = mean
     if config.cot and config.cot_clamp is not None:  # the paper clamps the final CoT label

@@ -310,8 +310,13 @@ def agreement_report(
     p_ai: ArrayLike, human: ArrayLike, principle: Sequence[str] | None = None,
     p_ai_swapped: ArrayLike | None = None, *, n_bins: int = 10, hist_bins: int = 20,
     n_boot: int = 1000, seed: int = 0, confidence: float = 0.95,
+    position: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> AgreementReport:
-    """Every agreement metric with its bootstrap interval (definitions: module docstring)."""
+    """Every agreement metric with its bootstrap interval (definitions: module docstring).
+
+    Position consistency compares ``p_ai`` with ``p_ai_swapped``, or, given ``position``, the
+    two orders' own probabilities (AB, BA) while ``p_ai`` is their average; either way it is
+    one more column of the same bootstrap (same resamples as every other metric)."""
     p, h = _inputs(p_ai, human)
     _check_confidence(confidence)
     n = p.size
@@ -327,11 +332,14 @@ def agreement_report(
         counts = np.bincount(groups, minlength=len(keys))
     x = _features(p, h, n_bins, groups, len(keys))
     consistent: FloatArray | None = None
-    if p_ai_swapped is not None:
-        q = _probs("p_ai_swapped", p_ai_swapped)
-        if q.shape != p.shape:
+    if p_ai_swapped is not None or position is not None:
+        other = position[1] if position is not None else p_ai_swapped
+        assert other is not None
+        first = p if position is None else _probs("p_ai (AB)", position[0])
+        q = _probs("p_ai_swapped", other)
+        if q.shape != p.shape or first.shape != p.shape:
             raise ValidationError("p_ai and p_ai_swapped must have the same number of items.")
-        consistent = (decisions(p) == decisions(q)).astype(np.float64)
+        consistent = (decisions(first) == decisions(q)).astype(np.float64)
         x = np.hstack([x, consistent[:, None]])
     hist = histogram(p, hist_bins)
     sums = _resampled_sums(x, n_boot, seed)

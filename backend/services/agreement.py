@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from backend.cai import metrics
 from backend.errors import NotFoundError, ValidationError
-from db import dataset_repo
 from db import evaluation_repo as repo
 from db.engine import Database
 
@@ -24,6 +25,20 @@ class EvaluationArrays:
     principle_key: list[str]
     principle_p: np.ndarray
     principle_human: np.ndarray
+
+
+def _single_principle_arrays(item_ids: list[int], p_a: list[float], p_ab: list[float | None],
+                             p_ba: list[float | None], human: list[float], keys: list[str]
+                             ) -> EvaluationArrays:
+    """Arrays of a run with one principle per verdict: that principle's p(A) is the verdict's."""
+    p = np.array(p_a, dtype=np.float64)
+    h = np.array(human, dtype=np.float64)
+    ab = np.array(p_ab, dtype=np.float64)
+    ba = np.array(p_ba, dtype=np.float64)
+    both = not (np.isnan(ab).any() or np.isnan(ba).any())
+    return EvaluationArrays(item_ids=item_ids, p_a=p, human=h, p_ab=ab if both else None,
+                            p_ba=ba if both else None, principle_item=item_ids,
+                            principle_key=keys, principle_p=p, principle_human=h)
 
 
 @dataclass(frozen=True)
@@ -56,11 +71,18 @@ class DisagreementRow:
 class AgreementService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Disagreement-browser match counts by (run, filters, the run's progress): a finished
+        # run's verdicts never change, so paging through one filter counts once.
+        self._totals: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._totals_lock = threading.Lock()
 
     def arrays(self, evaluation_id: int) -> EvaluationArrays:
         with self._db.read() as s:
             if repo.get_evaluation(s, evaluation_id=evaluation_id) is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
+            single = repo.single_principle_columns(s, evaluation_id=evaluation_id)
+            if single is not None:  # k = 1: no JSON to read
+                return _single_principle_arrays(*single)
             cols = repo.verdict_columns(s, evaluation_id=evaluation_id)
         if not cols.item_ids:
             raise ValidationError("This evaluation has no verdicts yet; wait for it to run.")
@@ -89,57 +111,54 @@ class AgreementService:
         )
 
     def report(self, evaluation_id: int, *, n_boot: int = 1000, seed: int = 0) -> Report:
+        """Every metric with its interval from one bootstrap: the summary, position consistency
+        (an extra column of the same resamples) and, when each verdict has one principle (the
+        default), the per-principle accuracies too."""
         a = self.arrays(evaluation_id)
+        orders = (a.p_ab, a.p_ba) if a.p_ab is not None and a.p_ba is not None else None
         if a.principle_item == a.item_ids:
-            # One principle per verdict (the default): its p(A) is the verdict's, so one
-            # bootstrap serves the summary and the per-principle intervals.
             summary = metrics.agreement_report(a.p_a, a.human, a.principle_key, n_boot=n_boot,
-                                               seed=seed)
+                                               seed=seed, position=orders)
             per_principle = summary.per_principle
         else:
-            summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed)
+            summary = metrics.agreement_report(a.p_a, a.human, n_boot=n_boot, seed=seed,
+                                               position=orders)
             per_principle = metrics.agreement_report(
                 a.principle_p, a.principle_human, a.principle_key, n_boot=n_boot, seed=seed
             ).per_principle
-        position = None
-        if a.p_ab is not None and a.p_ba is not None:
-            position = metrics.agreement_report(a.p_ab, a.human, None, a.p_ba, n_boot=n_boot,
-                                                seed=seed).position_consistency
         with self._db.read() as s:
             bounded = repo.count_bounded_verdicts(s, evaluation_id=evaluation_id)
-        return Report(evaluation_id, summary, per_principle, position, bounded)
+        return Report(evaluation_id, summary, per_principle, summary.position_consistency,
+                      bounded)
 
     def disagreements(self, evaluation_id: int, *, principle: str | None = None,
                       min_confidence: float = 0.5, max_confidence: float = 1.0,
                       human_label: float | None = None, only_disagreements: bool = True,
                       limit: int = 20, offset: int = 0) -> tuple[list[DisagreementRow], int]:
-        """Items (optionally only those the AI got wrong), filtered, most confident first."""
+        """Items (optionally only those the AI got wrong), filtered, most confident first (ties
+        by item id, newest first); filtered, sorted and paged in the database."""
         with self._db.read() as s:
-            verdicts = repo.evaluation_verdicts(s, evaluation_id=evaluation_id)
-            selected = []
-            for v in verdicts:
-                confidence = max(v.p_a, 1.0 - v.p_a)
-                if principle and principle not in v.principle_keys:
-                    continue
-                if not min_confidence <= confidence <= max_confidence:
-                    continue
-                selected.append((confidence, v))
-            items = {r.id: r for r in dataset_repo.items_by_ids(
-                s, ids=[v.item_id for _, v in selected])}
-        rows = []
-        for _, v in sorted(selected, key=lambda cv: -cv[0]):
-            item = items[v.item_id]
-            if human_label is not None and item.human_label != human_label:
-                continue
-            agrees = metrics.item_scores([v.p_a], [item.human_label])[0] == 1.0
-            if only_disagreements and agrees:
-                continue
-            rows.append(DisagreementRow(
-                v.item_id, item.prompt, item.response_a, item.response_b, item.human_label,
-                v.p_a, list(v.principle_keys),
-                [str(x["cot"]) for x in v.variants if x.get("cot")],
-                list(v.record_ids)))
-        return rows[offset:offset + limit], len(rows)
+            progress = repo.evaluation_progress(s, evaluation_id=evaluation_id)
+            if progress is None:
+                raise NotFoundError(f"No evaluation with id {evaluation_id}.")
+            key = (evaluation_id, *progress, principle or None,
+                   min_confidence, max_confidence, human_label, only_disagreements)
+            with self._totals_lock:
+                known = self._totals.get(key)
+            page, total = repo.disagreement_page(
+                s, evaluation_id=evaluation_id, principle=principle or None,
+                min_confidence=min_confidence, max_confidence=max_confidence,
+                human_label=human_label, only_disagreements=only_disagreements,
+                limit=limit, offset=offset, known_total=known)
+        with self._totals_lock:
+            self._totals[key] = total
+            self._totals.move_to_end(key)
+            while len(self._totals) > 256:
+                self._totals.popitem(last=False)
+        return [DisagreementRow(r.item_id, r.prompt, r.response_a, r.response_b, r.human_label,
+                                r.p_a, list(r.principle_keys),
+                                [str(x["cot"]) for x in r.variants if x.get("cot")],
+                                list(r.record_ids)) for r in page], total
 
     def compare(self, evaluation_a: int, evaluation_b: int, *, n_boot: int = 1000
                 ) -> metrics.RunComparison:

@@ -243,6 +243,11 @@ def filter_problem(filters: SearchFilters) -> str | None:
         return f"The {bad[0]} contains a control character (U+{ord(bad[1]):04X}); remove it."
     if filters.since and filters.until and filters.since >= filters.until:
         return "The date range is empty: 'from' must be before 'to'."
+    short = repo.short_prefixes(filters.query)
+    if short:
+        return (f"A prefix search needs at least {repo.MIN_PREFIX} letters before the *: "
+                f"{', '.join(repr(t) for t in short[:3])} would match almost everything. "
+                "Type more letters.")
     return None
 
 

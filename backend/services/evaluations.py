@@ -1,16 +1,20 @@
 """Agreement runs: judge a dataset (or a seeded sample) under one constitution version.
 
 A run is stored first (its item list fixed at creation), then judged in chunks in a background
-thread. Each chunk's verdicts are committed together with the progress counter, and at most one
-verdict per (run, item) can exist, so a run that stops for any reason — cancel, crash, restart —
-resumes with the items that have no verdict yet; nothing stored is redone or lost. (The
-critique-log records of a chunk that was interrupted before its verdicts were committed remain,
-as an honest trace of work that was done; the items are judged again.)
+thread: that thread makes the model calls while one writer thread stores finished chunks from a
+bounded queue, one transaction per chunk holding its critique-log records (one multi-row
+insert), its verdicts and the progress counter. At most one verdict per (run, item) can exist,
+so a run that stops for any reason — cancel, crash, restart — resumes with the items that have
+no verdict yet; nothing acknowledged is redone or lost, and since log records commit with their
+verdicts, an interrupted chunk leaves nothing behind. An item the engine cannot score is stored
+as unscorable (with the engine's top tokens) and the run goes on; a run that fails records why
+and is marked ``failed``, which start-up does not resume.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +26,7 @@ from backend.access import Action, Principal, require
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
 from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
-from backend.services.critique_log import CritiqueLogService
+from backend.services.critique_log import CritiqueLogService, DeferredStepLogger
 from backend.services.engines import EngineManager
 from db import dataset_repo
 from db import evaluation_repo as repo
@@ -89,6 +93,14 @@ class EvaluationInfo:
                               row.updated_at)
 
 
+@dataclass(frozen=True)
+class UnscorableInfo:
+    item_id: int
+    reason: str
+    top_tokens: dict[str, object]
+    record_ids: list[int]
+
+
 @dataclass
 class _Running:
     thread: threading.Thread
@@ -139,6 +151,12 @@ class EvaluationService:
             if row is None:
                 raise NotFoundError(f"No evaluation with id {evaluation_id}.")
             return EvaluationInfo.of(row)
+
+    def unscorable(self, evaluation_id: int) -> list[UnscorableInfo]:
+        """The run's items the engine could not score: why, and the engine's top tokens."""
+        with self._db.read() as s:
+            return [UnscorableInfo(r.item_id, r.reason, dict(r.top_tokens), list(r.record_ids))
+                    for r in repo.unscorable_items(s, evaluation_id=evaluation_id)]
 
     def list_all(self) -> list[EvaluationInfo]:
         with self._db.read() as s:
@@ -191,44 +209,57 @@ class EvaluationService:
     def run(self, evaluation_id: int, *, actor: Principal,
             cancel: threading.Event | None = None,
             on_chunk: Callable[[int, int], None] | None = None) -> EvaluationInfo:
-        """Judge the items that have no verdict yet, chunk by chunk, in this thread."""
+        """Judge the items that have no verdict yet, chunk by chunk, in this thread (the
+        model calls) and one writer thread (the stores). A run that fails is marked
+        ``failed`` with the reason, and is not resumed at start-up again."""
         require(actor, Action.RUN_EVALUATION)
-        cancel = cancel or threading.Event()
+        try:
+            return self._run(evaluation_id, actor, cancel or threading.Event(), on_chunk)
+        except Exception as exc:
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self._set_status(evaluation_id, "failed", str(message)[:2000])
+            raise
+
+    def _run(self, evaluation_id: int, actor: Principal, cancel: threading.Event,
+             on_chunk: Callable[[int, int], None] | None) -> EvaluationInfo:
         info = self.get(evaluation_id)
         config = _config_from(info.config)
         version = self._constitutions.version(info.constitution_version_id)
         engine = self._engines.get()
         _require_same_judge(info, engine.info.kind, engine.info.model)
-        logger = self._log.logger(actor.name)
         with self._db.read() as s:
             row = repo.get_evaluation(s, evaluation_id=evaluation_id)
             assert row is not None
-            done = repo.judged_item_ids(s, evaluation_id=evaluation_id)
+            done = (repo.judged_item_ids(s, evaluation_id=evaluation_id)
+                    | repo.unscorable_item_ids(s, evaluation_id=evaluation_id))
             remaining = [i for i in row.item_ids if i not in done]
         self._set_status(evaluation_id, "running")
-        for start in range(0, len(remaining), config.batch_size):
-            if cancel.is_set():
-                self._set_status(evaluation_id, "cancelled")
-                return self.get(evaluation_id)
-            chunk = remaining[start:start + config.batch_size]
-            with self._db.read() as s:
-                items = {r.id: r for r in dataset_repo.items_by_ids(s, ids=chunk)}
-            # the item id keys its principles: batch size, position and resume change nothing
-            pairs = [PairItem(items[i].prompt, items[i].response_a, items[i].response_b, key=i)
-                     for i in chunk]
-            verdicts = label_pairs(engine, version.content, version.info.id, pairs,
-                                   config.label_config(), logger)
-            rows = [_verdict_row(item_id, v) for item_id, v in zip(chunk, verdicts, strict=True)
-                    if v.scored]  # an unscorable item stays without a verdict (its log says why)
-            try:
-                with self._db.write() as s:
-                    count = repo.insert_verdicts(s, evaluation_id=evaluation_id, rows=rows)
-            except IntegrityError:  # another runner stored some of these items first
-                log.warning("evaluation %s: chunk already judged elsewhere", evaluation_id)
-                continue
-            if on_chunk is not None:
-                on_chunk(count, info.total_count)
-        self._set_status(evaluation_id, "done")
+        writer = _ChunkWriter(self._db, evaluation_id, info.total_count, on_chunk, cancel)
+        writer.start()
+        cancelled = False
+        try:
+            for start in range(0, len(remaining), config.batch_size):
+                if cancel.is_set():
+                    cancelled = True
+                    break
+                if writer.failed:
+                    break
+                chunk = remaining[start:start + config.batch_size]
+                with self._db.read() as s:
+                    items = repo.pair_texts(s, ids=chunk)
+                # the item id keys its principles: batch size, position and resume change nothing
+                pairs = [PairItem(*items[i][:3], key=i) for i in chunk]
+                logger = DeferredStepLogger(actor.name)
+                verdicts = label_pairs(engine, version.content, version.info.id, pairs,
+                                       config.label_config(), logger)
+                writer.put(_Chunk(chunk, [items[i][3] for i in chunk], verdicts, logger))
+        finally:
+            writer.close()  # everything handed over is stored (or the writer's error is kept)
+        if writer.error is not None:
+            raise writer.error
+        # a cancel that came after the last chunk was handed over still dropped what waited
+        self._set_status(evaluation_id,
+                         "cancelled" if cancelled or writer.dropped else "done")
         return self.get(evaluation_id)
 
     def _run_logged(self, evaluation_id: int, actor: Principal) -> None:
@@ -236,10 +267,8 @@ class EvaluationService:
             cancel = self._running[evaluation_id].cancel
         try:
             self.run(evaluation_id, actor=actor, cancel=cancel)
-        except Exception as exc:  # a background run must record why it stopped
+        except Exception:  # run() has recorded why it stopped
             log.exception("evaluation %s failed", evaluation_id)
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self._set_status(evaluation_id, "failed", str(message)[:2000])
 
     def _set_status(self, evaluation_id: int, status: str, error: str = "") -> None:
         with self._db.write() as s:
@@ -268,19 +297,116 @@ def _config_from(data: dict[str, object]) -> EvaluationConfig:
     return EvaluationConfig(**values)  # type: ignore[arg-type]
 
 
-def _verdict_row(item_id: int, verdict: Verdict) -> dict[str, object]:
+@dataclass
+class _Chunk:
+    item_ids: list[int]
+    human: list[float]
+    verdicts: list[Verdict]
+    logger: DeferredStepLogger
+
+
+class _ChunkWriter:
+    """One thread that stores chunks from a bounded queue, one transaction per chunk: its
+    critique-log records, its verdicts (or unscorable items) and the run's progress. The model
+    calls for the next chunks go on meanwhile; at most ``depth`` chunks wait in the queue.
+    ``on_chunk`` is called after each commit (an acknowledged verdict is a stored one). Once
+    the run is cancelled, chunks still waiting are dropped (not acknowledged, judged again on
+    resume), so a cancel stops the run where its last acknowledgement left it."""
+
+    def __init__(self, db: Database, evaluation_id: int, total: int,
+                 on_chunk: Callable[[int, int], None] | None, cancel: threading.Event,
+                 depth: int = 4) -> None:
+        self._db = db
+        self._evaluation_id = evaluation_id
+        self._total = total
+        self._on_chunk = on_chunk
+        self._cancel = cancel
+        self._queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name=f"evaluation-{evaluation_id}-writer")
+        self.error: BaseException | None = None
+        self.dropped = 0  # chunks not stored because the run was cancelled
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, chunk: _Chunk | None) -> None:
+        """Hand a chunk over (None: no more); waits while the queue is full, unless the writer
+        has stopped."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(chunk, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._cancel.is_set():  # cancelled: what is not stored yet is judged on resume
+                self.dropped += 1
+                continue
+            try:
+                count = self._store(chunk)
+            except IntegrityError:  # another runner stored some of these items first
+                log.warning("evaluation %s: chunk already judged elsewhere", self._evaluation_id)
+                continue
+            except BaseException as exc:  # the run stops and records why
+                self.error = exc
+                return
+            if self._on_chunk is not None:
+                self._on_chunk(count, self._total)
+
+    def _store(self, chunk: _Chunk) -> int:
+        with self._db.write() as s:
+            ids = chunk.logger.write(s)
+            verdicts, unscorable = [], []
+            for item_id, human, v in zip(chunk.item_ids, chunk.human, chunk.verdicts,
+                                         strict=True):
+                if v.unscorable is not None:
+                    unscorable.append({"item_id": item_id, "reason": v.unscorable[:2000],
+                                       "top_tokens": v.top_tokens,
+                                       "record_ids": [ids.get(x.record_id, x.record_id)
+                                                      for x in v.variants]})
+                else:
+                    verdicts.append(_verdict_row(item_id, v, human, ids))
+            return repo.insert_chunk(s, evaluation_id=self._evaluation_id, verdicts=verdicts,
+                                     unscorable=unscorable)
+
+
+def _verdict_row(item_id: int, verdict: Verdict, human: float | None = None,
+                 ids: dict[int, int] | None = None) -> dict[str, object]:
+    """A verdict's columns; ``ids`` maps placeholder record ids to stored ones."""
+    ids = ids or {}
     by_order: dict[str, list[float]] = {"AB": [], "BA": []}
     for v in verdict.variants:
         by_order[v.order].append(v.p_a)
+    decision = 1.0 if verdict.p_a > 0.5 else 0.0 if verdict.p_a < 0.5 else 0.5
     return {
         "item_id": item_id,
         "p_a": verdict.p_a,
+        "confidence": max(verdict.p_a, 1.0 - verdict.p_a),
+        "disagrees": None if human is None else decision != human,
+        "human_label": human,
+        "principle_key": (next(iter(verdict.per_principle))
+                          if len(verdict.per_principle) == 1 else None),
         "p_a_ab": sum(by_order["AB"]) / len(by_order["AB"]) if by_order["AB"] else None,
         "p_a_ba": sum(by_order["BA"]) / len(by_order["BA"]) if by_order["BA"] else None,
         "principle_keys": list(verdict.per_principle),
         "variants": [{"principle": v.principle_key, "order": v.order, "p_a": v.p_a,
                       "p_first": v.p_first, "clamped": v.clamped, "cot": v.cot,
-                      "record_id": v.record_id} for v in verdict.variants],
-        "record_ids": [v.record_id for v in verdict.variants],
+                      "record_id": ids.get(v.record_id, v.record_id)}
+                     for v in verdict.variants],
+        "record_ids": [ids.get(v.record_id, v.record_id) for v in verdict.variants],
         "bounded": sum(1 for v in verdict.variants if v.bounded),
     }

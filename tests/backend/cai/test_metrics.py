@@ -504,3 +504,14 @@ def test_ece_bin_edges_are_exact() -> None:
     assert curve.edges == tuple(round(0.5 + i * 0.05, 10) for i in range(11))
     assert curve.edges[7] == 0.85
     assert curve.count[7] == 2 and curve.count[6] == 0 and curve.count[4] == 1
+
+
+def test_position_consistency_in_the_summary_bootstrap_equals_its_own_bootstrap() -> None:
+    """Issue 15: one bootstrap for every metric gives the interval a second one gave."""
+    rng = np.random.default_rng(0)
+    n = 500
+    human = rng.choice([0.0, 1.0, 0.5], n)
+    ab, ba = rng.random(n), rng.random(n)
+    one = M.agreement_report((ab + ba) / 2, human, None, n_boot=100, seed=3, position=(ab, ba))
+    own = M.agreement_report(ab, human, None, ba, n_boot=100, seed=3)
+    assert one.position_consistency == own.position_consistency
