@@ -8,6 +8,8 @@ from backend.access import local_admin
 from backend.services.agreement import AgreementService
 from backend.services.audit import AuditService
 from backend.services.audit_search import AuditSearchService
+from backend.services.comparison_report import ComparisonReports
+from backend.services.comparisons import ComparisonService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
@@ -18,6 +20,7 @@ from backend.services.evidence_export import EvidenceExportService
 from backend.services.golden import GoldenCaseService
 from backend.services.jobs import JobService
 from backend.services.playground import PlaygroundService
+from backend.services.policies import PolicyResolver
 from backend.services.prompt_sets import default_prompt_set_path
 from backend.services.provenance import ProvenanceService
 from backend.services.users import UserService
@@ -45,6 +48,8 @@ class Services:
     provenance: ProvenanceService
     jobs: JobService
     users: UserService
+    comparisons: ComparisonService
+    comparison_reports: ComparisonReports
 
     def close(self) -> None:
         self.engines.close()
@@ -60,6 +65,10 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     engines = EngineManager(settings, db)
     critique_log = CritiqueLogService(db)
     prompt_set = settings.prompt_set_path or default_prompt_set_path()
+    jobs = JobService(db, settings)
+    comparisons = ComparisonService(db, constitutions, engines, critique_log,
+                                    PolicyResolver(db, engines, jobs, settings.data_dir),
+                                    prompt_set)
     return Services(
         settings=settings,
         db=db,
@@ -76,8 +85,10 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         audit_search=AuditSearchService(db, constitutions),
         evidence=EvidenceExportService(db, settings.data_dir / "exports"),
         provenance=ProvenanceService(db),
-        jobs=JobService(db, settings),
+        jobs=jobs,
         users=UserService(db),
+        comparisons=comparisons,
+        comparison_reports=ComparisonReports(db, comparisons),
     )
 
 
