@@ -499,6 +499,10 @@ from studio.cli_users import user_app  # noqa: E402
 
 app.add_typer(user_app, name="user")
 
+from studio.cli_compare import compare_app  # noqa: E402
+
+app.add_typer(compare_app, name="compare")
+
 from studio.cli_backup import backup as _backup_cmd  # noqa: E402
 from studio.cli_backup import restore as _restore_cmd  # noqa: E402
 
