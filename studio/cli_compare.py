@@ -13,8 +13,9 @@ from rich.table import Table
 from studio.cli import DataDir, DbUrl, _services, cli_actor, out
 from studio.compare_charts import ratings_rows
 
-compare_app = typer.Typer(help="Compare policies (base model, trained jobs, server models) "
-                          "under a constitution: win rates and Elo.", no_args_is_help=True)
+compare_app: typer.Typer = typer.Typer(
+    help="Compare policies (base model, trained jobs, server models) under a constitution: "
+    "win rates and Elo.", no_args_is_help=True)
 
 
 @compare_app.command("policies")
