@@ -53,7 +53,11 @@ class PolicyResolver:
     def options(self) -> list[Policy]:
         """The base model, every succeeded model-training job (newest first), and the
         configured server's model."""
-        found = [self.resolve("base")]
+        found: list[Policy] = []
+        try:
+            found.append(self.resolve("base"))
+        except EngineError:  # no engine could be built; the trained models are still listed
+            pass
         for job in self._jobs.finished_of_kinds(list(MODEL_STAGES)):
             try:
                 found.append(self.resolve(f"job:{job.id}"))
