@@ -9,7 +9,7 @@ time and closed after use, so a comparison of several trained models needs only 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,10 +54,8 @@ class PolicyResolver:
         """The base model, every succeeded model-training job (newest first), and the
         configured server's model."""
         found: list[Policy] = []
-        try:
+        with suppress(EngineError):  # no engine could be built: the trained models still are
             found.append(self.resolve("base"))
-        except EngineError:  # no engine could be built; the trained models are still listed
-            pass
         for job in self._jobs.finished_of_kinds(list(MODEL_STAGES)):
             try:
                 found.append(self.resolve(f"job:{job.id}"))

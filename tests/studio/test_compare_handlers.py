@@ -26,7 +26,7 @@ def test_report_and_browser(services: Services, tiny_engine: Any, tiny_model_pat
     job_id = finished_sft_job(services, perturbed_checkpoint(
         tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"), name=HOSTILE)
     h = CompareHandlers(services)
-    policies, constitution, _, _ = h.load()
+    policies, _, _, _ = h.load()
     assert policies["value"] == ["base", f"job:{job_id}"]
     assert "Pick two or more" in h.launch(None, ["base"], 1, "", 2, 4, False, True, 1, 0)[0]  # type: ignore[arg-type]
 
