@@ -14,8 +14,9 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                 "the same prompts, the judge labels every pair under a constitution, and the "
                 "report gives win rates and Elo with 95 % bootstrap intervals.")
     with gr.Row():
-        policies = gr.Dropdown(label="Policies (two or more)", choices=[], multiselect=True,
-                               elem_id="cmp-policies", scale=3)
+        policies = gr.Dropdown(label="Policies (two or more; or type server:<model> or a "
+                               "model folder)", choices=[], multiselect=True,
+                               allow_custom_value=True, elem_id="cmp-policies", scale=3)
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="cmp-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="cmp-version")
     with gr.Row():
