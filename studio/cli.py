@@ -110,6 +110,9 @@ def serve(
     resumed = services.evaluations.resume_unfinished(actor=local_admin(settings.user))
     if resumed:
         out.print(f"Resuming evaluation runs {resumed} where they stopped.")
+    compared = services.comparisons.resume_unfinished(actor=local_admin(settings.user))
+    if compared:
+        out.print(f"Resuming comparisons {compared} where they stopped.")
     from studio.app import build_app, launch  # gradio loads only for this command
 
     out.print(f"Constitution Studio on http://{settings.host}:{settings.port}  "
