@@ -60,6 +60,9 @@ class ComparisonResponse(SQLModel, table=True):
     response: str = Field(sa_column=Column(Text, nullable=False))
     record_id: int | None = Field(default=None, foreign_key="critique_log.id")
     finish_reason: str = Field(default="stop", max_length=20)
+    # reward model reference ("job:5") -> its score of this response
+    reward_scores: dict[str, float] = Field(default_factory=dict,
+                                            sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 

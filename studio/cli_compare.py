@@ -45,6 +45,9 @@ def compare_create(
     both_orders: Annotated[bool, typer.Option("--both-orders/--one-order")] = True,
     k: Annotated[int, typer.Option(help="Principles per verdict.")] = 1,
     seed: int = 0,
+    reward_model: Annotated[list[str] | None, typer.Option(
+        "--reward-model", "-r", help="Also score every response with a reward job's model "
+        "(job:<id>); repeatable.")] = None,
     name: str = "",
     run: Annotated[bool, typer.Option("--run", help="Run it now, in this process.")] = False,
     data_dir: DataDir = None,
@@ -59,7 +62,8 @@ def compare_create(
     detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
     config = ComparisonConfig(max_prompts=max_prompts, max_new_tokens=max_new_tokens,
                               temperature=temperature, batch_size=batch_size, cot=cot,
-                              both_orders=both_orders, k_principles=k, seed=seed)
+                              both_orders=both_orders, k_principles=k, seed=seed,
+                              reward_models=tuple(reward_model or ()))
     actor = cli_actor(services)
     info = services.comparisons.create(policies=policy, version_id=detail.info.id,
                                        config=config, actor=actor, prompt_set=prompt_set,
@@ -120,7 +124,8 @@ def compare_report(
                               "elo": iv(r.elo), "bt": iv(r.bt)} for r in report.ratings],
                 "by_axis": {k: [iv(i) for i in v] for k, v in report.by_axis.items()},
                 "by_principle": {k: [iv(i) for i in v]
-                                 for k, v in report.by_principle.items()}}
+                                 for k, v in report.by_principle.items()},
+                "rewards": {k: [iv(i) for i in v] for k, v in report.rewards.items()}}
         out.print_json(json.dumps(data))
         return
     out.print(f"Comparison {comparison_id}: {report.verdicts} judged pairs; Elo relative to "

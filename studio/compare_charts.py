@@ -45,6 +45,10 @@ def summary_md(report: ComparisonReport) -> str:
         labels = [p.label for p in c.policies]
         lines += [f"| {escape_md(labels[p.a])} vs {escape_md(labels[p.b])} | "
                   f"{fmt(p.win_rate, 1, pct=True)} |" for p in report.pairwise]
+    for ref, ivs in report.rewards.items():
+        lines += ["", f"| policy | mean reward ({escape_md(ref)}) |", "|---|---|"]
+        lines += [f"| {escape_md(p.label)} | {fmt(iv, 3)} |"
+                  for p, iv in zip(c.policies, ivs, strict=True)]
     return "\n".join(lines)
 
 

@@ -46,10 +46,12 @@ class CompareHandlers:
         policies = self.policy_choices()
         constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
         runs = self.run_choices()
+        rewards = self.s.comparisons.policies.reward_options()
         return (gr.update(choices=policies, value=[ref for _, ref in policies[:2]]),
                 gr.update(choices=constitutions,
                           value=constitutions[0][1] if constitutions else None),
-                self.run_rows(), gr.update(choices=runs, value=runs[0][1] if runs else None))
+                self.run_rows(), gr.update(choices=runs, value=runs[0][1] if runs else None),
+                gr.update(choices=rewards, value=[]))
 
     def versions(self, constitution_id: int | None) -> Any:
         if constitution_id is None:
@@ -62,7 +64,8 @@ class CompareHandlers:
 
     def launch(self, request: gr.Request, policies: list[str] | None, version_id: int | None,
                prompt_set: str, max_prompts: float | None, max_new_tokens: float | None,
-               cot: bool, both: bool, k: float, seed: float) -> tuple[Any, ...]:
+               cot: bool, both: bool, k: float, seed: float,
+               reward_models: list[str] | None = None) -> tuple[Any, ...]:
         if not policies or len(policies) < 2 or version_id is None:
             return "**Pick two or more policies and a constitution version.**", gr.skip(), \
                 gr.skip()
@@ -70,7 +73,8 @@ class CompareHandlers:
             config = ComparisonConfig(max_prompts=int(max_prompts or 20),
                                       max_new_tokens=int(max_new_tokens or 128),
                                       cot=bool(cot), both_orders=bool(both),
-                                      k_principles=int(k), seed=int(seed or 0))
+                                      k_principles=int(k), seed=int(seed or 0),
+                                      reward_models=tuple(reward_models or ()))
             actor = principal(self.s, request)
             info = self.s.comparisons.create(policies=list(policies), version_id=int(version_id),
                                              config=config, actor=actor,

@@ -25,6 +25,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
         max_prompts = gr.Number(label="Prompts", value=20, precision=0, elem_id="cmp-n")
         max_tokens = gr.Number(label="Max new tokens", value=128, precision=0,
                                elem_id="cmp-tokens")
+        rewards = gr.Dropdown(label="Also score with reward models (optional)", choices=[],
+                              multiselect=True, elem_id="cmp-rewards", scale=2)
     with gr.Row():
         cot = gr.Checkbox(label="Chain of thought", value=False, elem_id="cmp-cot")
         both = gr.Checkbox(label="Both orders", value=True, elem_id="cmp-both")
@@ -54,12 +56,12 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
             browse_btn = gr.Button("Show pairs", elem_id="cmp-browse")
         browser = gr.Markdown(elem_id="cmp-browser")
 
-    demo.load(h.load, inputs=None, outputs=[policies, constitution, runs, run],
+    demo.load(h.load, inputs=None, outputs=[policies, constitution, runs, run, rewards],
               api_name="compare_load")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,
-                                       cot, both, k, seed],
+                                       cot, both, k, seed, rewards],
                      outputs=[launch_result, runs, run], api_name="compare_launch")
     cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress], api_name="compare_cancel")
     resume_btn.click(h.resume, inputs=run, outputs=[runs, progress], api_name="compare_resume")

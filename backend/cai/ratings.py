@@ -178,6 +178,17 @@ def rate(n_players: int, matches: Sequence[Match], *, prior: float = 0.5, n_boot
     return Ratings(n_players, len(matches), bt_iv, elo_iv, win_iv, pairwise, anchor)
 
 
+def mean_interval(values: Sequence[float], *, n_boot: int = 1000, seed: int = 0,
+                  confidence: float = 0.95) -> Interval:
+    """The mean of ``values`` with a percentile bootstrap interval (NaN when empty)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    return _interval(float(x.mean()), means, confidence)
+
+
 def elo_difference(p: float) -> float:
     """The Elo gap at which the stronger player wins with probability ``p``."""
     return 400.0 * math.log10(p / (1.0 - p))

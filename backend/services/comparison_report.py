@@ -4,9 +4,9 @@ pairs for the side-by-side browser (read-only)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from backend.cai.ratings import Interval, Match, Ratings, rate
+from backend.cai.ratings import Interval, Match, Ratings, mean_interval, rate
 from backend.errors import ValidationError
 from backend.services.comparisons import ComparisonInfo, ComparisonService
 from db import comparison_repo as repo
@@ -45,6 +45,8 @@ class ComparisonReport:
     # principle key -> each policy's Elo from that principle's verdicts
     by_principle: dict[str, list[Interval]]
     n_boot: int
+    # reward model reference -> each policy's mean score of its responses
+    rewards: dict[str, list[Interval]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,12 @@ class ComparisonReports:
         info = self._comparisons.get(comparison_id)
         with self._db.read() as s:
             rows = list(repo.verdicts(s, comparison_id=comparison_id))
+            scored = [(r.policy_index, dict(r.reward_scores))
+                      for r in repo.responses(s, comparison_id=comparison_id)]
         n = len(info.policies)
+        rewards = {ref: [mean_interval([sc[ref] for p, sc in scored if p == i and ref in sc],
+                                       n_boot=n_boot, seed=seed) for i in range(n)]
+                   for ref in info.config.reward_models}
         matches = [Match(r.policy_a, r.policy_b, r.p_a, r.prompt_index) for r in rows]
         overall = _ratings(n, matches, n_boot, seed)
         if overall is None:
@@ -105,7 +112,8 @@ class ComparisonReports:
             if found is not None:
                 by_axis[axis] = list(found.elo)
         return ComparisonReport(info, len(rows), ratings, pairwise, by_axis,
-                                self._by_principle(n, rows, min(n_boot, 300), seed), n_boot)
+                                self._by_principle(n, rows, min(n_boot, 300), seed), n_boot,
+                                rewards)
 
     @staticmethod
     def _by_principle(n: int, rows: list[ComparisonVerdict], n_boot: int, seed: int

@@ -19,10 +19,12 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import combinations
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 
@@ -60,6 +62,8 @@ class ComparisonConfig:
     cot_clamp: tuple[float, float] | None = (0.4, 0.6)
     form: str = "chat"
     seed: int = 0
+    reward_models: tuple[str, ...] = ()  # job:<id> of succeeded reward-model jobs
+    reward_max_length: int = 512
 
     def label_config(self) -> LabelConfig:
         return LabelConfig(cot=self.cot, both_orders=self.both_orders,
@@ -79,11 +83,14 @@ class ComparisonConfig:
             raise ValidationError("temperature must be between 0 and 5.")
         if not 1 <= self.batch_size <= 1024:
             raise ValidationError("batch_size must be between 1 and 1024.")
+        if not 16 <= self.reward_max_length <= 8192:
+            raise ValidationError("reward_max_length must be between 16 and 8192 tokens.")
         self.label_config().validate()
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["cot_clamp"] = list(self.cot_clamp) if self.cot_clamp else None
+        data["reward_models"] = list(self.reward_models)
         return data
 
     @staticmethod
@@ -91,7 +98,13 @@ class ComparisonConfig:
         clamp = data.get("cot_clamp")
         values = {k: v for k, v in data.items() if k in ComparisonConfig.__dataclass_fields__}
         values["cot_clamp"] = tuple(clamp) if isinstance(clamp, list) else None
+        rms = data.get("reward_models")
+        values["reward_models"] = tuple(str(r) for r in rms) if isinstance(rms, list) else ()
         return ComparisonConfig(**values)  # type: ignore[arg-type]
+
+
+class RewardScorer(Protocol):
+    def score(self, prompts: list[str], completions: list[str]) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -228,6 +241,8 @@ class ComparisonService:
         if len(refs) < 2:
             raise ValidationError("Pick at least two different policies to compare.")
         resolved = [self.policies.resolve(r) for r in refs]
+        for ref in config.reward_models:
+            self.policies.reward_model(ref)
         version = self._constitutions.version(version_id)
         if prompts is None:
             path = Path(prompt_set) if prompt_set.strip() not in ("", "default") \
@@ -329,6 +344,7 @@ class ComparisonService:
         config = info.config
         self._set_status(comparison_id, "running")
         logger = self._log.logger(actor.name)
+        scorers: list[tuple[str, RewardScorer]] | None = None
         for index, policy in enumerate(info.policies):
             with self._db.read() as s:
                 done = repo.responded(s, comparison_id=comparison_id, policy_index=index)
@@ -337,6 +353,8 @@ class ComparisonService:
                 continue
             if cancel.is_set():
                 return self._cancelled(comparison_id)
+            if scorers is None:
+                scorers = [(ref, self._scorer(ref, config)) for ref in config.reward_models]
             with self.policies.engine(policy) as engine:
                 for start in range(0, len(todo), config.batch_size):
                     if cancel.is_set():
@@ -352,10 +370,14 @@ class ComparisonService:
                                 "policy": policy.ref, "prompt_index": i},
                         constitution_version_id=None, seed=config.seed, latency_s=g.latency_s)
                         for i, g in zip(chunk, gens, strict=True)])
-                    rows = [{"policy_index": index, "prompt_index": i,
-                             "response": judgeable(g.text),
-                             "record_id": rid, "finish_reason": g.finish_reason[:20]}
-                            for i, g, rid in zip(chunk, gens, ids, strict=True)]
+                    shown = [judgeable(g.text) for g in gens]
+                    asked = [info.prompts[i].text for i in chunk]
+                    scores = {ref: scorer.score(asked, shown) for ref, scorer in scorers}
+                    rows = [{"policy_index": index, "prompt_index": i, "response": text,
+                             "record_id": rid, "finish_reason": g.finish_reason[:20],
+                             "reward_scores": {ref: v[k] for ref, v in scores.items()}}
+                            for k, (i, g, rid, text) in enumerate(
+                                zip(chunk, gens, ids, shown, strict=True))]
                     self._store(comparison_id, rows, verdicts=False, on_step=on_step,
                                 total=info.total_count)
         self._judge(info, cancel, logger, on_step)
@@ -363,6 +385,17 @@ class ComparisonService:
             return self._cancelled(comparison_id)
         self._set_status(comparison_id, "done")
         return self.get(comparison_id)
+
+    def _scorer(self, ref: str, config: ComparisonConfig) -> RewardScorer:
+        from backend.training.rl import RewardModelScorer
+
+        location = self.policies.reward_model(ref)
+        device = "cpu"
+        with suppress(ImportError):
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return RewardModelScorer(ref, location, device, config.reward_max_length)
 
     def _judge(self, info: ComparisonInfo, cancel: threading.Event, logger: StepLogger,
                on_step: Callable[[int, int], None] | None) -> None:

@@ -98,6 +98,24 @@ class PolicyResolver:
         raise ValidationError(f"Unknown policy {ref!r}; use base, job:<id>, server:<model> or a "
                               "saved model directory.")
 
+    def reward_model(self, ref: str) -> str:
+        """The model folder of a succeeded reward-model job (``job:<id>``)."""
+        ref = ref.strip()
+        if not ref.startswith("job:") or not ref[4:].isdigit():
+            raise ValidationError(f"Reward model {ref!r}: write it as job:<id> of a reward job.")
+        job_id = int(ref[4:])
+        try:
+            job = self._jobs.get(job_id)
+        except NotFoundError:
+            raise ValidationError(f"Reward model {ref!r}: there is no job {job_id}.") from None
+        if job.kind != "reward":
+            raise ValidationError(f"Reward model {ref!r} is a {job.kind} job; pick a reward "
+                                  "job.")
+        return str(job_output_dir(job_id, db=self._db, data_dir=self._data_dir))
+
+    def reward_options(self) -> list[str]:
+        return [f"job:{j.id}" for j in self._jobs.finished_of_kinds(["reward"])]
+
     @contextmanager
     def engine(self, policy: Policy) -> Iterator[Engine]:
         """The engine that answers for ``policy`` (built for the block, then closed; the base

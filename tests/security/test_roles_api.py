@@ -308,7 +308,7 @@ def _launch_comparison(c: Client, role: Role, ctx: Ctx) -> Any:
     constitution = c.predict(api_name="/agreement_load")[2]["value"]
     version = c.predict(constitution, api_name="/compare_versions")["value"]
     return c.predict(["base", ctx["model"]], version, ctx["prompts"], 1, 4, False, False, 1, 0,
-                     api_name="/compare_launch")
+                     [], api_name="/compare_launch")
 
 
 def _prep_comparison(s: Studio, role: Role) -> Ctx:

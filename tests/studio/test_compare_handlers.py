@@ -26,8 +26,9 @@ def test_report_and_browser(services: Services, tiny_engine: Any, tiny_model_pat
     job_id = finished_sft_job(services, perturbed_checkpoint(
         tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"), name=HOSTILE)
     h = CompareHandlers(services)
-    policies, _, _, _ = h.load()
+    policies, _, _, _, rewards = h.load()
     assert policies["value"] == ["base", f"job:{job_id}"]
+    assert rewards["choices"] == []
     assert "Pick two or more" in h.launch(None, ["base"], 1, "", 2, 4, False, True, 1, 0)[0]  # type: ignore[arg-type]
 
     version = services.constitutions.list_all()[0].head.id

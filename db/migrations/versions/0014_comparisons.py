@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('response', sa.Text(), nullable=False),
     sa.Column('record_id', sa.Integer(), nullable=True),
     sa.Column('finish_reason', sa.String(length=20), nullable=False),
+    sa.Column('reward_scores', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['comparison_id'], ['comparison.id'], ),
     sa.ForeignKeyConstraint(['record_id'], ['critique_log.id'], ),

@@ -113,3 +113,11 @@ def test_bad_input_is_refused() -> None:
         rate(2, [Match(0, 1, 1.5)])
     with pytest.raises(ValidationError):
         rate(1, [Match(0, 1, 0.5)])
+
+
+def test_mean_interval() -> None:
+    from backend.cai.ratings import mean_interval
+
+    iv = mean_interval([1.0, 2.0, 3.0, 4.0], n_boot=200)
+    assert iv.value == 2.5 and 1.0 <= iv.low < 2.5 < iv.high <= 4.0
+    assert math.isnan(mean_interval([]).value)

@@ -28,10 +28,23 @@ def perturbed_checkpoint(tiny_model_path: Path, out: Path, *, seed: int = 1) -> 
     return out
 
 
-def finished_sft_job(services: Services, model_dir: Path, name: str = "sl-cai sft") -> int:
-    """A succeeded SFT job whose output/ is ``model_dir``."""
+def reward_checkpoint(tiny_model_path: Path, out: Path) -> Path:
+    """A reward model (one-output sequence classifier) on the tiny model's backbone."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if (out / "config.json").is_file():
+        return out
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_model_path), num_labels=1)
+    model.save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(str(tiny_model_path)).save_pretrained(str(out))
+    return out
+
+
+def finished_sft_job(services: Services, model_dir: Path, name: str = "sl-cai sft",
+                     kind: str = "sft") -> int:
+    """A succeeded job (SFT unless ``kind`` says otherwise) whose output/ is ``model_dir``."""
     with services.db.write() as s:
-        row = job_repo.create_job(s, kind="sft", name=name, config={}, status="succeeded",
+        row = job_repo.create_job(s, kind=kind, name=name, config={}, status="succeeded",
                                   created_by="tester")
         assert row.id is not None
         job_id = row.id

@@ -14,7 +14,11 @@ from backend.access import Principal, Role, local_admin
 from backend.errors import PermissionDeniedError, ValidationError
 from backend.services.comparisons import ComparisonConfig, PromptItem, load_prompt_items
 from backend.services.container import Services
-from tests.backend.services.comparison_data import finished_sft_job, perturbed_checkpoint
+from tests.backend.services.comparison_data import (
+    finished_sft_job,
+    perturbed_checkpoint,
+    reward_checkpoint,
+)
 
 pytestmark = pytest.mark.slow
 OWNER = local_admin("owner")
@@ -79,6 +83,32 @@ def test_run_stores_everything_and_reports(compared: tuple[Services, int]) -> No
     assert base.win_rate.value == pytest.approx(1 - sft.win_rate.value)
     assert set(report.by_axis) == {"harmless", "helpful"}
     assert report.by_principle
+
+
+def test_responses_are_scored_by_a_trained_reward_model(
+        compared: tuple[Services, int], tiny_model_path: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    services, job_id = compared
+    rm = reward_checkpoint(tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-rm")
+    rm_job = finished_sft_job(services, rm, name="rm", kind="reward")
+    assert services.comparisons.policies.reward_options() == [f"job:{rm_job}"]
+    with pytest.raises(ValidationError, match="is a sft job"):
+        services.comparisons.create(policies=["base", f"job:{job_id}"],
+                                    version_id=_version(services), actor=OWNER, prompts=PROMPTS,
+                                    config=ComparisonConfig(reward_models=(f"job:{job_id}",)))
+    config = ComparisonConfig(max_new_tokens=6, both_orders=False,
+                              reward_models=(f"job:{rm_job}",))
+    info = services.comparisons.create(policies=["base", f"job:{job_id}"],
+                                       version_id=_version(services), config=config,
+                                       actor=OWNER, prompts=PROMPTS)
+    services.comparisons.run(info.id, actor=OWNER)
+    from db import comparison_repo
+    with services.db.read() as s:
+        scores = [r.reward_scores for r in comparison_repo.responses(s, comparison_id=info.id)]
+    assert len(scores) == 6 and all(set(sc) == {f"job:{rm_job}"} for sc in scores)
+    report = services.comparison_reports.report(info.id, n_boot=100)
+    means = report.rewards[f"job:{rm_job}"]
+    assert len(means) == 2 and all(iv.low <= iv.value <= iv.high for iv in means)
 
 
 def test_cancel_then_resume_redoes_nothing(compared: tuple[Services, int]) -> None:
