@@ -88,3 +88,17 @@ class ComparisonVerdict(SQLModel, table=True):
                                              sa_column=Column(JSON, nullable=False))
     record_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ComparisonVote(SQLModel, table=True):
+    """A person's A / B / tie vote on one judged pair (``label``: 1 A better, 0 B, 0.5 tie).
+    Append-only: a changed mind is a newer row; the newest vote per (pair, voter) counts."""
+
+    __tablename__ = "comparison_vote"
+
+    id: int | None = Field(default=None, primary_key=True)
+    comparison_id: int = Field(foreign_key="comparison.id", index=True)
+    verdict_id: int = Field(foreign_key="comparison_verdict.id", index=True)
+    voter: str = Field(max_length=120)
+    label: float
+    created_at: datetime = Field(default_factory=utcnow)

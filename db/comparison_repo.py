@@ -8,7 +8,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from db.comparison_models import Comparison, ComparisonResponse, ComparisonVerdict
+from db.comparison_models import (
+    Comparison,
+    ComparisonResponse,
+    ComparisonVerdict,
+    ComparisonVote,
+)
 from db.models import utcnow
 
 
@@ -100,3 +105,23 @@ def verdicts(session: Session, *, comparison_id: int) -> Sequence[ComparisonVerd
                         .order_by(col(ComparisonVerdict.prompt_index),
                                   col(ComparisonVerdict.policy_a),
                                   col(ComparisonVerdict.policy_b))).all()
+
+
+def get_verdict(session: Session, *, verdict_id: int) -> ComparisonVerdict | None:
+    return session.get(ComparisonVerdict, verdict_id)
+
+
+def add_vote(session: Session, *, comparison_id: int, verdict_id: int, voter: str,
+             label: float) -> ComparisonVote:
+    row = ComparisonVote(comparison_id=comparison_id, verdict_id=verdict_id, voter=voter[:120],
+                         label=label)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_votes(session: Session, *, comparison_id: int) -> dict[tuple[int, str], float]:
+    """(verdict id, voter) -> that voter's newest label."""
+    rows = session.exec(select(ComparisonVote).where(ComparisonVote.comparison_id == comparison_id)
+                        .order_by(col(ComparisonVote.id))).all()
+    return {(r.verdict_id, r.voter): r.label for r in rows}

@@ -145,7 +145,8 @@ class CompareHandlers:
         out = [f"**{total} judged pairs** · page {index + 1} of {pages}"]
         for p in pairs:
             tags = ", ".join(escape_md(t) for t in p.tags) or "untagged"
-            out.append(f"---\n**Prompt {p.prompt_index + 1}** ({tags}) · P(A better) = "
+            out.append(f"---\n**Pair #{p.verdict_id}** · prompt {p.prompt_index + 1} ({tags}) · "
+                       "P(A better) = "
                        f"**{p.p_a:.3f}** → **{_side(p.p_a)}** · verdict records "
                        + ", ".join(f"#{i}" for i in p.record_ids))
             out.append("Prompt\n\n" + fenced(p.prompt, "text"))
@@ -161,3 +162,29 @@ class CompareHandlers:
                                f"order {escape_md(str(v.get('order', '')))})\n\n"
                                + fenced(cot, "text"))
         return "\n\n".join(out)
+
+    # --- human votes -------------------------------------------------------------------------
+
+    def vote(self, request: gr.Request, run_id: int | None, pair: float | None,
+             label: str) -> str:
+        if run_id is None or not pair:
+            return "**Pick a comparison and give the pair number shown in the browser.**"
+        try:
+            self.s.comparison_votes.vote(int(run_id), int(pair), str(label),
+                                         actor=principal(self.s, request))
+            votes = self.s.comparison_votes.summary(int(run_id))
+        except StudioError as exc:
+            return f"**Not recorded.** {escape_md(exc.message)}"
+        return (f"Voted {escape_md(str(label))} on pair #{int(pair)}. {votes.pairs_voted} pairs "
+                f"have votes ({votes.votes} votes by {votes.voters} people).")
+
+    def votes_dataset(self, request: gr.Request, run_id: int | None) -> str:
+        if run_id is None:
+            return "**Pick a comparison.**"
+        try:
+            info = self.s.comparison_votes.make_dataset(int(run_id),
+                                                        actor=principal(self.s, request))
+        except StudioError as exc:
+            return f"**No dataset made.** {escape_md(exc.message)}"
+        return (f"Made dataset **{escape_md(info.name)}** ({info.item_count} human-labelled "
+                "pairs); evaluate it in the Agreement tab.")

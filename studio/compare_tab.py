@@ -55,6 +55,15 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
             page = gr.Number(label="Page", value=1, precision=0, elem_id="cmp-page")
             browse_btn = gr.Button("Show pairs", elem_id="cmp-browse")
         browser = gr.Markdown(elem_id="cmp-browser")
+        with gr.Row():
+            vote_pair = gr.Number(label="Pair #", value=None, precision=0,
+                                  elem_id="cmp-vote-pair")
+            vote_label = gr.Radio(["A", "B", "tie"], value="A", label="Which is better?",
+                                  elem_id="cmp-vote-label")
+            vote_btn = gr.Button("Vote", elem_id="cmp-vote")
+            dataset_btn = gr.Button("Make a human-labelled dataset from the votes",
+                                    elem_id="cmp-votes-dataset")
+        vote_result = gr.Markdown(elem_id="cmp-vote-result")
 
     demo.load(h.load, inputs=None, outputs=[policies, constitution, runs, run, rewards],
               api_name="compare_load")
@@ -71,3 +80,7 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     report_btn.click(h.report, inputs=run, outputs=[summary, win_rate, axes, principles],
                      api_name="compare_report")
     browse_btn.click(h.browse, inputs=[run, page], outputs=browser, api_name="compare_browse")
+    vote_btn.click(h.vote, inputs=[run, vote_pair, vote_label], outputs=vote_result,
+                   api_name="compare_vote")
+    dataset_btn.click(h.votes_dataset, inputs=run, outputs=vote_result,
+                      api_name="compare_votes_dataset")

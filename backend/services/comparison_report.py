@@ -51,6 +51,7 @@ class ComparisonReport:
 
 @dataclass(frozen=True)
 class JudgedPair:
+    verdict_id: int  # the pair's id (votes name it)
     prompt_index: int
     prompt: str
     tags: tuple[str, ...]
@@ -143,8 +144,9 @@ class ComparisonReports:
         out = []
         for r in rows[offset:offset + limit]:
             prompt = info.prompts[r.prompt_index]
+            assert r.id is not None
             out.append(JudgedPair(
-                r.prompt_index, prompt.text, prompt.tags, info.policies[r.policy_a].label,
+                r.id, r.prompt_index, prompt.text, prompt.tags, info.policies[r.policy_a].label,
                 info.policies[r.policy_b].label, texts.get((r.policy_a, r.prompt_index), ""),
                 texts.get((r.policy_b, r.prompt_index), ""), r.p_a, dict(r.per_principle),
                 list(r.variants), r.chain_id, list(r.record_ids)))

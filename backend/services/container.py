@@ -9,6 +9,7 @@ from backend.services.agreement import AgreementService
 from backend.services.audit import AuditService
 from backend.services.audit_search import AuditSearchService
 from backend.services.comparison_report import ComparisonReports
+from backend.services.comparison_votes import ComparisonVotes
 from backend.services.comparisons import ComparisonService
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
@@ -50,6 +51,7 @@ class Services:
     users: UserService
     comparisons: ComparisonService
     comparison_reports: ComparisonReports
+    comparison_votes: ComparisonVotes
 
     def close(self) -> None:
         self.engines.close()
@@ -69,6 +71,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     comparisons = ComparisonService(db, constitutions, engines, critique_log,
                                     PolicyResolver(db, engines, jobs, settings.data_dir),
                                     prompt_set)
+    datasets = DatasetService(db, max_import_bytes=settings.max_dataset_bytes)
     return Services(
         settings=settings,
         db=db,
@@ -78,7 +81,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         engines=engines,
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
-        datasets=DatasetService(db, max_import_bytes=settings.max_dataset_bytes),
+        datasets=datasets,
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=AgreementService(db),
         golden=GoldenCaseService(db, constitutions, engines, critique_log),
@@ -89,6 +92,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         users=UserService(db),
         comparisons=comparisons,
         comparison_reports=ComparisonReports(db, comparisons),
+        comparison_votes=ComparisonVotes(db, comparisons, datasets),
     )
 
 

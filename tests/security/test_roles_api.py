@@ -329,6 +329,37 @@ def _comparison_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     return call
 
 
+def _prep_judged_pair(s: Studio, role: Role) -> Ctx:
+    """A comparison with one judged pair (written directly: no model needed)."""
+    from db import comparison_repo
+
+    ctx = _prep_comparison(s, role)
+    with s.services.db.write() as session:
+        comparison_repo.insert_responses(session, comparison_id=ctx["comparison_id"], rows=[
+            {"policy_index": i, "prompt_index": 0, "response": f"r{i}"} for i in range(2)])
+        comparison_repo.insert_verdicts(session, comparison_id=ctx["comparison_id"], rows=[{
+            "prompt_index": 0, "policy_a": 0, "policy_b": 1, "p_a": 0.4, "chain_id": "c",
+            "per_principle": {}, "variants": [], "record_ids": []}])
+        ctx["pair"] = comparison_repo.verdicts(session, comparison_id=ctx["comparison_id"])[0].id
+    return ctx
+
+
+def _prep_voted_pair(s: Studio, role: Role) -> Ctx:
+    ctx = _prep_judged_pair(s, role)
+    s.services.comparison_votes.vote(ctx["comparison_id"], ctx["pair"], "A", actor=ROOT)
+    return ctx
+
+
+def _vote(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], ctx["pair"], "B", api_name="/compare_vote")
+
+
+def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
+
+
 def _configure(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict("local", "", "", "", ctx["model"], 4 + ROLES.index(role),
                      api_name="/engine_configure")
@@ -454,6 +485,10 @@ WRITES: dict[str, Write] = {
                             "Comparison #", prep=_prep_comparison),
     "compare_resume": Write(Action.RUN_EVALUATION, _comparison_action("/compare_resume"),
                             "Comparison #", prep=_prep_comparison),
+    "compare_vote": Write(Action.RUN_EVALUATION, _vote, "Voted B on pair #",
+                          prep=_prep_judged_pair),
+    "compare_votes_dataset": Write(Action.RUN_EVALUATION, _votes_dataset, "Made dataset",
+                                   prep=_prep_voted_pair),
     # Settings tab
     "engine_configure": Write(Action.CONFIGURE, _configure, "Engine switched", prep=_prep_model),
     "user_add": Write(Action.MANAGE_USERS, _add_user, "Added "),

@@ -5,7 +5,8 @@ Revises: 0007
 Create Date: 2026-11-28 10:20:00.000000
 
 Comparisons of policies under a constitution (issue 16): the run (status and progress change),
-its responses and its verdicts (append-only, like the critique log and the training samples).
+its responses, verdicts and human votes (append-only, like the critique log and the training
+samples).
 """
 
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-APPEND_ONLY = ("comparison_response", "comparison_verdict")
+APPEND_ONLY = ("comparison_response", "comparison_verdict", "comparison_vote")
 
 
 def upgrade() -> None:
@@ -91,6 +92,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_comparison_verdict_chain_id'), ['chain_id'],
                               unique=False)
 
+    op.create_table('comparison_vote',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('comparison_id', sa.Integer(), nullable=False),
+    sa.Column('verdict_id', sa.Integer(), nullable=False),
+    sa.Column('voter', sa.String(length=120), nullable=False),
+    sa.Column('label', sa.Float(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['comparison_id'], ['comparison.id'], ),
+    sa.ForeignKeyConstraint(['verdict_id'], ['comparison_verdict.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('comparison_vote', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_comparison_vote_comparison_id'), ['comparison_id'],
+                              unique=False)
+        batch_op.create_index(batch_op.f('ix_comparison_vote_verdict_id'), ['verdict_id'],
+                              unique=False)
+
     dialect = op.get_bind().dialect.name
     for table in APPEND_ONLY:
         if dialect == "sqlite":
@@ -110,6 +128,10 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         elif dialect == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+    with op.batch_alter_table('comparison_vote', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_comparison_vote_verdict_id'))
+        batch_op.drop_index(batch_op.f('ix_comparison_vote_comparison_id'))
+    op.drop_table('comparison_vote')
     with op.batch_alter_table('comparison_verdict', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_comparison_verdict_chain_id'))
         batch_op.drop_index(batch_op.f('ix_comparison_verdict_comparison_id'))

@@ -166,3 +166,42 @@ def test_unjudgeable_text_is_made_visible_not_dropped() -> None:
     assert judgeable("a\x04b\r\nc") == "a\ufffdb\nc"
     assert judgeable("  ") == "(empty response)"
     assert len(judgeable("x" * 50_000)) == 8000
+
+
+def test_human_votes_make_a_pair_dataset_the_agreement_lab_evaluates(
+        compared: tuple[Services, int]) -> None:
+    from backend.errors import NotFoundError
+    from backend.services.evaluations import EvaluationConfig
+
+    services, job_id = compared
+    info = services.comparisons.create(
+        policies=["base", f"job:{job_id}"], version_id=_version(services), actor=OWNER,
+        config=ComparisonConfig(max_new_tokens=6, both_orders=False), prompts=PROMPTS[:2])
+    services.comparisons.run(info.id, actor=OWNER)
+    pairs, _ = services.comparison_reports.pairs(info.id)
+    first, second = pairs[0].verdict_id, pairs[1].verdict_id
+    votes = services.comparison_votes
+    with pytest.raises(ValidationError, match="No votes"):
+        votes.make_dataset(info.id, actor=OWNER)
+    votes.vote(info.id, first, "B", actor=OWNER)
+    votes.vote(info.id, first, "A", actor=OWNER)  # a changed mind: the newest vote counts
+    votes.vote(info.id, first, "A", actor=local_admin("second editor"))
+    votes.vote(info.id, second, "tie", actor=OWNER)
+    with pytest.raises(NotFoundError):
+        votes.vote(info.id, 999_999, "A", actor=OWNER)
+    with pytest.raises(ValidationError):
+        votes.vote(info.id, first, "maybe", actor=OWNER)
+    with pytest.raises(PermissionDeniedError):
+        votes.vote(info.id, first, "A", actor=Principal("v", Role.VIEWER))
+    assert votes.labels(info.id) == {first: 1.0, second: 0.5}
+    summary = votes.summary(info.id)
+    assert (summary.pairs_voted, summary.votes, summary.voters) == (2, 3, 2)
+
+    dataset = votes.make_dataset(info.id, actor=OWNER)
+    assert dataset.item_count == 2
+    run = services.evaluations.create(dataset_id=dataset.id, version_id=_version(services),
+                                      config=EvaluationConfig(both_orders=False), actor=OWNER)
+    done = services.evaluations.run(run.id, actor=OWNER)
+    assert done.status == "done" and done.done_count == 2
+    report = services.agreement.report(run.id)
+    assert report.summary.n == 2 and report.summary.n_human_ties == 1
