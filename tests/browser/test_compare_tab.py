@@ -61,3 +61,12 @@ def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path
     expect(browser).to_contain_text("How do I stay safe, case 0?")
     expect(browser).to_contain_text("P(A better)")
     shoot(page, "compare", summary)
+
+    # a human vote on the first pair becomes a human-labelled dataset for the Agreement tab
+    set_number(page, "cmp-vote-pair", 1)
+    page.locator("#cmp-vote").click()
+    expect(page.locator("#cmp-vote-result")).to_contain_text("Voted A on pair #1",
+                                                             timeout=TIMEOUT)
+    page.locator("#cmp-votes-dataset").click()
+    expect(page.locator("#cmp-vote-result")).to_contain_text("1 human-labelled pairs",
+                                                             timeout=TIMEOUT)
