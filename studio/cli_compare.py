@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from studio.cli import DataDir, DbUrl, _services, cli_actor, out
-from studio.compare_charts import ratings_rows
+from studio.compare_charts import fmt, ratings_rows
 
 compare_app: typer.Typer = typer.Typer(
     help="Compare policies (base model, trained jobs, server models) under a constitution: "
@@ -109,11 +109,20 @@ def compare_report(
     comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    since: Annotated[int | None, typer.Option(
+        help="Also show what changed since this earlier comparison.")] = None,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Win rates, Elo and Bradley–Terry ratings with 95 % bootstrap intervals."""
     services = _services(data_dir, database_url)
+    if since is not None and not as_json:
+        table = Table("policy", "Elo before", "Elo now", "change")
+        for c in services.comparison_reports.changes(comparison_id, since, n_boot=n_boot):
+            table.add_row(escape(c.label), "—" if c.before is None else fmt(c.before),
+                          fmt(c.after), "new" if c.elo_delta is None else f"{c.elo_delta:+.0f}")
+        out.print(f"Since comparison {since}:", markup=False)
+        out.print(table)
     report = services.comparison_reports.report(comparison_id, n_boot=n_boot)
     if as_json:
         def iv(i: object) -> dict[str, float]:

@@ -9,7 +9,7 @@ import math
 import plotly.graph_objects as go
 
 from backend.cai.ratings import Interval
-from backend.services.comparison_report import ComparisonReport
+from backend.services.comparison_report import ComparisonReport, RatingChange
 from studio.render import escape_md
 
 
@@ -110,3 +110,17 @@ def principle_figure(report: ComparisonReport) -> go.Figure:
                       barmode="group", height=max(300, 40 * len(keys) + 120),
                       xaxis_title="Elo", margin={"t": 50, "b": 40})
     return fig
+
+
+def changes_md(changes: list[RatingChange], now: str, earlier: str) -> str:
+    lines = [f"**{escape_md(now)}** against **{escape_md(earlier)}** (Elo relative to each "
+             "comparison's first policy)", "",
+             "| policy | Elo before | Elo now | change | win rate before | win rate now |",
+             "|---|---|---|---|---|---|"]
+    for c in changes:
+        delta = "new" if c.elo_delta is None else f"{c.elo_delta:+.0f}"
+        before = "—" if c.before is None else fmt(c.before)
+        wr_before = "—" if c.win_rate_before is None else fmt(c.win_rate_before, 1, pct=True)
+        lines.append(f"| {escape_md(c.label)} | {before} | {fmt(c.after)} | {delta} | "
+                     f"{wr_before} | {fmt(c.win_rate_after, 1, pct=True)} |")
+    return "\n".join(lines)

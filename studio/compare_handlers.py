@@ -51,7 +51,8 @@ class CompareHandlers:
                 gr.update(choices=constitutions,
                           value=constitutions[0][1] if constitutions else None),
                 self.run_rows(), gr.update(choices=runs, value=runs[0][1] if runs else None),
-                gr.update(choices=rewards, value=[]))
+                gr.update(choices=rewards, value=[]),
+                gr.update(choices=runs, value=runs[1][1] if len(runs) > 1 else None))
 
     def versions(self, constitution_id: int | None) -> Any:
         if constitution_id is None:
@@ -162,6 +163,17 @@ class CompareHandlers:
                                f"order {escape_md(str(v.get('order', '')))})\n\n"
                                + fenced(cot, "text"))
         return "\n\n".join(out)
+
+    def changes(self, run_id: int | None, earlier_id: int | None) -> str:
+        if run_id is None or earlier_id is None:
+            return "**Pick a comparison and an earlier one.**"
+        try:
+            found = self.s.comparison_reports.changes(int(run_id), int(earlier_id))
+            now, then = self.s.comparisons.get(int(run_id)), self.s.comparisons.get(
+                int(earlier_id))
+        except StudioError as exc:
+            return f"**Cannot compare.** {escape_md(exc.message)}"
+        return charts.changes_md(found, f"#{now.id} {now.name}", f"#{then.id} {then.name}")
 
     # --- human votes -------------------------------------------------------------------------
 

@@ -50,6 +50,11 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
         win_rate = gr.Plot(label="Win rates", elem_id="cmp-winrate")
         axes = gr.Plot(label="Harmlessness vs helpfulness", elem_id="cmp-hh")
     principles = gr.Plot(label="Per principle", elem_id="cmp-principles")
+    with gr.Accordion("What changed since an earlier comparison", open=False):
+        with gr.Row():
+            earlier = gr.Dropdown(label="Earlier comparison", choices=[], elem_id="cmp-earlier")
+            changes_btn = gr.Button("Show changes", elem_id="cmp-changes-btn")
+        changes = gr.Markdown(elem_id="cmp-changes")
     with gr.Accordion("Side-by-side responses and verdicts", open=True):
         with gr.Row():
             page = gr.Number(label="Page", value=1, precision=0, elem_id="cmp-page")
@@ -65,7 +70,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                                     elem_id="cmp-votes-dataset")
         vote_result = gr.Markdown(elem_id="cmp-vote-result")
 
-    demo.load(h.load, inputs=None, outputs=[policies, constitution, runs, run, rewards],
+    demo.load(h.load, inputs=None,
+              outputs=[policies, constitution, runs, run, rewards, earlier],
               api_name="compare_load")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
@@ -80,6 +86,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     report_btn.click(h.report, inputs=run, outputs=[summary, win_rate, axes, principles],
                      api_name="compare_report")
     browse_btn.click(h.browse, inputs=[run, page], outputs=browser, api_name="compare_browse")
+    changes_btn.click(h.changes, inputs=[run, earlier], outputs=changes,
+                      api_name="compare_changes")
     vote_btn.click(h.vote, inputs=[run, vote_pair, vote_label], outputs=vote_result,
                    api_name="compare_vote")
     dataset_btn.click(h.votes_dataset, inputs=run, outputs=vote_result,

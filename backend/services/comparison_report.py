@@ -50,6 +50,20 @@ class ComparisonReport:
 
 
 @dataclass(frozen=True)
+class RatingChange:
+    ref: str
+    label: str
+    before: Interval | None  # None: the policy was not in the earlier comparison
+    after: Interval
+    win_rate_before: Interval | None
+    win_rate_after: Interval
+
+    @property
+    def elo_delta(self) -> float | None:
+        return None if self.before is None else self.after.value - self.before.value
+
+
+@dataclass(frozen=True)
 class JudgedPair:
     verdict_id: int  # the pair's id (votes name it)
     prompt_index: int
@@ -115,6 +129,17 @@ class ComparisonReports:
         return ComparisonReport(info, len(rows), ratings, pairwise, by_axis,
                                 self._by_principle(n, rows, min(n_boot, 300), seed), n_boot,
                                 rewards)
+
+    def changes(self, comparison_id: int, earlier_id: int, *, n_boot: int = 1000
+                ) -> list[RatingChange]:
+        """Each policy's Elo and win rate now and in an earlier comparison (policies matched by
+        reference; both rated against their own first policy)."""
+        now = self.report(comparison_id, n_boot=n_boot)
+        then = self.report(earlier_id, n_boot=n_boot)
+        old = {r.ref: r for r in then.ratings}
+        return [RatingChange(r.ref, r.label, old[r.ref].elo if r.ref in old else None, r.elo,
+                             old[r.ref].win_rate if r.ref in old else None, r.win_rate)
+                for r in now.ratings]
 
     @staticmethod
     def _by_principle(n: int, rows: list[ComparisonVerdict], n_boot: int, seed: int

@@ -538,7 +538,7 @@ READS = {
     "agreement_report", "agreement_disagreements", "agreement_compare",
     "engine_settings", "engine_health", "users_intro", "users_list",
     "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
-    "compare_browse",
+    "compare_browse", "compare_changes",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",

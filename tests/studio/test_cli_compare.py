@@ -51,3 +51,8 @@ def test_compare_create_run_report(tmp_path: Path, tiny_model_path: Path,
     assert data["policies"][0]["elo"]["value"] == 0.0
     assert set(data["by_axis"]) == {"harmless"}  # from the file name
     assert "done" in cli(data_dir, "compare", "list")
+
+    cli(data_dir, "compare", "create", "-p", "base", "-p", f"job:{job_id}", "--prompt-set",
+        str(prompts), "--max-new-tokens", "6", "--max-prompts", "2", "--one-order", "--run")
+    since = cli(data_dir, "compare", "report", "2", "--since", "1", "--n-boot", "100")
+    assert "Since comparison 1" in since and "Elo before" in since

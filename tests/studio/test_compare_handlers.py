@@ -26,7 +26,7 @@ def test_report_and_browser(services: Services, tiny_engine: Any, tiny_model_pat
     job_id = finished_sft_job(services, perturbed_checkpoint(
         tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"), name=HOSTILE)
     h = CompareHandlers(services)
-    policies, _, _, _, rewards = h.load()
+    policies, _, _, _, rewards, _ = h.load()
     assert policies["value"] == ["base", f"job:{job_id}"]
     assert rewards["choices"] == []
     assert "Pick two or more" in h.launch(None, ["base"], 1, "", 2, 4, False, True, 1, 0)[0]  # type: ignore[arg-type]
@@ -51,3 +51,6 @@ def test_report_and_browser(services: Services, tiny_engine: Any, tiny_model_pat
     assert not any(re.search(r"(?<!\\)<img", part) for part in outside_fences)
     assert f"```text\nprompt {HOSTILE}\n```" in shown
     assert "Comparison #" in h.progress(info.id) and "done" in h.progress(info.id)
+    changed = h.changes(info.id, info.id)  # against itself: nothing moved
+    assert "| +0 |" in changed and not re.search(r"(?<!\\)<img", changed)
+    assert "Pick a comparison and an earlier one" in h.changes(info.id, None)
