@@ -506,6 +506,10 @@ from studio.cli_compare import compare_app  # noqa: E402
 
 app.add_typer(compare_app, name="compare")
 
+from studio.cli_jobs import job_app  # noqa: E402
+
+app.add_typer(job_app, name="job")
+
 from studio.cli_backup import backup as _backup_cmd  # noqa: E402
 from studio.cli_backup import restore as _restore_cmd  # noqa: E402
 
