@@ -102,3 +102,18 @@ class ComparisonVote(SQLModel, table=True):
     voter: str = Field(max_length=120)
     label: float
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConstitutionAlias(SQLModel, table=True):
+    """A named pointer (``production``, ``staging``) to a constitution version. Append-only:
+    moving an alias adds a row; the newest row per (constitution, name) is where it points
+    (``version_id`` None: the alias was removed)."""
+
+    __tablename__ = "constitution_alias"
+
+    id: int | None = Field(default=None, primary_key=True)
+    constitution_id: int = Field(foreign_key="constitution.id", index=True)
+    name: str = Field(max_length=60)
+    version_id: int | None = Field(default=None, foreign_key="constitution_version.id")
+    set_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)

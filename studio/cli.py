@@ -510,6 +510,12 @@ from studio.cli_jobs import job_app  # noqa: E402
 
 app.add_typer(job_app, name="job")
 
+from studio.cli_ci import alias_app, eval_compare, golden_app  # noqa: E402
+
+app.add_typer(alias_app, name="alias")
+app.add_typer(golden_app, name="golden")
+eval_app.command("compare")(eval_compare)
+
 from studio.cli_backup import backup as _backup_cmd  # noqa: E402
 from studio.cli_backup import restore as _restore_cmd  # noqa: E402
 

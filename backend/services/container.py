@@ -11,6 +11,7 @@ from backend.services.audit_search import AuditSearchService
 from backend.services.comparison_report import ComparisonReports
 from backend.services.comparison_votes import ComparisonVotes
 from backend.services.comparisons import ComparisonService
+from backend.services.constitution_ci import ConstitutionCI
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
@@ -52,6 +53,7 @@ class Services:
     comparisons: ComparisonService
     comparison_reports: ComparisonReports
     comparison_votes: ComparisonVotes
+    ci: ConstitutionCI
 
     def close(self) -> None:
         self.engines.close()
@@ -72,6 +74,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
                                     PolicyResolver(db, engines, jobs, settings.data_dir),
                                     prompt_set)
     datasets = DatasetService(db, max_import_bytes=settings.max_dataset_bytes)
+    golden = GoldenCaseService(db, constitutions, engines, critique_log)
+    agreement = AgreementService(db)
     return Services(
         settings=settings,
         db=db,
@@ -83,8 +87,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set),
         datasets=datasets,
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
-        agreement=AgreementService(db),
-        golden=GoldenCaseService(db, constitutions, engines, critique_log),
+        agreement=agreement,
+        golden=golden,
         audit_search=AuditSearchService(db, constitutions),
         evidence=EvidenceExportService(db, settings.data_dir / "exports"),
         provenance=ProvenanceService(db),
@@ -93,6 +97,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         comparisons=comparisons,
         comparison_reports=ComparisonReports(db, comparisons),
         comparison_votes=ComparisonVotes(db, comparisons, datasets),
+        ci=ConstitutionCI(db, constitutions, engines, critique_log, golden, agreement),
     )
 
 

@@ -5,8 +5,8 @@ Revises: 0007
 Create Date: 2026-11-28 10:20:00.000000
 
 Comparisons of policies under a constitution (issue 16): the run (status and progress change),
-its responses, verdicts and human votes (append-only, like the critique log and the training
-samples).
+its responses, verdicts and human votes, and named aliases of constitution versions (all
+append-only, like the critique log and the training samples).
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,8 @@ down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-APPEND_ONLY = ("comparison_response", "comparison_verdict", "comparison_vote")
+APPEND_ONLY = ("comparison_response", "comparison_verdict", "comparison_vote",
+               "constitution_alias")
 
 
 def upgrade() -> None:
@@ -109,6 +110,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_comparison_vote_verdict_id'), ['verdict_id'],
                               unique=False)
 
+    op.create_table('constitution_alias',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('constitution_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=True),
+    sa.Column('set_by', sa.String(length=120), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['constitution_id'], ['constitution.id'], ),
+    sa.ForeignKeyConstraint(['version_id'], ['constitution_version.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('constitution_alias', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_constitution_alias_constitution_id'),
+                              ['constitution_id'], unique=False)
+
     dialect = op.get_bind().dialect.name
     for table in APPEND_ONLY:
         if dialect == "sqlite":
@@ -128,6 +144,9 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
         elif dialect == "postgresql":
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+    with op.batch_alter_table('constitution_alias', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_constitution_alias_constitution_id'))
+    op.drop_table('constitution_alias')
     with op.batch_alter_table('comparison_vote', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_comparison_vote_verdict_id'))
         batch_op.drop_index(batch_op.f('ix_comparison_vote_comparison_id'))
