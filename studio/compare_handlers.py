@@ -188,7 +188,18 @@ class CompareHandlers:
         except StudioError as exc:
             return f"**Not recorded.** {escape_md(exc.message)}"
         return (f"Voted {escape_md(str(label))} on pair #{int(pair)}. {votes.pairs_voted} pairs "
-                f"have votes ({votes.votes} votes by {votes.voters} people).")
+                f"have votes ({votes.votes} votes by {votes.voters} people). "
+                + self.agreement_line(int(run_id)))
+
+    def agreement_line(self, run_id: int) -> str:
+        a = self.s.comparison_votes.agreement(run_id)
+
+        def num(x: float | None, pct: bool = True) -> str:
+            return "—" if x is None else (f"{x:.0%}" if pct else f"{x:.2f}")
+
+        return (f"AI judge vs people: **{num(a.ai_vs_human)}**; people vs each other: "
+                f"**{num(a.human_vs_human)}** on {a.multi_voted} pairs with several voters "
+                f"(Krippendorff's α {num(a.alpha, pct=False)}), the ceiling for the AI.")
 
     def votes_dataset(self, request: gr.Request, run_id: int | None) -> str:
         if run_id is None:

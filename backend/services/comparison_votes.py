@@ -1,7 +1,9 @@
 """Human votes on compared pairs, and the human-labelled pair dataset they make (issue 16).
 
 Editors vote A / B / tie on a judged pair of a comparison. Votes are append-only; each voter's
-newest vote on a pair counts. ``make_dataset`` turns the voted pairs into an ordinary
+newest vote on a pair counts. ``agreement`` gives the inter-annotator agreement (Krippendorff's
+α, and the plain agreement of two people) next to the AI judge's agreement with the votes, its
+ceiling. ``make_dataset`` turns the voted pairs into an ordinary
 human-labelled pair dataset (through the dataset importer, so it is validated and hashed like an
 uploaded file), which the Agreement lab then evaluates like any other: the pair's label is the
 mean of its voters' labels, rounded to A, B or tie.
@@ -23,6 +25,24 @@ from db.engine import Database
 LABELS = {"A": 1.0, "B": 0.0, "tie": 0.5}
 MAPPING = {"prompt": "prompt", "response_a": "response_a", "response_b": "response_b",
            "label": "label"}
+
+
+@dataclass(frozen=True)
+class VoteAgreement:
+    """How well people agree with each other on a comparison's pairs (the ceiling), next to
+    how well the AI judge agrees with them. Agreement scores 1 for the same side, ½ when one
+    of the two says tie and the other not, 0 for opposite sides."""
+
+    pairs: int  # voted pairs
+    multi_voted: int  # pairs with two or more voters
+    alpha: float | None  # Krippendorff's α (ordinal B < tie < A); None below two voters a pair
+    human_vs_human: float | None  # mean agreement of two voters on the same pair
+    ai_vs_human: float | None  # mean agreement of the AI verdict with each vote
+
+
+def _agree(x: float, y: float) -> float:
+    sx, sy = (x > 0.5) - (x < 0.5), (y > 0.5) - (y < 0.5)
+    return 1.0 if sx == sy else 0.0 if sx == -sy else 0.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,35 @@ class ComparisonVotes:
         with self._db.read() as s:
             votes = repo.current_votes(s, comparison_id=comparison_id)
         return VoteSummary(len({v for v, _ in votes}), len(votes), len({u for _, u in votes}))
+
+    def agreement(self, comparison_id: int) -> VoteAgreement:
+        import krippendorff
+        import numpy as np
+
+        with self._db.read() as s:
+            votes = repo.current_votes(s, comparison_id=comparison_id)
+            ai = {r.id: r.p_a for r in repo.verdicts(s, comparison_id=comparison_id)}
+        pairs = sorted({v for v, _ in votes})
+        voters = sorted({u for _, u in votes})
+        by_pair = {p: [votes[(p, u)] for u in voters if (p, u) in votes] for p in pairs}
+        multi = [p for p in pairs if len(by_pair[p]) > 1]
+        human = [_agree(a, b) for p in multi for i, a in enumerate(by_pair[p])
+                 for b in by_pair[p][i + 1:]]
+        machine = [_agree(ai[p], v) for p in pairs for v in by_pair[p]]
+        alpha: float | None = None
+        if multi:
+            data = np.array([[votes.get((p, u), np.nan) for p in pairs] for u in voters])
+            try:
+                with np.errstate(all="ignore"):  # one value only: α is undefined (NaN)
+                    value = float(krippendorff.alpha(reliability_data=data,
+                                                     level_of_measurement="ordinal",
+                                                     value_domain=[0.0, 0.5, 1.0]))
+                alpha = None if np.isnan(value) else value
+            except ValueError:  # every vote the same: α is undefined
+                alpha = None
+        return VoteAgreement(len(pairs), len(multi), alpha,
+                             sum(human) / len(human) if human else None,
+                             sum(machine) / len(machine) if machine else None)
 
     def labels(self, comparison_id: int) -> dict[int, float]:
         """Pair (verdict id) -> the mean of its voters' newest labels."""

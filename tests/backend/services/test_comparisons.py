@@ -196,6 +196,10 @@ def test_human_votes_make_a_pair_dataset_the_agreement_lab_evaluates(
     assert votes.labels(info.id) == {first: 1.0, second: 0.5}
     summary = votes.summary(info.id)
     assert (summary.pairs_voted, summary.votes, summary.voters) == (2, 3, 2)
+    agreement = votes.agreement(info.id)
+    assert (agreement.pairs, agreement.multi_voted) == (2, 1)
+    assert agreement.human_vs_human == 1.0  # both voters said A on the first pair
+    assert agreement.ai_vs_human is not None and 0.0 <= agreement.ai_vs_human <= 1.0
 
     dataset = votes.make_dataset(info.id, actor=OWNER)
     assert dataset.item_count == 2

@@ -72,3 +72,4 @@ def test_aliases_move_append_only_and_resolve(services: Any) -> None:
         assert len(alias_repo.history(s, constitution_id=summary.id, name="production")) == 2
     with pytest.raises(DatabaseError, match="append-only"), services.db.write() as s:
         s.connection().execute(text("UPDATE constitution_alias SET version_id = 1"))
+
