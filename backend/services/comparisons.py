@@ -33,7 +33,7 @@ from backend.cai.constitution import normalise_newlines, text_problem
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
 from backend.engines.base import GenerationParams, Prompt
-from backend.errors import NotFoundError, ValidationError
+from backend.errors import EngineError, NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
@@ -410,6 +410,10 @@ class ComparisonService:
         if not todo:
             return
         judge = self._engines.get()
+        if judge.info.model != info.judge_model:
+            raise EngineError(f"Comparison {info.id} was judged by {info.judge_model} but the "
+                              f"active engine is now {judge.info.model}; switch back in "
+                              "Settings to finish it, or start a new comparison.")
         for start in range(0, len(todo), config.batch_size):
             if cancel.is_set():
                 return

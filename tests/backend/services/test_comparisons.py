@@ -209,3 +209,33 @@ def test_human_votes_make_a_pair_dataset_the_agreement_lab_evaluates(
     assert done.status == "done" and done.done_count == 2
     report = services.agreement.report(run.id)
     assert report.summary.n == 2 and report.summary.n_human_ties == 1
+
+
+def test_a_changed_engine_stops_the_run_with_a_clear_error(
+        compared: tuple[Services, int], tiny_model_path: Path) -> None:
+    from dataclasses import replace
+
+    services, job_id = compared
+    with_base = services.comparisons.create(policies=["base", f"job:{job_id}"],
+                                            version_id=_version(services), config=CONFIG,
+                                            actor=OWNER, prompts=PROMPTS[:1])
+    # two checkpoints, no base model: only the judge is the active engine
+    judged = services.comparisons.create(policies=[f"job:{job_id}", str(tiny_model_path)],
+                                         version_id=_version(services), config=CONFIG,
+                                         actor=OWNER, prompts=PROMPTS[:1])
+    engine = services.engines.get()
+
+    class Other:
+        def __init__(self) -> None:
+            self.info = replace(engine.info, model="another-model")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(engine, name)
+
+    services.engines.use(Other(), "another judge")  # type: ignore[arg-type]
+    from backend.errors import EngineError
+    with pytest.raises(EngineError, match="base model was"):
+        services.comparisons.run(with_base.id, actor=OWNER)
+    with pytest.raises(EngineError, match="was judged by"):
+        services.comparisons.run(judged.id, actor=OWNER)
+    assert services.comparisons.get(judged.id).done_count == 2  # its responses were stored
