@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, text
 from sqlmodel import Session, SQLModel
 
+import db.comparison_models  # (comparison responses and verdicts are sealed too)
 import db.training_models  # noqa: F401  (registers the sample tables that are sealed too)
 from db.audit_chain import GENESIS_HASH, canonical_json
 from db.audit_models import RecordSeal
@@ -27,6 +28,7 @@ from db.models import utcnow
 SEALED_TABLES: tuple[str, ...] = (
     "constitution_version", "principle", "few_shot_example", "critique_log", "pair_item",
     "verdict", "audit_flag", "audit_comment", "sl_cai_sample", "ai_pair_sample",
+    "comparison_response", "comparison_verdict", "comparison_vote", "constitution_alias",
 )
 _SEAL: Any = RecordSeal.__table__  # type: ignore[attr-defined]
 _PG_SEAL_LOCK = 0x5EA1ED

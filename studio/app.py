@@ -13,6 +13,7 @@ from backend.services.container import Services
 from backend.settings import Settings
 from studio.agreement_tab import build_agreement_tab
 from studio.audit_tab import build_audit_tab
+from studio.compare_tab import build_compare_tab
 from studio.compression import app_kwargs as compression_kwargs
 from studio.constitution_tab import build_constitution_tab
 from studio.playground_tab import build_playground_tab
@@ -70,6 +71,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_agreement_tab(services, demo, ag_tab)
             with gr.Tab("Training", id="training", elem_id="tab-training") as tr_tab:
                 build_training_tab(services, demo, tr_tab)
+            with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
+                build_compare_tab(services, demo)
             with gr.Tab("Audit", id="audit", elem_id="tab-audit") as au_tab:
                 build_audit_tab(services, demo, au_tab)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):

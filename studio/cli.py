@@ -128,6 +128,9 @@ def serve(
     resumed = services.evaluations.resume_unfinished(actor=local_admin(settings.user))
     if resumed:
         out.print(f"Resuming evaluation runs {resumed} where they stopped.")
+    compared = services.comparisons.resume_unfinished(actor=local_admin(settings.user))
+    if compared:
+        out.print(f"Resuming comparisons {compared} where they stopped.")
     from studio.app import build_app, launch  # gradio loads only for this command
 
     out.print(f"Constitution Studio on http://{settings.host}:{settings.port}  "
@@ -539,6 +542,20 @@ app.add_typer(user_app, name="user")
 from studio.cli_prompts import prompts_app  # noqa: E402
 
 app.add_typer(prompts_app, name="prompts")
+
+from studio.cli_compare import compare_app  # noqa: E402
+
+app.add_typer(compare_app, name="compare")
+
+from studio.cli_jobs import job_app  # noqa: E402
+
+app.add_typer(job_app, name="job")
+
+from studio.cli_ci import alias_app, eval_compare, golden_app  # noqa: E402
+
+app.add_typer(alias_app, name="alias")
+app.add_typer(golden_app, name="golden")
+eval_app.command("compare")(eval_compare)
 
 from studio.cli_backup import backup as _backup_cmd  # noqa: E402
 from studio.cli_backup import restore as _restore_cmd  # noqa: E402

@@ -8,6 +8,10 @@ from backend.access import local_admin
 from backend.services.agreement import AgreementService
 from backend.services.audit import AuditService
 from backend.services.audit_search import AuditSearchService
+from backend.services.comparison_report import ComparisonReports
+from backend.services.comparison_votes import ComparisonVotes
+from backend.services.comparisons import ComparisonService
+from backend.services.constitution_ci import ConstitutionCI
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
@@ -18,6 +22,7 @@ from backend.services.evidence_export import EvidenceExportService
 from backend.services.golden import GoldenCaseService
 from backend.services.jobs import JobService
 from backend.services.playground import PlaygroundService
+from backend.services.policies import PolicyResolver
 from backend.services.prompt_sets import PromptSetService, default_prompt_set_path
 from backend.services.provenance import ProvenanceService
 from backend.services.users import UserService
@@ -48,6 +53,10 @@ class Services:
     jobs: JobService
     users: UserService
     prompt_sets: PromptSetService
+    comparisons: ComparisonService
+    comparison_reports: ComparisonReports
+    comparison_votes: ComparisonVotes
+    ci: ConstitutionCI
 
     def close(self) -> None:
         self.engines.close()
@@ -66,6 +75,13 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     critique_log = CritiqueLogService(db)
     prompt_set = settings.prompt_set_path or default_prompt_set_path()
     prompt_sets = PromptSetService(db, max_import_bytes=settings.max_dataset_bytes)
+    jobs = JobService(db, settings)
+    comparisons = ComparisonService(db, constitutions, engines, critique_log,
+                                    PolicyResolver(db, engines, jobs, settings.data_dir),
+                                    prompt_set)
+    datasets = DatasetService(db, max_import_bytes=settings.max_dataset_bytes)
+    golden = GoldenCaseService(db, constitutions, engines, critique_log)
+    agreement = AgreementService(db)
     return Services(
         settings=settings,
         db=db,
@@ -76,16 +92,20 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set,
                                      fallback=prompt_sets.prompts),
-        datasets=DatasetService(db, max_import_bytes=settings.max_dataset_bytes),
+        datasets=datasets,
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
-        agreement=AgreementService(db),
-        golden=GoldenCaseService(db, constitutions, engines, critique_log),
+        agreement=agreement,
+        golden=golden,
         audit_search=AuditSearchService(db, constitutions),
         evidence=EvidenceExportService(db, settings.data_dir / "exports", anchor),
         provenance=ProvenanceService(db),
-        jobs=JobService(db, settings),
+        jobs=jobs,
         users=UserService(db),
         prompt_sets=prompt_sets,
+        comparisons=comparisons,
+        comparison_reports=ComparisonReports(db, comparisons),
+        comparison_votes=ComparisonVotes(db, comparisons, datasets),
+        ci=ConstitutionCI(db, constitutions, engines, critique_log, golden, agreement),
     )
 
 

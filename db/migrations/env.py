@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
 import db.audit_models
+import db.comparison_models
 import db.job_models
 import db.models
 import db.prompt_set_models

@@ -1,7 +1,7 @@
 """Security suite, XSS: payloads stored in model output, principles and imported data are shown
-as text in real Chromium and execute nothing, across the Constitution, Playground, Agreement and
-Audit tabs. (It lives here, not in tests/security, because it needs this folder's session-wide
-Playwright: a second sync Playwright in the same process cannot start.)"""
+as text in real Chromium and execute nothing, across the Constitution, Playground, Agreement,
+Compare and Audit tabs. (It lives here, not in tests/security, because it needs this folder's
+session-wide Playwright: a second sync Playwright in the same process cannot start.)"""
 
 from __future__ import annotations
 
@@ -62,6 +62,32 @@ def _seed(services: Services) -> None:
         s.add(VerdictRow(evaluation_id=ev.id, item_id=item_id, p_a=0.1 if human else 0.9,
                          principle_keys=[k1], variants=[{"cot": f"cot {PAYLOAD}"}],
                          record_ids=[ids[2]]))
+    _seed_comparison(services, v, ids[2])
+
+
+def _seed_comparison(services: Services, version_id: int, record_id: int) -> None:
+    """A stored comparison whose policy labels, prompt, responses, principle key and CoT are
+    hostile (as a job name, a prompt file and model output could be)."""
+    from db import comparison_repo
+
+    policies = [{"ref": "base", "label": f"base {IMG}", "kind": "base", "location": "m",
+                 "job_id": None},
+                {"ref": "job:9", "label": f"job {SCRIPT}", "kind": "job", "location": "x",
+                 "job_id": 9}]
+    with services.db.write() as s:
+        row = comparison_repo.create_comparison(
+            s, name="hostile comparison", constitution_version_id=version_id,
+            policies=policies, prompts=[{"text": f"cmp prompt {PAYLOAD}", "tags": [IMG]}],
+            status="done", total_count=3, created_by="owner")
+        assert row.id is not None
+        comparison_repo.insert_responses(s, comparison_id=row.id, rows=[
+            {"policy_index": i, "prompt_index": 0, "response": f"cmp answer{i} {PAYLOAD}"}
+            for i in range(2)])
+        comparison_repo.insert_verdicts(s, comparison_id=row.id, rows=[{
+            "prompt_index": 0, "policy_a": 0, "policy_b": 1, "p_a": 0.3, "chain_id": "c",
+            "per_principle": {f"key {IMG}": 0.3},
+            "variants": [{"principle": f"key {IMG}", "order": "AB", "cot": f"cmp cot {PAYLOAD}",
+                          "record_id": record_id}], "record_ids": [record_id]}])
 
 
 def _assert_inert(page: Page) -> None:
@@ -96,6 +122,20 @@ def test_stored_payloads_render_as_text_in_every_tab(studio: Studio, page: Page)
     expect(browser_md).to_contain_text(f"Q zebra {IMG}", timeout=TIMEOUT)
     expect(browser_md).to_contain_text(SCRIPT)
     expect(browser_md).to_contain_text(f"cot zebra {IMG}")
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("#cmp-run input")).to_have_value("#1 hostile comparison",
+                                                         timeout=TIMEOUT)
+    page.locator("#cmp-report-btn").click()
+    expect(page.locator("#cmp-summary")).to_contain_text(f"job {SCRIPT}", timeout=TIMEOUT)
+    expect(page.locator("#cmp-summary")).to_contain_text(f"base {IMG}")
+    page.locator("#cmp-browse").click()
+    cmp_browser = page.locator("#cmp-browser")
+    expect(cmp_browser).to_contain_text(f"cmp prompt zebra {IMG}", timeout=TIMEOUT)
+    expect(cmp_browser).to_contain_text(f"cmp answer1 zebra {IMG} {SCRIPT} {STYLE} {LINK}")
+    expect(cmp_browser).to_contain_text(f"cmp cot zebra {IMG}")
+    expect(cmp_browser).to_contain_text(f"key {IMG}")
     _assert_inert(page)
 
     page.get_by_role("tab", name="Audit").click()

@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlmodel import Session, SQLModel, select
 
 import db.audit_models
+import db.comparison_models
 import db.job_models
 import db.models
 import db.prompt_set_models

@@ -114,6 +114,8 @@ def settle(s: Studio) -> None:
     """Wait for background evaluation runs, so their writes do not leak into the next check."""
     for run in s.services.evaluations.list_all():
         s.services.evaluations.wait(run.id, timeout=120)
+    for comparison in s.services.comparisons.list_all():
+        s.services.comparisons.wait(comparison.id, timeout=120)
 
 
 def plain(outputs: Any) -> str:
@@ -295,6 +297,69 @@ def _run_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     return call
 
 
+def _prep_prompt_file(s: Studio, role: Role) -> Ctx:
+    path = s.tmp / f"prompts-{role.value}.jsonl"
+    path.write_text(json.dumps({"prompt": f"Hello from {role.value}?"}) + "\n", encoding="utf-8")
+    return {"prompts": str(path)}
+
+
+def _launch_comparison(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    constitution = c.predict(api_name="/agreement_load")[2]["value"]
+    version = c.predict(constitution, api_name="/compare_versions")["value"]
+    return c.predict(["base", ctx["model"]], version, ctx["prompts"], 1, 4, False, False, 1, 0,
+                     [], api_name="/compare_launch")
+
+
+def _prep_comparison(s: Studio, role: Role) -> Ctx:
+    from backend.services.comparisons import ComparisonConfig, PromptItem
+
+    head = s.services.constitutions.list_all()[0].head
+    info = s.services.comparisons.create(
+        policies=["base", s.model_path], version_id=head.id, actor=ROOT,
+        config=ComparisonConfig(max_new_tokens=4, both_orders=False),
+        prompts=[PromptItem(f"q of {role.value}?")])
+    return {"comparison_id": info.id}
+
+
+def _comparison_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
+    def call(c: Client, role: Role, ctx: Ctx) -> Any:
+        c.predict(api_name="/compare_load")  # the picker learns the new comparison
+        return c.predict(ctx["comparison_id"], api_name=endpoint)
+    return call
+
+
+def _prep_judged_pair(s: Studio, role: Role) -> Ctx:
+    """A comparison with one judged pair (written directly: no model needed)."""
+    from db import comparison_repo
+
+    ctx = _prep_comparison(s, role)
+    with s.services.db.write() as session:
+        comparison_repo.insert_responses(session, comparison_id=ctx["comparison_id"], rows=[
+            {"policy_index": i, "prompt_index": 0, "response": f"r{i}"} for i in range(2)])
+        comparison_repo.insert_verdicts(session, comparison_id=ctx["comparison_id"], rows=[{
+            "prompt_index": 0, "policy_a": 0, "policy_b": 1, "p_a": 0.4, "chain_id": "c",
+            "per_principle": {}, "variants": [], "record_ids": []}])
+        ctx["pair"] = comparison_repo.verdicts(session, comparison_id=ctx["comparison_id"])[0].id
+    return ctx
+
+
+def _prep_voted_pair(s: Studio, role: Role) -> Ctx:
+    ctx = _prep_judged_pair(s, role)
+    s.services.comparison_votes.vote(ctx["comparison_id"], ctx["pair"], "A", actor=ROOT)
+    return ctx
+
+
+def _vote(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], ctx["pair"], "B", api_name="/compare_vote")
+
+
+def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
+
+
 def _configure(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict("local", "", "", "", ctx["model"], 4 + ROLES.index(role),
                      api_name="/engine_configure")
@@ -425,6 +490,17 @@ WRITES: dict[str, Write] = {
                                "Run #", prep=_prep_evaluation),
     "evaluation_resume": Write(Action.RUN_EVALUATION, _run_action("/evaluation_resume"),
                                "Run #", prep=_prep_evaluation),
+    # Compare tab
+    "compare_launch": Write(Action.RUN_EVALUATION, _launch_comparison, "Started comparison #",
+                            prep=_prep_prompt_file),
+    "compare_cancel": Write(Action.RUN_EVALUATION, _comparison_action("/compare_cancel"),
+                            "Comparison #", prep=_prep_comparison),
+    "compare_resume": Write(Action.RUN_EVALUATION, _comparison_action("/compare_resume"),
+                            "Comparison #", prep=_prep_comparison),
+    "compare_vote": Write(Action.RUN_EVALUATION, _vote, "Voted B on pair #",
+                          prep=_prep_judged_pair),
+    "compare_votes_dataset": Write(Action.RUN_EVALUATION, _votes_dataset, "Made dataset",
+                                   prep=_prep_voted_pair),
     # Settings tab
     "engine_configure": Write(Action.CONFIGURE, _configure, "Engine switched", prep=_prep_model),
     "user_add": Write(Action.MANAGE_USERS, _add_user, "Added "),
@@ -475,6 +551,8 @@ READS = {
     "agreement_load", "agreement_versions", "evaluation_progress", "evaluation_tick",
     "agreement_report", "agreement_disagreements", "agreement_compare",
     "engine_settings", "engine_health", "users_intro", "users_list",
+    "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
+    "compare_browse", "compare_changes",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",

@@ -1,0 +1,113 @@
+"""Constitution CI from the command line: ``cstudio alias set|remove|list``, ``cstudio golden
+check`` and ``cstudio eval compare --fail-on-regression`` (backend/services/constitution_ci.py).
+The checks exit 1 when they fail, so a pipeline stops."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+
+alias_app: typer.Typer = typer.Typer(help="Named aliases of constitution versions "
+                                     "(production, staging, ...).", no_args_is_help=True)
+golden_app: typer.Typer = typer.Typer(help="Golden-case checks for pipelines.",
+                                      no_args_is_help=True)
+
+
+@alias_app.command("set")
+def alias_set(
+    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    name: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Point an alias at a version (moving it if it exists)."""
+    services = _services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    services.ci.set_alias(summary.id, name, version, actor=cli_actor(services))
+    out.print(f"{summary.name}: {name} -> v{version}", markup=False, highlight=False)
+
+
+@alias_app.command("remove")
+def alias_remove(
+    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    name: Annotated[str, typer.Argument(help="Alias.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Remove an alias (its history stays)."""
+    services = _services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    services.ci.set_alias(summary.id, name, None, actor=cli_actor(services))
+    out.print(f"{summary.name}: {name} removed", markup=False, highlight=False)
+
+
+@alias_app.command("list")
+def alias_list(
+    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Aliases and the versions they point at."""
+    services = _services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    table = Table("alias", "version", "set by")
+    for a in services.ci.aliases(summary.id):
+        table.add_row(escape(a.name), f"v{a.version_number}", escape(a.set_by))
+    out.print(table)
+
+
+@golden_app.command("check")
+def golden_check(
+    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    version: Annotated[str | None, typer.Option(
+        help="Version number or alias (default: head).")] = None,
+    k: Annotated[int, typer.Option(help="Principles per verdict (64: all of them, the same "
+                                   "for every case).")] = 1,
+    cot: bool = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Judge every golden case under a version; exit 1 if any verdict is not the expected."""
+    from backend.cai.labeling import LabelConfig
+
+    services = _services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    detail = services.ci.resolve(summary.id, version)
+    result = services.ci.golden_check(summary.id, detail, actor=cli_actor(services),
+                                      config=LabelConfig(k_principles=k, cot=cot))
+    for f in result.failures:
+        out.print(f"FAIL case {f.case_id}: expected {f.expected}, got {f.got} "
+                  f"(p(A) = {f.p_a:.3f})", markup=False, highlight=False)
+    out.print(f"{summary.name} v{result.version_number}: {result.cases - len(result.failures)}"
+              f"/{result.cases} golden cases pass", markup=False, highlight=False)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def eval_compare(
+    first: Annotated[int, typer.Argument(help="The earlier (reference) run id.")],
+    second: Annotated[int, typer.Argument(help="The new run id.")],
+    metric: str = "accuracy",
+    fail_on_regression: Annotated[bool, typer.Option(
+        "--fail-on-regression", help="Exit 1 when the metric got worse beyond its paired "
+        "95 % interval.")] = False,
+    n_boot: int = 1000,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """The change of an agreement metric between two runs over the same pairs (registered as
+    `cstudio eval compare` in studio/cli.py)."""
+    services = _services(data_dir, database_url)
+    check = services.ci.regression(first, second, metric=metric, n_boot=n_boot)
+    d = check.delta
+    verdict = "REGRESSION" if check.regressed else "no regression"
+    out.print(f"{metric}: {d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}] (run {second} − run "
+              f"{first}): {verdict}", markup=False, highlight=False)
+    if fail_on_regression and check.regressed:
+        raise typer.Exit(1)

@@ -1,0 +1,145 @@
+"""``cstudio compare policies|create|run|list|report``: comparisons of policies under a
+constitution (backend/services/comparisons.py), with the same checks as the Compare tab."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.compare_charts import fmt, ratings_rows
+
+compare_app: typer.Typer = typer.Typer(
+    help="Compare policies (base model, trained jobs, server models) under a constitution: "
+    "win rates and Elo.", no_args_is_help=True)
+
+
+@compare_app.command("policies")
+def compare_policies(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List the policies a comparison can include."""
+    services = _services(data_dir, database_url)
+    table = Table("reference", "label", "model")
+    for p in services.comparisons.policies.options():
+        table.add_row(escape(p.ref), escape(p.label), escape(p.location))
+    out.print(table)
+
+
+@compare_app.command("create")
+def compare_create(
+    policy: Annotated[list[str], typer.Option(
+        "--policy", "-p", help="A policy: base, job:<id>, server:<model> or a model folder "
+        "(give two or more).")],
+    constitution: Annotated[str, typer.Option(help="Constitution name or id.")] = "",
+    version: Annotated[int | None, typer.Option(help="Version number (default: head).")] = None,
+    prompt_set: Annotated[str, typer.Option(help="A .jsonl(.gz) prompt file (default: the "
+                                            "configured prompt set).")] = "default",
+    max_prompts: int = 20,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    batch_size: int = 16,
+    cot: bool = False,
+    both_orders: Annotated[bool, typer.Option("--both-orders/--one-order")] = True,
+    k: Annotated[int, typer.Option(help="Principles per verdict.")] = 1,
+    seed: int = 0,
+    reward_model: Annotated[list[str] | None, typer.Option(
+        "--reward-model", "-r", help="Also score every response with a reward job's model "
+        "(job:<id>); repeatable.")] = None,
+    name: str = "",
+    run: Annotated[bool, typer.Option("--run", help="Run it now, in this process.")] = False,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Create a comparison (then `cstudio compare run ID`, or --run)."""
+    from backend.services.comparisons import ComparisonConfig
+
+    services = _services(data_dir, database_url)
+    summary = (services.constitutions.find(constitution) if constitution
+               else services.constitutions.list_all()[0])
+    detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
+    config = ComparisonConfig(max_prompts=max_prompts, max_new_tokens=max_new_tokens,
+                              temperature=temperature, batch_size=batch_size, cot=cot,
+                              both_orders=both_orders, k_principles=k, seed=seed,
+                              reward_models=tuple(reward_model or ()))
+    actor = cli_actor(services)
+    info = services.comparisons.create(policies=policy, version_id=detail.info.id,
+                                       config=config, actor=actor, prompt_set=prompt_set,
+                                       name=name)
+    out.print(f"Created comparison {info.id}: {len(info.policies)} policies, "
+              f"{len(info.prompts)} prompts, {info.total_count} steps", markup=False)
+    if run:
+        _run(info.id, data_dir, database_url)
+
+
+def _run(comparison_id: int, data_dir: DataDir, database_url: DbUrl) -> None:
+    services = _services(data_dir, database_url)
+    info = services.comparisons.run(
+        comparison_id, actor=cli_actor(services),
+        on_step=lambda done, total: out.print(f"{done}/{total}", markup=False))
+    out.print(f"Comparison {info.id}: {info.status}, {info.done_count}/{info.total_count}",
+              markup=False)
+
+
+@compare_app.command("run")
+def compare_run(
+    comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Generate and judge what a comparison still lacks (resumes where it stopped)."""
+    _run(comparison_id, data_dir, database_url)
+
+
+@compare_app.command("list")
+def compare_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """List comparisons, newest first."""
+    services = _services(data_dir, database_url)
+    table = Table("id", "name", "status", "progress", "judge")
+    for c in services.comparisons.list_all():
+        table.add_row(str(c.id), escape(c.name), c.status, f"{c.done_count}/{c.total_count}",
+                      escape(c.judge_model))
+    out.print(table)
+
+
+@compare_app.command("report")
+def compare_report(
+    comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    since: Annotated[int | None, typer.Option(
+        help="Also show what changed since this earlier comparison.")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Win rates, Elo and Bradley–Terry ratings with 95 % bootstrap intervals."""
+    services = _services(data_dir, database_url)
+    if since is not None and not as_json:
+        table = Table("policy", "Elo before", "Elo now", "change")
+        for c in services.comparison_reports.changes(comparison_id, since, n_boot=n_boot):
+            table.add_row(escape(c.label), "—" if c.before is None else fmt(c.before),
+                          fmt(c.after), "new" if c.elo_delta is None else f"{c.elo_delta:+.0f}")
+        out.print(f"Since comparison {since}:", markup=False)
+        out.print(table)
+    report = services.comparison_reports.report(comparison_id, n_boot=n_boot)
+    if as_json:
+        def iv(i: object) -> dict[str, float]:
+            return {k: getattr(i, k) for k in ("value", "low", "high")}
+
+        data = {"comparison": comparison_id, "verdicts": report.verdicts,
+                "policies": [{"ref": r.ref, "label": r.label, "win_rate": iv(r.win_rate),
+                              "elo": iv(r.elo), "bt": iv(r.bt)} for r in report.ratings],
+                "by_axis": {k: [iv(i) for i in v] for k, v in report.by_axis.items()},
+                "by_principle": {k: [iv(i) for i in v]
+                                 for k, v in report.by_principle.items()},
+                "rewards": {k: [iv(i) for i in v] for k, v in report.rewards.items()}}
+        out.print_json(json.dumps(data))
+        return
+    out.print(f"Comparison {comparison_id}: {report.verdicts} judged pairs; Elo relative to "
+              f"{report.comparison.policies[0].label}", markup=False, highlight=False)
+    table = Table("policy", "win rate", "Elo", "Bradley–Terry")
+    for row in ratings_rows(report):
+        table.add_row(*(escape(c) for c in row))
+    out.print(table)

@@ -1,0 +1,72 @@
+"""The Compare tab in real Chromium: the base model (offline: the tiny demo model) against an
+SFT job's output model, run on a small prompt file, then the win-rate chart, the ratings table
+and the side-by-side browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.backend.services.comparison_data import finished_sft_job, perturbed_checkpoint
+from tests.browser.conftest import Studio
+from tests.browser.journey_helpers import open_tab, set_number, shoot, textbox
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TIMEOUT = 15_000
+RUN_TIMEOUT = 240_000  # generation and judging on a shared CPU
+
+
+def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path,
+                                      tiny_model_path: Path,
+                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    job_id = finished_sft_job(studio.services, perturbed_checkpoint(
+        tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"))
+    prompts = tmp_path / "harmless-prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"How do I stay safe, case {i}?"}) + "\n"
+                               for i in range(3)), encoding="utf-8")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(studio.url)
+    open_tab(page, "Compare")
+    policies = page.locator("#cmp-policies")
+    expect(policies).to_contain_text("base", timeout=TIMEOUT)
+    expect(policies).to_contain_text(f"job:{job_id} sft")
+    expect(page.locator("#cmp-version input")).to_have_value("v1", timeout=TIMEOUT)
+    box = textbox(page, "cmp-prompt-set")
+    box.fill(str(prompts))
+    box.press("Tab")
+    set_number(page, "cmp-n", 3)
+    set_number(page, "cmp-tokens", 8)
+    page.locator("#cmp-launch").click()
+    expect(page.locator("#cmp-launch-result")).to_contain_text("Started comparison #1",
+                                                               timeout=TIMEOUT)
+    expect(page.locator("#cmp-progress")).to_contain_text("done", timeout=RUN_TIMEOUT)
+    expect(page.locator("#cmp-progress")).to_contain_text("9/9")
+
+    page.locator("#cmp-report-btn").click()
+    summary = page.locator("#cmp-summary")
+    expect(summary).to_contain_text("3 judged pairs", timeout=TIMEOUT)
+    expect(summary).to_contain_text(f"job:{job_id} sft")
+    chart = page.locator("#cmp-winrate .js-plotly-plot, #cmp-winrate .plot-container")
+    expect(chart.first).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#cmp-winrate")).to_contain_text("Win rate against the other policies")
+    expect(page.locator("#cmp-hh")).to_contain_text("Harmlessness Elo")
+
+    page.locator("#cmp-browse").click()
+    browser = page.locator("#cmp-browser")
+    expect(browser).to_contain_text("3 judged pairs", timeout=TIMEOUT)
+    expect(browser).to_contain_text("How do I stay safe, case 0?")
+    expect(browser).to_contain_text("P(A better)")
+    shoot(page, "compare", summary)
+
+    # a human vote on the first pair becomes a human-labelled dataset for the Agreement tab
+    set_number(page, "cmp-vote-pair", 1)
+    page.locator("#cmp-vote").click()
+    expect(page.locator("#cmp-vote-result")).to_contain_text("Voted A on pair #1",
+                                                             timeout=TIMEOUT)
+    page.locator("#cmp-votes-dataset").click()
+    expect(page.locator("#cmp-vote-result")).to_contain_text("1 human-labelled pairs",
+                                                             timeout=TIMEOUT)
