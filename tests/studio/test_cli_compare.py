@@ -21,7 +21,7 @@ runner = CliRunner()
 def cli(data_dir: Path, *args: str) -> str:
     result = runner.invoke(app, [*args, "--data-dir", str(data_dir)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # warnings (e.g. file modes) go to stderr
 
 
 def test_compare_create_run_report(tmp_path: Path, tiny_model_path: Path,
