@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 import db.audit_models
 import db.job_models
 import db.models
+import db.settings_models
 import db.training_models
 import db.user_models  # noqa: F401  (the other imports bind `db` as used)
 

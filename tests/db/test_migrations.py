@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, select
 import db.audit_models
 import db.job_models
 import db.models
+import db.settings_models
 import db.training_models
 import db.user_models  # noqa: F401  (register every table on SQLModel.metadata)
 from db import migrate
