@@ -14,10 +14,16 @@ from studio.render import escape_md
 from studio.session import principal
 from studio.users_section import build_users_section
 
-KIND_CHOICES = [(f"{ENGINE_KINDS[k].label} ({k})" if k in ENGINE_KINDS else f"Automatic ({k})", k)
-                for k in setting_choices()]
-KIND_HELP = "\n".join([f"- **auto**: {AUTO_DESCRIPTION}"]
-                      + [f"- **{k}**: {i.description}" for k, i in ENGINE_KINDS.items()])
+
+def kind_choices() -> list[tuple[str, str]]:
+    """(label, value) for every engine kind of the registry, ``auto`` first."""
+    return [(f"{ENGINE_KINDS[k].label} ({k})" if k in ENGINE_KINDS else f"Automatic ({k})", k)
+            for k in setting_choices()]
+
+
+def kind_help() -> str:
+    return "\n".join([f"- **auto**: {AUTO_DESCRIPTION}"]
+                     + [f"- **{k}**: {i.description}" for k, i in ENGINE_KINDS.items()])
 
 
 class SettingsHandlers:
@@ -61,7 +67,7 @@ def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
     h = SettingsHandlers(services)
     gr.Markdown("### Model engine")
     with gr.Row():
-        kind = gr.Radio(KIND_CHOICES, label="Engine", elem_id="set-engine-kind",
+        kind = gr.Radio(kind_choices(), label="Engine", elem_id="set-engine-kind",
                         info="auto: server if a URL is set, else the local model, else the "
                              "bundled SmolLM2-135M (offline)")
         max_in_flight = gr.Number(label="Requests in flight (server)", precision=0,
@@ -78,7 +84,7 @@ def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
     with gr.Row():
         apply_btn = gr.Button("Apply and check", variant="primary", elem_id="set-apply")
         check_btn = gr.Button("Check health", elem_id="set-check")
-    gr.Markdown(KIND_HELP, elem_id="set-engine-kinds")
+    gr.Markdown(kind_help(), elem_id="set-engine-kinds")
     gr.Markdown("Apply and check switches only when the new engine passes its health check "
                 "(the previous one stays otherwise); applied settings are stored and restored "
                 "on the next start. The API key is never stored: set CSTUDIO_ENGINE_API_KEY.")

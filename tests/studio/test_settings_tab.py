@@ -20,7 +20,7 @@ def test_incomplete_server_settings_are_refused_clearly(services: Services) -> N
     h = SettingsHandlers(services)
     out = h.apply(None, "openai_compat", "", "", "", "", 8)
     assert "Not changed" in out and "base URL" in out
-    assert services.engines.config.kind == "auto"
+    assert services.engines.config.kind == "tiny"  # the tests' default (conftest)
 
 
 def test_switching_to_a_server_reports_its_health(services: Services) -> None:
@@ -44,4 +44,4 @@ def test_only_admins_switch_engines(services: Services) -> None:
     for role in (r for r in Role if r is not Role.ADMIN):
         with pytest.raises(PermissionDeniedError, match="may not change engine settings"):
             services.engines.configure(config, actor=Principal("someone", role))
-    assert services.engines.config.kind == "auto"
+    assert services.engines.config.kind == "tiny"  # the tests' default (conftest)
