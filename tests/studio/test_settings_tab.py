@@ -45,3 +45,20 @@ def test_only_admins_switch_engines(services: Services) -> None:
         with pytest.raises(PermissionDeniedError, match="may not change engine settings"):
             services.engines.configure(config, actor=Principal("someone", role))
     assert services.engines.config.kind == "tiny"  # the tests' default (conftest)
+
+
+def test_apply_keeps_the_previous_engine_when_the_check_fails(services: Services) -> None:
+    h = SettingsHandlers(services)
+    services.engines.get()
+    out = h.apply(None, "openai_compat", "http://127.0.0.1:9", "served/model", "", "", 8)
+    assert "Not changed" in out and "did not pass its health check" in out
+    assert "stays in use" in out and services.engines.config.kind == "tiny"
+    assert "demo model" in h.status()
+
+
+def test_the_engine_list_comes_from_the_registry(services: Services) -> None:
+    from backend.engines.registry import setting_choices
+    from studio.settings_tab import kind_choices, kind_help
+
+    assert [v for _, v in kind_choices()] == list(setting_choices())
+    assert "weak judge" in kind_help() and "smollm2" in kind_help()
