@@ -46,7 +46,8 @@ def engine_on(model: Path, **kw: Any) -> Any:
     return LocalEngine(str(model), device="cpu", kind="smollm2", display_name=SMOLLM2_NAME, **kw)
 
 
-def bench_verdicts(model: Path, threads: int, items_n: int = 64) -> dict[str, float]:
+def bench_verdicts(model: Path, threads: int, items_n: int = 64, rounds: int = 3
+                   ) -> dict[str, float]:
     import re
     import statistics
 
@@ -73,7 +74,7 @@ def bench_verdicts(model: Path, threads: int, items_n: int = 64) -> dict[str, fl
 
     parsed = generate_and_parse()
     score_s, generate_s = side_by_side(
-        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=3)
+        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=rounds)
     engine.close()
     print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/"
           f"{len(items)}")
@@ -82,8 +83,8 @@ def bench_verdicts(model: Path, threads: int, items_n: int = 64) -> dict[str, fl
             "parsed": sum(v is not None for v in parsed)}
 
 
-def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48
-                    ) -> dict[str, float]:
+def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48,
+                    rounds: int = 3) -> dict[str, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -112,7 +113,8 @@ def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48
     ours = engine.generate(prompts, params)
     theirs = stock()
     same = sum(o.text.strip() == t.strip() for o, t in zip(ours, theirs, strict=True))
-    ours_s, stock_s = side_by_side(lambda: engine.generate(prompts, params), stock, rounds=3)
+    ours_s, stock_s = side_by_side(lambda: engine.generate(prompts, params), stock,
+                                   rounds=rounds)
     engine.close()
     print(f"(e) identical texts: {same}/{n}")
     return {"ours_s": ours_s, "hf_generate_s": stock_s, "speedup": stock_s / ours_s,
@@ -171,6 +173,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="c,e,f")
     parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--items", type=int, default=64, help="verdicts in part c")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated repeats, c and e")
     parser.add_argument("--threads", type=int, default=int(os.environ.get(
         "CSTUDIO_BENCH_THREADS", "1")))
     args = parser.parse_args()
@@ -185,17 +189,19 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU; model {model}")
     with tempfile.TemporaryDirectory(prefix="cstudio-bench-"):
         if "c" in parts:
-            c = bench_verdicts(model, args.threads)
+            c = bench_verdicts(model, args.threads, args.items, args.rounds)
             summary = ("SmolLM2-135M-Instruct: no-CoT verdicts, one scoring pass vs "
                        f"generate+parse: {c['speedup']:.1f}× (goal ≥ 3×)")
-            record("verdict_scoring_vs_generation", c, "seconds", command.format("c"), summary)
+            record("verdict_scoring_vs_generation", c, "seconds",
+                   command.format("c") + f" --items {args.items} --rounds {args.rounds}", summary)
             print(summary, c)
         if "e" in parts:
-            e = bench_critiques(model, args.threads)
+            e = bench_critiques(model, args.threads, rounds=args.rounds)
             summary = (f"SmolLM2-135M-Instruct: {int(e['prompts'])} critiques batched by "
                        "LocalEngine vs stock HF generate on a left-padded batch: "
                        f"{e['speedup']:.2f}× (goal ≥ 1.5×)")
-            record("critiques_vs_hf_generate", e, "seconds", command.format("e"), summary)
+            record("critiques_vs_hf_generate", e, "seconds",
+                   command.format("e") + f" --rounds {args.rounds}", summary)
             print(summary, e)
         if "f" in parts:
             f = bench_agreement(model, args.threads, args.pairs)

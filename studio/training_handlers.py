@@ -30,6 +30,7 @@ MODEL_KINDS = ("sft", "reward", "rl", "dpo")
 UPSTREAM_MODEL = {"preference_data": "sft", "rl": "sft", "dpo": "sft"}
 NONE_CHOICE = ("none", "")
 HEAD_CHOICE = ("newest version of the first constitution", "")
+SMOLLM2_CHOICE = ("smollm2 (SmolLM2-135M-Instruct, real, offline)", "smollm2")
 
 
 def form_value(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
@@ -96,7 +97,7 @@ class TrainingHandlers:
             return gr.update(choices=versions)
         if spec.type == "model":
             jobs = self._model_jobs()
-            choices = [("tiny (demo model, random weights)", "tiny")] + [
+            choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE] + [
                 (f"job:{j.id} · {j.kind} · {j.name}", f"job:{j.id}") for j in jobs]
             upstream = [j for j in jobs if j.kind == UPSTREAM_MODEL.get(slot.kind)]
             if spec.name == "model" and upstream:
