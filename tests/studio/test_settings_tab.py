@@ -62,3 +62,19 @@ def test_the_engine_list_comes_from_the_registry(services: Services) -> None:
 
     assert [v for _, v in kind_choices()] == list(setting_choices())
     assert "weak judge" in kind_help() and "smollm2" in kind_help()
+
+
+def test_the_header_names_smollm2_and_its_weak_judging(services: Services) -> None:
+    from backend.engines.base import EngineInfo
+    from studio.app import _model_line
+
+    class _Named:
+        info = EngineInfo(kind="smollm2", model="SmolLM2-135M-Instruct")
+
+        def close(self) -> None:
+            pass
+
+    services.engines.use(_Named())  # type: ignore[arg-type]
+    line = _model_line(services)
+    assert r"SmolLM2\-135M\-Instruct" in line and "weak judge" in line  # markdown-escaped
+    assert "random weights" not in line
