@@ -122,7 +122,10 @@ def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48
             "torch_threads": threads}
 
 
-def bench_agreement(model: Path, threads: int, pairs: int, seed: int = 0) -> dict[str, float]:
+def bench_agreement(model: Path, threads: int, pairs: int, seed: int = 0,
+                    max_seconds: float = float("inf")) -> dict[str, float]:
+    """``max_seconds``: stop after the chunk that passes it (on a shared machine) and report
+    the pairs judged so far (the figure ``pairs`` says how many)."""
     from backend.cai import metrics
     from backend.cai.default_constitution import default_constitution
     from backend.cai.labeling import LabelConfig, PairItem, label_pairs
@@ -148,6 +151,11 @@ def bench_agreement(model: Path, threads: int, pairs: int, seed: int = 0) -> dic
                                 MemoryLogger())
         print(f"(f) {len(verdicts)}/{len(items)} pairs, {time.perf_counter() - began:.0f} s",
               flush=True)
+        if time.perf_counter() - began > max_seconds:
+            print(f"(f) time budget of {max_seconds:.0f} s spent; reporting "
+                  f"{len(verdicts)} pairs", flush=True)
+            break
+    human = human[:len(verdicts)]
     wall = time.perf_counter() - began
     engine.close()
     p = [v.p_a for v in verdicts]
@@ -174,6 +182,8 @@ def main() -> None:
     parser.add_argument("--parts", default="c,e,f")
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--items", type=int, default=64, help="verdicts in part c")
+    parser.add_argument("--max-seconds", type=float, default=float("inf"),
+                        help="time budget of part f (reports the pairs judged by then)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated repeats, c and e")
     parser.add_argument("--threads", type=int, default=int(os.environ.get(
         "CSTUDIO_BENCH_THREADS", "1")))
@@ -204,15 +214,17 @@ def main() -> None:
                    command.format("e") + f" --rounds {args.rounds}", summary)
             print(summary, e)
         if "f" in parts:
-            f = bench_agreement(model, args.threads, args.pairs)
+            f = bench_agreement(model, args.threads, args.pairs,
+                                max_seconds=args.max_seconds)
             summary = (f"SmolLM2-135M-Instruct vs HH-RLHF human labels, {int(f['pairs'])} "
                        "harmless pairs, no CoT, both orders: accuracy "
                        f"{f['accuracy']:.3f} [{f['accuracy_ci95_low']:.3f}, "
                        f"{f['accuracy_ci95_high']:.3f}], κ {f['kappa']:.3f}, ECE "
                        f"{f['ece']:.3f}, position consistency "
                        f"{f['position_consistency']:.3f}")
+            budget = f" --max-seconds {args.max_seconds:g}" if args.max_seconds < 1e9 else ""
             record("smollm2_hh_agreement", f, "fraction / s",
-                   command.format("f") + f" --pairs {args.pairs}", summary)
+                   command.format("f") + f" --pairs {args.pairs}{budget}", summary)
             print(summary, f)
 
 
