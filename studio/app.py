@@ -36,6 +36,9 @@ def _model_line(services: Services) -> str:
     if info.is_demo:
         return ("Model: ⚠️ **demo model: random weights** — its outputs are meaningless; "
                 "configure a real model (CSTUDIO_ENGINE_BASE_URL or CSTUDIO_LOCAL_MODEL)")
+    if info.kind == "smollm2":
+        return (f"Model: **{escape_md(info.model)}** (smollm2, offline) — a 135M model: "
+                "readable text, weak judge")
     return f"Model: **{escape_md(info.model)}** ({info.kind})"
 
 

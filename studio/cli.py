@@ -24,6 +24,7 @@ from backend.services.constitution_io import ExportFormat
 from backend.services.container import Services, build_services, start
 from backend.services.datasets import import_report
 from backend.settings import Settings
+from backend.threads import apply_torch_threads
 
 if TYPE_CHECKING:
     from backend.jobs.worker import Worker as JobWorker
@@ -115,6 +116,7 @@ def serve(
     settings = make_settings(data_dir, database_url, host=host, port=port,
                              embedded_worker=worker)
     services = start(settings)
+    apply_torch_threads(settings.torch_threads)
     if not settings.binds_locally and not services.users.any_users():
         services.close()
         raise StudioError(
@@ -173,6 +175,7 @@ def worker(
 
     settings = make_settings(data_dir, database_url)
     services = build_services(settings)
+    apply_torch_threads(settings.torch_threads)
     job_worker = Worker(settings, services.db)
     if once:
         job_id = job_worker.run_one()
@@ -509,6 +512,7 @@ def eval_run(
 ) -> None:
     """Judge the items of a run that have no verdict yet (resumes where it stopped)."""
     services = _services(data_dir, database_url)
+    apply_torch_threads(services.settings.torch_threads)
     info = services.evaluations.run(
         run_id, actor=cli_actor(services),
         on_chunk=lambda done, total: out.print(f"{done}/{total}", markup=False))

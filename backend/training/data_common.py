@@ -11,8 +11,9 @@ from typing import Any
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.critique_loop import clean_text
 from backend.cai.steplog import StepRecord
+from backend.engines import registry
 from backend.engines.base import Engine
-from backend.engines.factory import build_local, build_openai_compat, build_tiny
+from backend.engines.factory import build_local, build_tiny
 from backend.errors import ValidationError
 from backend.training import models
 from backend.training.context import StageContext, write_json_atomic
@@ -51,14 +52,17 @@ def engine_device(ctx: StageContext) -> str | None:
 
 def build_engine(ctx: StageContext, ref: str, role: str) -> Engine:
     """An engine on a model reference of the config (or the configured server)."""
-    if ctx.config.get("engine") == "openai_compat":
+    kind = str(ctx.config.get("engine") or "local")
+    if registry.kind_info(kind).needs_server:
         note_model(ctx, role, ref, str(ctx.config["base_url"]))
-        return build_openai_compat(str(ctx.config["base_url"]), ref, ctx.engine_api_key)
+        return registry.build(registry.EngineRequest(
+            kind, data_dir=ctx.data_dir, base_url=str(ctx.config["base_url"]), model=ref,
+            api_key=ctx.engine_api_key))
     resolved = models.resolve(ref, db=ctx.db, data_dir=ctx.data_dir)
     note_model(ctx, role, ref, resolved.location)
     if resolved.kind == "tiny":
         return build_tiny(models.tiny_model_dir(ctx.data_dir), device=engine_device(ctx))
-    return build_local(resolved.location, device=engine_device(ctx))
+    return build_local(resolved.location, device=engine_device(ctx), data_dir=ctx.data_dir)
 
 
 def usable_prompts(raw: list[str]) -> list[str]:

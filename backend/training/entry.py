@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import StudioError
+from backend.threads import apply_torch_threads, threads_from_env
 from backend.training import manifest, registry
 from backend.training.callbacks import is_main_process
 from backend.training.context import StageContext, StageResult, read_job, write_json_atomic
@@ -73,6 +74,14 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
+def _set_threads() -> None:
+    """The worker's CSTUDIO_TORCH_THREADS (see backend/threads.py); unset: torch's default."""
+    threads = threads_from_env()
+    if threads is not None:
+        apply_torch_threads(threads)
+        print(f"torch threads: {threads}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.training.entry",
                                      description="Run one training stage in its job directory.")
@@ -91,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = manifest.start(ctx) if main_process else {}
     print(f"stage {ctx.kind} starting in {job_dir}", flush=True)
     try:
+        _set_threads()
         _seed_everything(ctx.seed)
         result = run_stage(ctx)
     except BaseException as exc:

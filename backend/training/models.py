@@ -1,8 +1,10 @@
 """Model references of training configs, and loading them (heavy imports inside functions).
 
 A reference is a Hub id (``org/name``), a local directory, ``"tiny"`` (the offline demo model,
-built under ``<data_dir>/models/tiny-random-llama``) or ``"job:<id>"`` (the ``output/`` of an
-earlier succeeded job, read from the job row or, failing that, from
+built under ``<data_dir>/models/tiny-random-llama``), ``"smollm2"`` (the bundled
+SmolLM2-135M-Instruct), a ``.gguf`` file or a folder holding one (converted once to a safetensors
+folder under ``<data_dir>/models``, so it can be fine-tuned) or ``"job:<id>"`` (the ``output/`` of
+an earlier succeeded job, read from the job row or, failing that, from
 ``<data_dir>/jobs/<id>/result.json``).
 """
 
@@ -18,7 +20,7 @@ from typing import Any, Literal
 from backend.errors import ValidationError
 from db.engine import Database
 
-RefKind = Literal["tiny", "local", "hub", "job"]
+RefKind = Literal["tiny", "local", "hub", "job", "gguf"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 _JOB_REF = re.compile(r"^job:(\d+)$")
 
@@ -73,10 +75,16 @@ def _job_row(job_id: int, db: Database) -> tuple[str | None, str]:
 
 
 def resolve(ref: str, *, db: Database, data_dir: Path, build_tiny: bool = False) -> ModelRef:
-    """Check a reference without loading the model. ``build_tiny`` builds the demo model."""
+    """Check a reference without loading the model. ``build_tiny`` (set by the stages about to
+    load the model) builds the demo model and converts a GGUF model to safetensors; without it
+    a GGUF reference's location is the ``.gguf`` file itself (the loaders read it directly)."""
     ref = ref.strip()
     if not ref:
-        raise ValidationError("is empty; name a Hub id, a local path, 'tiny' or 'job:<id>'.")
+        raise ValidationError("is empty; name a Hub id, a local path, 'tiny', 'smollm2', a "
+                              ".gguf file or 'job:<id>'.")
+    gguf = _gguf_ref(ref, data_dir, convert=build_tiny)
+    if gguf is not None:
+        return gguf
     if ref == "tiny":
         path = tiny_model_dir(data_dir)
         if build_tiny:
@@ -125,6 +133,26 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
+def _gguf_ref(ref: str, data_dir: Path, *, convert: bool) -> ModelRef | None:
+    from backend.engines.gguf_models import (
+        SMOLLM2_REF,
+        ensure_converted,
+        find_gguf,
+        require_smollm2_gguf,
+    )
+    from backend.errors import EngineError
+
+    try:
+        found = require_smollm2_gguf() if ref == SMOLLM2_REF else find_gguf(
+            Path(ref).expanduser())
+        if found is None:
+            return None
+        location = ensure_converted(found, data_dir) if convert else found
+    except EngineError as exc:
+        raise ValidationError(exc.message) from exc
+    return ModelRef(ref, "gguf", str(location))
+
+
 def _in_hub_cache(model_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -136,10 +164,19 @@ def _in_hub_cache(model_id: str) -> bool:
 
 # --- loading (heavy) --------------------------------------------------------------------------
 
+def _source(location: str) -> tuple[str, dict[str, Any]]:
+    """``from_pretrained`` arguments for a location: a ``.gguf`` file loads with ``gguf_file``."""
+    path = Path(location)
+    if path.suffix.lower() == ".gguf" and path.is_file():
+        return str(path.parent), {"gguf_file": path.name}
+    return location, {}
+
+
 def load_tokenizer(location: str) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(location)
+    source, extra = _source(location)
+    tok = AutoTokenizer.from_pretrained(source, **extra)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -149,7 +186,8 @@ def load_causal_lm(location: str, *, dtype: str = "float32") -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype))
+    source, extra = _source(location)
+    return AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype), **extra)
 
 
 def load_reward_model(location: str, tokenizer: Any, *, dtype: str = "float32") -> Any:
@@ -157,8 +195,9 @@ def load_reward_model(location: str, tokenizer: Any, *, dtype: str = "float32") 
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    source, extra = _source(location)
     model = AutoModelForSequenceClassification.from_pretrained(
-        location, num_labels=1, dtype=getattr(torch, dtype))
+        source, num_labels=1, dtype=getattr(torch, dtype), **extra)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model

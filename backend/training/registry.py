@@ -164,19 +164,27 @@ def _reward_models(raw: object) -> list[dict[str, object]]:
     return items
 
 
+def _served(cfg: dict[str, object]) -> bool:
+    """Whether the config's engine talks to a server (engine kinds: backend/engines/registry)."""
+    from backend.engines.registry import ENGINE_KINDS
+
+    info = ENGINE_KINDS.get(str(cfg.get("engine") or "local"))
+    return info is not None and info.needs_server
+
+
 def _check_references(kind: str, cfg: dict[str, object], *, db: Database, data_dir: Path
                       ) -> list[str]:
     problems: list[str] = []
     for name in ("model", "labeler_model"):
         value = cfg.get(name)
-        served = kind == "sl_cai_data" and cfg.get("engine") == "openai_compat"
+        served = kind == "sl_cai_data" and _served(cfg)
         if isinstance(value, str) and (value or name == "model") and not served:
             try:
                 models.resolve(value, db=db, data_dir=data_dir)
             except ValidationError as exc:
                 problems.append(f"{name}: {exc.message}")
-    if kind == "sl_cai_data" and cfg.get("engine") == "openai_compat" and not cfg.get("base_url"):
-        problems.append("base_url: is required for engine=openai_compat")
+    if kind == "sl_cai_data" and _served(cfg) and not cfg.get("base_url"):
+        problems.append(f"base_url: is required for engine={cfg.get('engine')}")
     reward_models = cfg.get("reward_models")
     if isinstance(reward_models, list):
         for i, item in enumerate(reward_models):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from backend.engines.registry import stage_kinds
+
 FieldType = Literal["int", "float", "str", "bool", "choice", "model", "dataset", "job",
                     "reward_models"]
 DatasetKind = Literal["pair", "sl_cai", "preference"]
@@ -81,7 +83,8 @@ PROMPT_SET = FieldSpec("prompt_set", "str", "default",
 
 def _model(default: str, help: str) -> FieldSpec:
     return FieldSpec("model", "model", default, help + " A Hub id, a local path, 'tiny' (the "
-                     "offline demo model, random weights) or 'job:<id>' (an earlier job's "
+                     "offline demo model, random weights), 'smollm2' (the bundled "
+                     "SmolLM2-135M-Instruct), a .gguf file or 'job:<id>' (an earlier job's "
                      "output).", required=True)
 
 
@@ -121,7 +124,7 @@ STAGES: tuple[StageInfo, ...] = (
         [_model("tiny", "Model that answers, critiques and revises."),
          FieldSpec("engine", "choice", "local", "local: load the model in this process; "
                    "openai_compat: call a vLLM/OpenAI-compatible server at base_url.",
-                   choices=("local", "openai_compat")),
+                   choices=stage_kinds()),
          FieldSpec("base_url", "str", "", "Server URL for engine=openai_compat."),
          CONSTITUTION, PROMPT_SET, *SAMPLING_FIELDS,
          _int("rounds", 4, "Critique→revision rounds per prompt (the paper: 4).", maximum=16),

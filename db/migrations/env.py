@@ -15,6 +15,7 @@ import db.comparison_models
 import db.job_models
 import db.models
 import db.prompt_set_models
+import db.settings_models
 import db.training_models
 import db.user_models  # noqa: F401  (the other imports bind `db` as used)
 

@@ -96,6 +96,7 @@ def test_inputs_chain_from_earlier_runs(services: Services, h: TrainingHandlers)
     update = h.slot_update(InputSlot("dpo", dpo_model))
     assert update["value"] == f"job:{sft_job.id}"  # DPO starts from the SL-CAI model
     assert ("tiny (demo model, random weights)", "tiny") in update["choices"]
+    assert ("smollm2 (SmolLM2-135M-Instruct, real, offline)", "smollm2") in update["choices"]
 
     reward_job = services.jobs.create("sft", sft_config(newer), actor=ADMIN)
     with services.db.write() as s:

@@ -1,0 +1,232 @@
+"""Benchmarks on the offline default model, SmolLM2-135M-Instruct (CPU, no network).
+
+(c) verdict_scoring_vs_generation: as in ``bench_local_engine`` (64 no-CoT A/B verdicts on real
+    HH-RLHF pairs: one scoring pass vs generating a 16-token answer and parsing "(A)"/"(B)"),
+    on SmolLM2 instead of the random-weights demo model.
+(e) critiques_vs_hf_generate: critique completions (greedy, EOS ignored so both arms write the
+    same number of tokens) from ``LocalEngine.generate`` vs stock transformers ``generate`` on
+    one left-padded batch with an attention mask (the fair peer: batched too). Texts are
+    compared.
+(f) smollm2_hh_agreement: SmolLM2 as a judge of HH-RLHF harmlessness pairs, no CoT, both
+    orders averaged (the studio's own labelling code, ``label_pairs``, first principle of the
+    default constitution sampled per item), against the human labels: accuracy, Cohen's κ,
+    ECE and position consistency with 95 % bootstrap intervals (the studio's metrics). Which
+    side the human-preferred response is shown on is random per pair.
+
+Run: python -m bench.bench_smollm2 [--parts c,e,f] [--pairs 500] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_local_engine import critique_prompts, side_by_side, verdict_items
+from bench.results import record
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "test-artifacts" / "smollm2"  # the converted model, shared with the tests
+
+
+def smollm2_dir() -> Path:
+    from backend.engines.gguf_models import ensure_converted, require_smollm2_gguf
+
+    return ensure_converted(require_smollm2_gguf(), CACHE)
+
+
+def engine_on(model: Path, **kw: Any) -> Any:
+    from backend.engines.gguf_models import SMOLLM2_NAME
+    from backend.engines.local import LocalEngine
+
+    return LocalEngine(str(model), device="cpu", kind="smollm2", display_name=SMOLLM2_NAME, **kw)
+
+
+def bench_verdicts(model: Path, threads: int, items_n: int = 64, rounds: int = 3
+                   ) -> dict[str, float]:
+    import re
+    import statistics
+
+    from backend.cai.default_constitution import default_constitution
+    from backend.cai.prompts import choice_prompt
+    from backend.engines.base import GenerationParams, Prompt
+
+    engine = engine_on(model, max_batch_size=64)
+    principle = default_constitution().principles[0]
+    items = verdict_items(items_n)
+    scored = [choice_prompt(c, a, b, principle, "chat") for c, a, b in items]
+    asked = [Prompt.chat(("user", p.messages[0].content + "\n\nAnswer with (A) or (B)."))
+             for p in scored if p.messages]
+    tokens = statistics.mean(len(engine.render_prompt(p)) for p in scored)
+    params = GenerationParams(max_tokens=16, temperature=0.0)
+    pattern = re.compile(r"\(([AB])\)")
+
+    def generate_and_parse() -> list[str | None]:
+        out = []
+        for g in engine.generate(asked, params):
+            found = pattern.search(g.text)
+            out.append(found.group(1) if found else None)
+        return out
+
+    parsed = generate_and_parse()
+    score_s, generate_s = side_by_side(
+        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=rounds)
+    engine.close()
+    print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/"
+          f"{len(items)}")
+    return {"score_s": score_s, "generate_s": generate_s, "speedup": generate_s / score_s,
+            "torch_threads": threads, "items": len(items), "prompt_chars_mean": tokens,
+            "parsed": sum(v is not None for v in parsed)}
+
+
+def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48,
+                    rounds: int = 3) -> dict[str, float]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from backend.engines.base import GenerationParams
+
+    engine = engine_on(model, max_batch_size=n, ignore_eos=True)
+    prompts = critique_prompts(n)
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.padding_side = "left"
+    hf = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    ids = [engine._encode(p).ids for p in prompts]  # the very tokens our engine reads
+    width = max(len(row) for row in ids)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    batch = {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in ids]),
+             "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r)
+                                             for r in ids])}
+
+    def stock() -> list[str]:
+        with torch.inference_mode():
+            out = hf.generate(**batch, max_new_tokens=max_tokens, min_new_tokens=max_tokens,
+                              do_sample=False, pad_token_id=pad)
+        width = batch["input_ids"].shape[1]
+        return [tok.decode(row[width:], skip_special_tokens=True) for row in out]
+
+    ours = engine.generate(prompts, params)
+    theirs = stock()
+    same = sum(o.text.strip() == t.strip() for o, t in zip(ours, theirs, strict=True))
+    ours_s, stock_s = side_by_side(lambda: engine.generate(prompts, params), stock,
+                                   rounds=rounds)
+    engine.close()
+    print(f"(e) identical texts: {same}/{n}")
+    return {"ours_s": ours_s, "hf_generate_s": stock_s, "speedup": stock_s / ours_s,
+            "prompts": n, "max_tokens": max_tokens, "identical_texts": same,
+            "torch_threads": threads}
+
+
+def bench_agreement(model: Path, threads: int, pairs: int, seed: int = 0,
+                    max_seconds: float = float("inf")) -> dict[str, float]:
+    """``max_seconds``: stop after the chunk that passes it (on a shared machine) and report
+    the pairs judged so far (the figure ``pairs`` says how many)."""
+    from backend.cai import metrics
+    from backend.cai.default_constitution import default_constitution
+    from backend.cai.labeling import LabelConfig, PairItem, label_pairs
+    from backend.cai.steplog import MemoryLogger
+
+    engine = engine_on(model, max_batch_size=32)
+    content = default_constitution()
+    rng = random.Random(seed)
+    items, human = [], []
+    for context, chosen, rejected in verdict_items(pairs):
+        if rng.random() < 0.5:
+            items.append(PairItem(context, chosen, rejected))
+            human.append(1.0)
+        else:
+            items.append(PairItem(context, rejected, chosen))
+            human.append(0.0)
+    began = time.perf_counter()
+    verdicts = []
+    chunk = 32
+    for start in range(0, len(items), chunk):
+        verdicts += label_pairs(engine, content, None, items[start:start + chunk],
+                                LabelConfig(cot=False, both_orders=True, seed=seed),
+                                MemoryLogger())
+        print(f"(f) {len(verdicts)}/{len(items)} pairs, {time.perf_counter() - began:.0f} s",
+              flush=True)
+        if time.perf_counter() - began > max_seconds:
+            print(f"(f) time budget of {max_seconds:.0f} s spent; reporting "
+                  f"{len(verdicts)} pairs", flush=True)
+            break
+    human = human[:len(verdicts)]
+    wall = time.perf_counter() - began
+    engine.close()
+    p = [v.p_a for v in verdicts]
+    p_ab = [next(x.p_a for x in v.variants if x.order == "AB") for v in verdicts]
+    p_ba = [next(x.p_a for x in v.variants if x.order == "BA") for v in verdicts]
+    report = metrics.agreement_report(p, human, n_boot=1000, seed=seed)
+    position = metrics.agreement_report(p_ab, human, None, p_ba, n_boot=1000,
+                                        seed=seed).position_consistency
+    assert position is not None
+    out: dict[str, float] = {}
+    for name, est in (("accuracy", report.accuracy), ("kappa", report.kappa),
+                      ("ece", report.ece), ("position_consistency", position)):
+        out[name], out[f"{name}_ci95_low"], out[f"{name}_ci95_high"] = \
+            est.value, est.low, est.high
+    out.update(pairs=len(items), verdicts_per_s=2 * len(items) / wall, wall_s=wall,
+               p_a_mean=sum(p) / len(p),
+               p_first_mean=sum(x.p_first for v in verdicts for x in v.variants)
+               / (2 * len(verdicts)), torch_threads=threads)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parts", default="c,e,f")
+    parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--items", type=int, default=64, help="verdicts in part c")
+    parser.add_argument("--max-seconds", type=float, default=float("inf"),
+                        help="time budget of part f (reports the pairs judged by then)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated repeats, c and e")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get(
+        "CSTUDIO_BENCH_THREADS", "1")))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    parts = set(args.parts.split(","))
+    model = smollm2_dir()
+    command = f"python -m bench.bench_smollm2 --parts {{}} --threads {args.threads}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU; model {model}")
+    with tempfile.TemporaryDirectory(prefix="cstudio-bench-"):
+        if "c" in parts:
+            c = bench_verdicts(model, args.threads, args.items, args.rounds)
+            summary = ("SmolLM2-135M-Instruct: no-CoT verdicts, one scoring pass vs "
+                       f"generate+parse: {c['speedup']:.1f}× (goal ≥ 3×)")
+            record("verdict_scoring_vs_generation", c, "seconds",
+                   command.format("c") + f" --items {args.items} --rounds {args.rounds}", summary)
+            print(summary, c)
+        if "e" in parts:
+            e = bench_critiques(model, args.threads, rounds=args.rounds)
+            summary = (f"SmolLM2-135M-Instruct: {int(e['prompts'])} critiques batched by "
+                       "LocalEngine vs stock HF generate on a left-padded batch: "
+                       f"{e['speedup']:.2f}× (goal ≥ 1.5×)")
+            record("critiques_vs_hf_generate", e, "seconds",
+                   command.format("e") + f" --rounds {args.rounds}", summary)
+            print(summary, e)
+        if "f" in parts:
+            f = bench_agreement(model, args.threads, args.pairs,
+                                max_seconds=args.max_seconds)
+            summary = (f"SmolLM2-135M-Instruct vs HH-RLHF human labels, {int(f['pairs'])} "
+                       "harmless pairs, no CoT, both orders: accuracy "
+                       f"{f['accuracy']:.3f} [{f['accuracy_ci95_low']:.3f}, "
+                       f"{f['accuracy_ci95_high']:.3f}], κ {f['kappa']:.3f}, ECE "
+                       f"{f['ece']:.3f}, position consistency "
+                       f"{f['position_consistency']:.3f}")
+            budget = f" --max-seconds {args.max_seconds:g}" if args.max_seconds < 1e9 else ""
+            record("smollm2_hh_agreement", f, "fraction / s",
+                   command.format("f") + f" --pairs {args.pairs}{budget}", summary)
+            print(summary, f)
+
+
+if __name__ == "__main__":
+    main()
