@@ -30,7 +30,6 @@ def save_final(ctx: StageContext, trainer: Any, tokenizer: Any) -> str:
     return _save_final(ctx, trainer, tokenizer)
 
 
-trainer_common.save_final = save_final
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # patched only in the launched process, never in a test importing it
+    trainer_common.save_final = save_final
     sys.exit(entry.main())
