@@ -297,8 +297,8 @@ def _run_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     return call
 
 
-def _prep_prompt_file(s: Studio, role: Role) -> Ctx:
-    path = s.tmp / f"prompts-{role.value}.jsonl"
+def _prep_compare_prompts(s: Studio, role: Role) -> Ctx:
+    path = s.tmp / f"compare-prompts-{role.value}.jsonl"
     path.write_text(json.dumps({"prompt": f"Hello from {role.value}?"}) + "\n", encoding="utf-8")
     return {"prompts": str(path)}
 
@@ -492,7 +492,7 @@ WRITES: dict[str, Write] = {
                                "Run #", prep=_prep_evaluation),
     # Compare tab
     "compare_launch": Write(Action.RUN_EVALUATION, _launch_comparison, "Started comparison #",
-                            prep=_prep_prompt_file),
+                            prep=_prep_compare_prompts),
     "compare_cancel": Write(Action.RUN_EVALUATION, _comparison_action("/compare_cancel"),
                             "Comparison #", prep=_prep_comparison),
     "compare_resume": Write(Action.RUN_EVALUATION, _comparison_action("/compare_resume"),
