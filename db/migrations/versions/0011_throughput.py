@@ -51,7 +51,8 @@ _BACKFILL_KEY = {  # the verdict's principle where it has exactly one (k = 1 run
     "sqlite": "UPDATE verdict SET principle_key = json_extract(principle_keys, '$[0]') "
               "WHERE json_array_length(principle_keys) = 1",
     "postgresql": "UPDATE verdict SET principle_key = principle_keys::json ->> 0 "
-                  "WHERE json_array_length(principle_keys::json) = 1",
+                  "WHERE CASE WHEN json_typeof(principle_keys::json) = 'array' "
+                  "THEN json_array_length(principle_keys::json) = 1 ELSE false END",
 }
 
 

@@ -39,6 +39,8 @@ def test_prefixes_of_two_and_more_letters_find_records(services: Services, chain
 
 def test_the_index_is_built_with_prefix_indexes_and_kept_in_sync(services: Services,
                                                                  chain: list[int]) -> None:
+    if services.db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite FTS5 prefix indexes (PostgreSQL answers prefixes from its GIN index)")
     path = services.db.engine.url.database
     assert path
     with sqlite3.connect(path) as conn:

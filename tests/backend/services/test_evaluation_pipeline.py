@@ -71,7 +71,9 @@ def _dataset(services: Services, n: int, special: dict[int, str]) -> int:
     ds = add_dataset(services, n)
     if special:
         with services.db.engine.begin() as conn:  # pair_item is append-only: lift it here
-            conn.execute(text("DROP TRIGGER IF EXISTS pair_item_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS pair_item_append_only ON pair_item"
+                              if conn.dialect.name == "postgresql"
+                              else "DROP TRIGGER IF EXISTS pair_item_no_update"))
             for pos, word in special.items():
                 conn.execute(text("UPDATE pair_item SET prompt = :p WHERE dataset_id = :d AND "
                                   "position = :i"), {"p": f"Question {pos} {word}?", "d": ds,
