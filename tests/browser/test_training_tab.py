@@ -50,8 +50,14 @@ def field(page: Page, kind: str, name: str) -> Locator:
 def set_value(page: Page, kind: str, name: str, value: object) -> None:
     """Fill a form field and leave it (Tab), so the value reaches the server on launch."""
     box = field(page, kind, name)
-    box.fill(str(value))
-    box.press("Tab")
+    for _ in range(3):  # a form still settling after the tab opened may re-render the field
+        box.fill(str(value))
+        box.press("Tab")
+        try:
+            expect(box).to_have_value(str(value), timeout=3_000)
+            return
+        except AssertionError:
+            continue
     expect(box).to_have_value(str(value))
 
 
