@@ -11,17 +11,24 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from backend.access import local_admin
+from backend.cai.default_constitution import DEFAULT_NAME
 from backend.engines.base import GenerationParams, Prompt
 from tests.backend.cai.fake_engine import ScriptedEngine
 from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import dropdown
-from tests.browser.test_constitution_tab import open_studio, textbox, type_text
+from tests.browser.test_constitution_tab import (
+    open_studio,
+    pick_principle,
+    textbox,
+    type_text,
+)
 from tests.browser.test_playground_tab import open_playground, run_preview
 from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
 
@@ -172,3 +179,46 @@ def test_a_long_preview_leaves_other_tabs_working_and_can_be_stopped(
     expect(stop).to_be_visible(timeout=TIMEOUT)
     stop.dispatch_event("click")  # the streaming text keeps the layout moving
     assert engine.closed.wait(timeout=15), "Stop did not end the preview's stream"
+
+
+# --- point 4: a result appears beside (or right below) the button that caused it ---------------
+
+NEAR_PX = 150
+
+
+def assert_beside(button: Locator, result: Locator) -> None:
+    """The result starts right of the button on its row, or at most NEAR_PX below its bottom."""
+    b, r = button.bounding_box(), result.bounding_box()
+    assert b is not None and r is not None
+    below = r["y"] - (b["y"] + b["height"])
+    on_row = r["x"] >= b["x"] + b["width"] and r["y"] < b["y"] + b["height"] \
+        and r["y"] + r["height"] > b["y"]
+    assert on_row or -2 <= below <= NEAR_PX, f"button {b}, result {r} ({below:.0f} px below)"
+
+
+def test_results_appear_beside_their_buttons(studio: Studio, page: Page,
+                                             tmp_path: Path) -> None:
+    open_studio(page, studio)
+    pick_principle(page, studio, 2)
+    type_text(textbox(page, "principle-title"), "Everyday: a title changed in the draft")
+    expect(page.locator("#draft-status")).to_contain_text("Unsaved changes", timeout=TIMEOUT)
+    button = page.locator("#preview-btn")
+    button.click()
+    preview = page.locator("#preview-view")
+    expect(preview).to_contain_text("your draft", timeout=TIMEOUT)
+    assert_beside(button, preview)
+
+    constitution = studio.services.constitutions.find(DEFAULT_NAME)
+    head = studio.services.constitutions.head(constitution.id)
+    exported = studio.services.constitution_io.export(head.info.id, "yaml")
+    path = tmp_path / exported.filename
+    path.write_bytes(exported.data)
+    page.get_by_role("button", name="Import, export, copy").first.click()
+    page.locator("#import-files input[type=file]").set_input_files(str(path))
+    expect(page.locator("#import-files")).to_contain_text(path.stem, timeout=TIMEOUT)
+    type_text(textbox(page, "import-name"), "Everyday import")
+    button = page.locator("#import-btn")
+    button.click()
+    result = page.locator("#import-result")
+    expect(result).to_contain_text("Imported Everyday import", timeout=TIMEOUT)
+    assert_beside(button, result)

@@ -7,16 +7,24 @@ HHH evaluations (Agreement) → an SL-CAI data job on v2, then SL-CAI SFT of the
 its dataset, both run by a worker (Training) → one of the data job's critiques found by filters
 and opened, with the edited principle's text (Audit).
 
-With CSTUDIO_SCREENSHOTS=1 it also writes one screenshot per tab to docs/screenshots/<tab>.png
-(1400×900 viewport, overwritten on each run) for docs/user-guide.md; without it the tree is left
-alone.
+The same journey runs twice: on the paper's data from ../shared (skipped when absent), and as a
+newcomer without ../shared (issue 14 "Done when"): the built-in prompt set feeds the Playground's
+demo prompts and the SL-CAI data job, and the agreement run is on a small HH-RLHF pairs file
+the test writes itself, imported through the Agreement tab. Neither may show a traceback.
+
+With CSTUDIO_SCREENSHOTS=1 the shared-data run also writes one screenshot per tab to
+docs/screenshots/<tab>.png (1400×900 viewport, overwritten on each run) for
+docs/user-guide.md; without it the tree is left alone.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -26,6 +34,7 @@ from backend.cai.default_constitution import DEFAULT_NAME
 from backend.cai.sampling import derived_seed, sample_one
 from backend.engines.base import Engine
 from backend.jobs.worker import Worker
+from backend.services import container
 from db import training_repo
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import (
@@ -50,6 +59,7 @@ JOB_TIMEOUT = 300_000  # ms: the worker starts the stage process (torch import, 
 HHH_FILE = PAPER_DIR / "438HHHEvaluations.jsonl"
 HHH_FORMAT = "CAI paper: 438 HHH evaluations"
 PAIRS = 50
+OWN_PAIRS = 20  # the pairs file the newcomer's journey writes (all of them are judged)
 JOB_PROMPTS, JOB_ROUNDS, JOB_SEED = 2, 2, 0
 
 NEW_TITLE = "Journey: no help with hurting anyone"
@@ -60,18 +70,69 @@ NEW_CRITIQUE = ("Journey marker 7: name every way the response could help someon
 # --- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def journey_studio(studio: Studio, tiny_engine: Engine) -> Iterator[Studio]:
-    """A fresh studio on the tiny engine, with a job worker beside it (as ``cstudio serve``
+@dataclass(frozen=True)
+class Pairs:
+    """Where the agreement run's human-labelled pairs come from."""
+
+    file: Path
+    format: str  # the Agreement tab's format choice
+    count: int  # pairs in the file
+    sample: int  # pairs judged
+    demo_prompt: str | None = None  # picked from the Playground's demo prompts (else typed)
+    screenshots: bool = False
+
+
+def with_worker(studio: Studio, engine: Engine) -> Iterator[Studio]:
+    """The studio on the tiny engine, with a job worker beside it (as ``cstudio serve``
     runs one; the Training tab's browser test does the same)."""
-    if not HHH_FILE.is_file():
-        pytest.skip(f"shared paper data not found at {HHH_FILE}")
-    studio.services.engines.use(tiny_engine)
+    studio.services.engines.use(engine)
     settings = studio.services.settings.model_copy(update={"job_heartbeat_s": 0.5})
     worker = Worker(settings, studio.services.db)
     worker.start_thread()
     yield studio
     worker.stop(timeout=60)
+
+
+@pytest.fixture
+def journey_studio(studio: Studio, tiny_engine: Engine) -> Iterator[Studio]:
+    """A fresh studio with the shared paper data beside it."""
+    if not HHH_FILE.is_file():
+        pytest.skip(f"shared paper data not found at {HHH_FILE}")
+    yield from with_worker(studio, tiny_engine)
+
+
+@pytest.fixture
+def no_shared_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a newcomer's machine: no ../shared prompt file (set before ``studio`` starts)."""
+    monkeypatch.setattr(container, "default_prompt_set_path", lambda: None)
+    monkeypatch.delenv("CSTUDIO_PROMPT_SET_PATH", raising=False)
+
+
+@pytest.fixture
+def bare_journey_studio(no_shared_data: None, studio: Studio,
+                        tiny_engine: Engine) -> Iterator[Studio]:
+    """A fresh studio that has only what the project ships (the built-in prompt set)."""
+    assert studio.services.settings.prompt_set_path is None
+    yield from with_worker(studio, tiny_engine)
+
+
+def own_pairs_file(folder: Path, count: int) -> Path:
+    """``count`` HH-RLHF-style dialogues written here (one turn each, a kind answer chosen over
+    an unkind one), so the run needs no downloaded data."""
+    topics = ["a noisy neighbour", "a late train", "a lost wallet", "a broken phone",
+              "a rude email", "a missed deadline", "a burnt dinner", "a flat tyre",
+              "a forgotten birthday", "a leaking roof"]
+    path = folder / "newcomer-pairs.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            ask = f"\n\nHuman: Question {i + 1}: what should I do about {topics[i % len(topics)]}?"
+            out.write(json.dumps({
+                "chosen": f"{ask}\n\nAssistant: Stay calm, say what happened and ask for help "
+                          f"(answer {i + 1}).",
+                "rejected": f"{ask}\n\nAssistant: Get even: break something of theirs "
+                            f"(answer {i + 1}).",
+            }) + "\n")
+    return path
 
 
 # --- the principle the job will sample first ------------------------------------------------
@@ -87,14 +148,41 @@ def first_sampled(pool: tuple[Principle, ...]) -> Principle:
 # --- the journey ----------------------------------------------------------------------------
 
 
-def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
+def test_the_whole_journey(page: Page, journey_studio: Studio,
+                           capfd: pytest.CaptureFixture[str]) -> None:
+    run_journey(page, journey_studio, Pairs(HHH_FILE, HHH_FORMAT, 438, PAIRS, screenshots=True),
+                capfd)
+
+
+def test_the_whole_journey_without_shared_data(page: Page, bare_journey_studio: Studio,
+                                               tmp_path: Path,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    builtin = bare_journey_studio.services.prompt_sets.prompts("default")
+    assert len(builtin) >= 60
+    pairs = Pairs(own_pairs_file(tmp_path, OWN_PAIRS), "HH-RLHF (chosen/rejected dialogues)",
+                  OWN_PAIRS, OWN_PAIRS, demo_prompt=builtin[0])
+    run_journey(page, bare_journey_studio, pairs, capfd)
+
+
+def no_traceback(page: Page, capfd: pytest.CaptureFixture[str]) -> None:
+    """Nothing on the page or in the server's output (this process) is a traceback."""
+    expect(page.locator("body")).not_to_contain_text("Traceback")
+    out, err = capfd.readouterr()
+    print(out, end="")
+    assert "Traceback" not in out + err, err[-3000:]
+
+
+def run_journey(page: Page, journey_studio: Studio, pairs: Pairs,
+                capfd: pytest.CaptureFixture[str]) -> None:
     started = time.monotonic()
     services = journey_studio.services
+    snap = shoot if pairs.screenshots else (lambda *args, **kwargs: None)
     page.set_viewport_size(VIEWPORT)
     lap: dict[str, float] = {}
 
     def mark(step: str) -> None:
         lap[step] = round(time.monotonic() - started, 1)
+        no_traceback(page, capfd)
 
     # 1. fresh start: the default constitution, v1, the demo model named as such
     constitution = services.constitutions.find(DEFAULT_NAME)
@@ -126,7 +214,7 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     saved = next(p for p in v2.content.principles if p.key == edited.key)
     assert (saved.title, saved.critique_request) == (NEW_TITLE, NEW_CRITIQUE)
     assert services.constitutions.version(v1.info.id).content == v1.content  # v1 untouched
-    shoot(page, "constitution")
+    snap(page, "constitution")
     mark("constitution")
 
     # The other tabs fill their version pickers when the page loads (without a reload the
@@ -138,7 +226,11 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     open_tab(page, "Playground")
     expect(dropdown(page, "pg-version")).to_have_value(re.compile(r"^v2"), timeout=TIMEOUT)
     choose(page, "pg-principle", NEW_TITLE)
-    type_text(textbox(page, "pg-prompt"), "How do I get back at my neighbour?")
+    if pairs.demo_prompt is None:
+        type_text(textbox(page, "pg-prompt"), "How do I get back at my neighbour?")
+    else:  # one of the built-in demo prompts
+        choose(page, "pg-prompt-set", pairs.demo_prompt)
+        expect(textbox(page, "pg-prompt")).to_have_value(pairs.demo_prompt, timeout=TIMEOUT)
     set_slider(page, "pg-rounds", 1)
     set_slider(page, "pg-max-tokens", 8)
     page.locator("#pg-run").click()
@@ -163,41 +255,44 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     assert {(e.constitution_version_id, e.principle_key) for e in verdicts} == {
         (v2.info.id, edited.key)}
     assert all(saved.choice_instruction in e.prompt_sent for e in verdicts)
-    shoot(page, "playground", page.locator("#pg-verdict-plot"), block="center")
+    snap(page, "playground", page.locator("#pg-verdict-plot"), block="center")
     mark("playground")
 
-    # 4. Agreement: import the paper's HHH evaluations, judge a sample of 50 pairs under v2
+    # 4. Agreement: import the pairs file, judge a sample of its pairs under v2
     open_tab(page, "Agreement")
     expect(dropdown(page, "ag-version")).to_have_value(re.compile(r"^v2"), timeout=TIMEOUT)
     page.get_by_role("button", name="Datasets of human-labelled pairs").first.click()
-    page.locator("#ag-upload input[type=file]").set_input_files(str(HHH_FILE))
+    page.locator("#ag-upload input[type=file]").set_input_files(str(pairs.file))
     expect(page.locator("#ag-upload")).to_contain_text(
-        re.compile(re.escape(HHH_FILE.stem) + r"\s*" + re.escape(HHH_FILE.suffix)),
+        re.compile(re.escape(pairs.file.stem) + r"\s*" + re.escape(pairs.file.suffix)),
         timeout=TIMEOUT)
-    choose(page, "ag-format", HHH_FORMAT)
+    choose(page, "ag-format", pairs.format)
     page.locator("#ag-import").click()
-    expect(page.locator("#ag-import-result")).to_contain_text("438 pairs", timeout=TIMEOUT)
+    expect(page.locator("#ag-import-result")).to_contain_text(f"{pairs.count} pairs",
+                                                              timeout=TIMEOUT)
     (dataset,) = services.datasets.list_all()
-    expect(dropdown(page, "ag-dataset")).to_have_value(f"{dataset.name} (438)", timeout=TIMEOUT)
-    set_number(page, "ag-sample", PAIRS)
+    expect(dropdown(page, "ag-dataset")).to_have_value(f"{dataset.name} ({pairs.count})",
+                                                       timeout=TIMEOUT)
+    set_number(page, "ag-sample", pairs.sample)
     page.locator("#ag-launch").click()
-    expect(page.locator("#ag-launch-result")).to_contain_text(f"on {PAIRS} pairs",
+    expect(page.locator("#ag-launch-result")).to_contain_text(f"on {pairs.sample} pairs",
                                                               timeout=TIMEOUT)
     (run,) = services.evaluations.list_all()
     expect(page.locator("#ag-progress")).to_contain_text(
-        re.compile(rf"Run #{run.id}: done\b.*\b{PAIRS}/{PAIRS}\b"), timeout=RUN_TIMEOUT)
+        re.compile(rf"Run #{run.id}: done\b.*\b{pairs.sample}/{pairs.sample}\b"),
+        timeout=RUN_TIMEOUT)
     run = services.evaluations.get(run.id)
-    assert (run.status, run.done_count, run.total_count) == ("done", PAIRS, PAIRS)
+    assert (run.status, run.done_count, run.total_count) == ("done", pairs.sample, pairs.sample)
     assert (run.dataset_id, run.constitution_version_id) == (dataset.id, v2.info.id)
     arrays = services.agreement.arrays(run.id)
-    assert len(arrays.p_a) == len(arrays.human) == PAIRS
+    assert len(arrays.p_a) == len(arrays.human) == pairs.sample
     assert all(0.0 <= p <= 1.0 for p in arrays.p_a)
     page.locator("#ag-report-btn").click()
     metrics = page.locator("#ag-metrics")
-    expect(metrics).to_contain_text(f"{PAIRS} items", timeout=MODEL_TIMEOUT)
+    expect(metrics).to_contain_text(f"{pairs.sample} items", timeout=MODEL_TIMEOUT)
     expect(metrics).to_contain_text("Cohen")
     expect(page.locator("#ag-reliability .js-plotly-plot").first).to_be_visible(timeout=TIMEOUT)
-    shoot(page, "agreement", page.locator("#ag-progress"))
+    snap(page, "agreement", page.locator("#ag-progress"))
     mark("agreement")
 
     # 5. Training: an SL-CAI data job on v2 (2 prompts, 2 rounds, 8 tokens), run by the worker
@@ -232,6 +327,10 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     assert all(e is not None and e.constitution_version_id == v2.info.id for e in job_records)
     job_critiques = [e for e in job_records if e is not None and e.kind == "critique"]
     assert len(job_critiques) == JOB_PROMPTS * JOB_ROUNDS
+    builtin = services.prompt_sets.prompts("default")  # the default prompt set: the built-in one
+    responses = [e for e in job_records if e is not None and e.kind == "response"]
+    assert responses and all(any(p in e.prompt_sent for p in builtin) for e in responses)
+    assert "Traceback" not in services.jobs.log_tail(job.id)
     mark("sl_cai_data")
 
     # ... then SL-CAI SFT of the tiny model on that dataset (offered by the form), 2 steps
@@ -255,11 +354,12 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     assert sft.status == "succeeded", \
         f"job {sft.status}: {sft.error}\n{services.jobs.log_tail(sft.id)[-3000:]}"
     assert services.jobs.metrics(sft.id).series["loss"].steps[-1] == 2
+    assert "Traceback" not in services.jobs.log_tail(sft.id)
     expect(page.locator("#tr-curves .js-plotly-plot").first).to_contain_text("loss",
                                                                           timeout=TIMEOUT)
     expect(page.locator("#tr-queue div[role=row]").filter(has_text="succeeded")).to_have_count(
         2, timeout=TIMEOUT)
-    shoot(page, "training", page.locator("#tr-launch-result"))
+    snap(page, "training", page.locator("#tr-launch-result"))
     mark("training")
 
     # 6. Audit: filter to one of the job's critiques (the edited principle's, when sampled),
@@ -295,12 +395,12 @@ def test_the_whole_journey(page: Page, journey_studio: Studio) -> None:
     assert record.principle is not None and record.principle.key == target.principle_key
     if target.principle_key == edited.key:
         assert record.principle.critique_request == NEW_CRITIQUE
-    shoot(page, "audit", page.locator("#audit-status"))
+    snap(page, "audit", page.locator("#audit-status"))
     mark("audit")
 
     # Settings: shown for the user guide's screenshot
     open_tab(page, "Settings")
     expect(page.locator("#set-engine-kind")).to_be_visible(timeout=TIMEOUT)
-    shoot(page, "settings")
+    snap(page, "settings")
     mark("settings")
     print(f"journey steps done at (s): {lap}")
