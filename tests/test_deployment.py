@@ -91,3 +91,17 @@ def test_docker_compose_accepts_the_file(profile: list[str]) -> None:
     done = subprocess.run(["docker-compose", *profile, "config", "-q"], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_readme_user_examples_name_the_acting_admin_and_say_where_shared_comes_from() -> None:
+    """Issue 14 point 12: once the first admin exists, adding a user needs CSTUDIO_USER (the
+    admin acting); the README says what ../shared is and that the studio runs without it."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    adds = [line for line in readme.splitlines()
+            if re.search(r"cstudio user add \w+ --role (?!ROLE)", line)]
+    later = [line for line in adds if "--role admin" not in line]
+    assert later and all("CSTUDIO_USER=" in line for line in later), later
+    assert "`../shared` is the project's folder of public test data" in readme
+    assert "not needed to run the studio" in readme

@@ -31,7 +31,7 @@ from playwright.sync_api import Page, expect
 
 from backend.cai.constitution import Principle
 from backend.cai.default_constitution import DEFAULT_NAME
-from backend.cai.sampling import derived_seed, sample_one
+from backend.cai.sampling import derived_seed, round_principle
 from backend.engines.base import Engine
 from backend.jobs.worker import Worker
 from backend.services import container
@@ -139,10 +139,10 @@ def own_pairs_file(folder: Path, count: int) -> Path:
 
 
 def first_sampled(pool: tuple[Principle, ...]) -> Principle:
-    """The principle the sl_cai_data stage samples for its first prompt's first round (seed
-    derived per chunk, then per prompt and round), so the edit is certain to be used. If the
+    """The principle the sl_cai_data stage uses for its first prompt's first round (from the
+    job seed, the prompt's position and the round), so the edit is certain to be used. If the
     stage's sampling changes, the audit step still checks whichever principle was used."""
-    return sample_one(pool, derived_seed(JOB_SEED, "sl_cai", 0), 0, 1)
+    return round_principle(pool, derived_seed(JOB_SEED, "sl_cai_principles"), 0, 1)
 
 
 # --- the journey ----------------------------------------------------------------------------
