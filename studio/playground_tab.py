@@ -22,8 +22,9 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
         form = gr.Radio(["chat", "raw"], value="chat", label="Prompt form", elem_id="pg-form")
     with gr.Row():
         with gr.Column(scale=3):
-            prompt_set = gr.Dropdown(label="Demo prompt (HH-RLHF first human turns, else the built-in set)",
-                                     choices=[], elem_id="pg-prompt-set")
+            prompt_set = gr.Dropdown(
+                label="Demo prompt (HH-RLHF first human turns, else the built-in set)",
+                choices=[], elem_id="pg-prompt-set")
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="pg-prompt",
                                 placeholder="Type a red-team prompt, or pick one above.")
         with gr.Column(scale=2):
