@@ -138,8 +138,10 @@ def test_a_failed_job_link_says_why_first(studio: Studio, page: Page) -> None:
     expect(status).to_contain_text("Why it failed: OSError: We couldn't connect",
                                    timeout=TIMEOUT)
     expect(status).not_to_contain_text("Traceback")
-    expect(page.locator("#tr-cancel")).to_be_disabled()  # a finished job cannot be cancelled
-    expect(page.locator("#tr-resume")).to_be_enabled()
+    # the buttons follow the status line (one more round trip): a finished job cannot be
+    # cancelled, a failed one can be resumed
+    expect(page.locator("#tr-resume")).to_be_enabled(timeout=TIMEOUT)
+    expect(page.locator("#tr-cancel")).to_be_disabled(timeout=TIMEOUT)
     page.get_by_role("button", name="Error details").click()
     expect(page.locator("#tr-error textarea")).to_have_value(re.compile("Traceback"),
                                                              timeout=TIMEOUT)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import pytest
@@ -12,6 +11,7 @@ from backend.access import local_admin
 from backend.services import users as users_module
 from backend.services.container import Services
 from backend.services.users import MAX_FAILURES, UserService
+from tests.asyncio_helpers import run_coroutine
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 ROOT = local_admin("owner")
@@ -61,7 +61,7 @@ def test_the_hash_runs_off_the_event_loop_in_a_bounded_pool(users: UserService) 
         return original(name, password)
 
     users.authenticate = spy  # type: ignore[method-assign]
-    found = asyncio.run(users.authenticate_async("alice", "alice password 1"))
+    found = run_coroutine(users.authenticate_async("alice", "alice password 1"))
     assert found is not None and found.name == "alice"
     assert threads and threads[0].startswith("sign-in")
 
@@ -70,6 +70,6 @@ def test_sign_ins_beyond_the_queue_are_refused_at_once(users: UserService,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(users, "_pending", threading.BoundedSemaphore(1))
     users._pending.acquire()
-    assert asyncio.run(users.authenticate_async("alice", "alice password 1")) is None
+    assert run_coroutine(users.authenticate_async("alice", "alice password 1")) is None
     users._pending.release()
-    assert asyncio.run(users.authenticate_async("alice", "alice password 1")) is not None
+    assert run_coroutine(users.authenticate_async("alice", "alice password 1")) is not None

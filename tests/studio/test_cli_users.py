@@ -151,9 +151,9 @@ def test_serve_binds_elsewhere_only_with_sign_in(data_dir: Path,
     assert call["host"] == "0.0.0.0" and check is not None
 
     def auth(name: str, password: str) -> bool:  # Gradio awaits the async check
-        import asyncio
+        from tests.asyncio_helpers import run_coroutine
 
-        return bool(asyncio.run(check(name, password)))
+        return bool(run_coroutine(check(name, password)))
 
     assert auth("ann", PW) and auth("ANN", PW)
     assert not auth("ann", PW + "!") and not auth("nobody", PW)
