@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from backend.engines.inflight import AdaptiveLimit, Outcome
+from tests.asyncio_helpers import run_coroutine
 
 
 def test_slow_start_then_halving_once_per_window() -> None:
@@ -53,7 +54,7 @@ def test_waiters_get_slots_as_they_free() -> None:
         assert limit.peak == 2 and limit.active == 0
         return order
 
-    assert sorted(asyncio.run(scenario())) == list(range(6))
+    assert sorted(run_coroutine(scenario())) == list(range(6))
 
 
 def test_queueing_in_the_server_counts_as_slow() -> None:
