@@ -12,7 +12,7 @@ from backend.services.container import Services
 from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import error_cause, escape_md, prose, record_link, side_by_side
+from studio.render import error_cause, escape_md, progress_bar, prose, record_link, side_by_side
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -184,7 +184,7 @@ class AgreementHandlers:
             r = self.s.evaluations.get(int(run_id))
         except StudioError as exc:
             return escape_md(exc.message)
-        bar = "█" * int(r.progress * 30) + "░" * (30 - int(r.progress * 30))
+        bar = progress_bar(r.progress)
         error = f"\n\n**Why it stopped:** {escape_md(error_cause(r.error))}" if r.error else ""
         return f"Run #{r.id}: **{r.status}** `{bar}` {r.done_count}/{r.total_count}" + error
 

@@ -11,7 +11,7 @@ from backend.errors import StudioError
 from backend.services.comparisons import ComparisonConfig
 from backend.services.container import Services
 from studio import compare_charts as charts
-from studio.render import escape_md, fenced
+from studio.render import escape_md, fenced, progress_bar
 from studio.session import principal
 
 RUN_HEADERS = ["id", "name", "status", "progress", "judge", "updated (UTC)"]
@@ -113,7 +113,7 @@ class CompareHandlers:
             c = self.s.comparisons.get(int(run_id))
         except StudioError as exc:
             return escape_md(exc.message)
-        bar = "█" * int(c.progress * 30) + "░" * (30 - int(c.progress * 30))
+        bar = progress_bar(c.progress)
         error = f"\n\n**Error:** {escape_md(c.error)}" if c.error else ""
         return (f"Comparison #{c.id}: **{c.status}** `{bar}` {c.done_count}/{c.total_count}"
                 + error)

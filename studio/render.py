@@ -79,6 +79,12 @@ def dataset_link(dataset_id: int) -> str:
     return f"[dataset {int(dataset_id)}](?dataset={int(dataset_id)})"
 
 
+def progress_bar(fraction: float, width: int = 30) -> str:
+    """A text progress bar (█ done, ░ to do) for a run's progress line."""
+    done = int(fraction * width)
+    return "█" * done + "░" * (width - done)
+
+
 def problems_md(title: str, problems: list[str]) -> str:
     lines = [f"**{escape_md(title)}**"]
     lines.extend(f"- {escape_md(p)}" for p in problems)
