@@ -168,4 +168,6 @@ class Settings(BaseSettings):
         return frozenset(items)
 
     def hub_offline(self) -> bool:
-        return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        from backend.hub import hub_offline
+
+        return hub_offline()

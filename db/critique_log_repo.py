@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
@@ -13,6 +13,28 @@ from sqlmodel import Session, col, select
 from db.bulk import insert_rows
 from db.models import CritiqueLogRecord, utcnow
 from db.paging import iter_by_id
+
+
+class NewCritiqueRecord(TypedDict):
+    """The columns a writer gives a new critique-log record (the id, time and hash are set
+    on insert)."""
+
+    kind: str
+    chain_id: str
+    parent_id: int | None
+    round: int | None
+    constitution_version_id: int | None
+    principle_key: str | None
+    engine_kind: str
+    model: str
+    params: dict[str, object]
+    seed: int | None
+    prompt_sent: str
+    output: str
+    probabilities: dict[str, object] | None
+    latency_s: float
+    actor: str
+
 
 HASHED_FIELDS: tuple[str, ...] = (
     "kind", "chain_id", "parent_id", "round", "constitution_version_id", "principle_key",
@@ -29,7 +51,7 @@ def record_hash(record: CritiqueLogRecord) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def insert_record(session: Session, **fields: Any) -> CritiqueLogRecord:
+def insert_record(session: Session, **fields: Unpack[NewCritiqueRecord]) -> CritiqueLogRecord:
     """Insert one record (fields as in CritiqueLogRecord, without id/created_at/record_hash)."""
     record = CritiqueLogRecord(created_at=utcnow(), record_hash="", **fields)
     record.record_hash = record_hash(record)
@@ -38,7 +60,7 @@ def insert_record(session: Session, **fields: Any) -> CritiqueLogRecord:
     return record
 
 
-def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[int]:
     """Insert many records in one statement (fields as ``insert_record``); their ids, in order.
 
     Plain dicts through SQLAlchemy Core (no ORM objects, one multi-row INSERT ... RETURNING),
@@ -48,7 +70,7 @@ def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> list[int
     now = utcnow()
     values = []
     for fields in rows:
-        row = {**fields, "created_at": now}
+        row: dict[str, Any] = {**fields, "created_at": now}
         row["record_hash"] = _hash_fields(row)
         values.append(row)
     table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]

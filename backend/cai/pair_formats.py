@@ -20,7 +20,6 @@ import hashlib
 import importlib
 import io
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,11 +28,13 @@ from typing import Any
 
 from backend.cai.formats import decode_text
 from backend.errors import ImportFormatError
+from backend.hub import offline_switch
 
 DEFAULT_MAX_BYTES = 200_000_000
 FILE_FORMATS = ("hh_rlhf", "hhh_eval", "harmful_vs_ethical", "jsonl", "csv")
 TRAIN_EXTRA_HINT = "pip install 'constitution-studio[train]'"
 _ASSISTANT = "\n\nAssistant:"
+_HUMAN = "\n\nHuman:"
 _LETTER = re.compile(r"^\s*\(([AB])\)\s*$")
 # labels that say which side on their own; 0/1 and true/false could mean either side, so they
 # need the mapping's label_values (e.g. {"1": "A", "0": "B"})
@@ -195,6 +196,18 @@ def _field(obj: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(obj[key], str):
         raise ImportFormatError(f"{where}: {key!r} must be text, not {type(obj[key]).__name__}.")
     return str(obj[key])
+
+
+def first_human_turn(dialogue: str) -> str | None:
+    """The first human turn of a ``\\n\\nHuman: … \\n\\nAssistant: …`` dialogue (None when
+    it has none, or an empty one)."""
+    start = dialogue.find(_HUMAN)
+    if start == -1:
+        return None
+    rest = dialogue[start + len(_HUMAN):]
+    end = rest.find(_ASSISTANT)
+    turn = (rest if end == -1 else rest[:end]).strip()
+    return turn or None
 
 
 def split_last_turn(dialogue: str) -> tuple[str, str] | None:
@@ -413,11 +426,10 @@ def load_from_hub(repo_id: str, data_dir: str | None = None, split: str = "test"
                   mapping: ColumnMapping | Mapping[str, Any] | None = None) -> ParsedPairs:
     """Pairs from a Hub dataset: HH-RLHF style (``chosen``/``rejected``) unless a mapping says
     which columns to read."""
-    offline = [v for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-               if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
+    offline = offline_switch()
     if offline:
         raise ImportFormatError(
-            f"This machine is set to work offline ({offline[0]}=1), so {repo_id} cannot be "
+            f"This machine is set to work offline ({offline}=1), so {repo_id} cannot be "
             "downloaded from the Hub. Unset it on a machine with network access, or download "
             "the data elsewhere and import the file.")
     try:

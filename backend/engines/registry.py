@@ -77,8 +77,9 @@ def _vllm_inprocess(r: EngineRequest) -> Engine:
 
 def _tiny(r: EngineRequest) -> Engine:
     from backend.engines.factory import build_tiny
+    from backend.engines.tiny import tiny_model_dir
 
-    return build_tiny(r.data_dir / "models" / "tiny-random-llama", device=r.device)
+    return build_tiny(tiny_model_dir(r.data_dir), device=r.device)
 
 
 ENGINE_KINDS: dict[str, EngineKindInfo] = {

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 TINY_MODEL_NAME = "cstudio-tiny-random-llama"
+TINY_MODEL_FOLDER = "tiny-random-llama"
 SEED = 20240611
 VOCAB_SIZE = 768
 
@@ -29,6 +30,14 @@ EOS = "<|eos|>"
 PAD = "<|pad|>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
 SPECIAL_TOKENS = (PAD, BOS, EOS, *ROLE_TOKENS)
+
+
+
+def tiny_model_dir(data_dir: Path) -> Path:
+    """Where the demo model is built: ``<data dir>/models/tiny-random-llama`` (one home for
+    the engines, the services and the training stages)."""
+    return Path(data_dir) / "models" / TINY_MODEL_FOLDER
+
 
 # The chat template: each turn is "<|role|>\n{content}<|eos|>\n"; the generation prompt opens an
 # assistant turn. The content is rendered verbatim (no trimming), so transformers'

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.access import Action, Principal, require
 from backend.cai.constitution import normalise_newlines, text_problem
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
+from backend.cai.pair_formats import first_human_turn
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
 from backend.engines.base import GenerationParams, Prompt
 from backend.errors import EngineError, NotFoundError, ValidationError
@@ -38,7 +39,6 @@ from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
 from backend.services.policies import Policy, PolicyResolver
-from backend.services.prompt_sets import first_human_turn
 from db import comparison_repo as repo
 from db.audit_chain import append_event
 from db.comparison_models import Comparison

@@ -1,16 +1,17 @@
-"""The critique log: storing what the CAI core reports, and reading it back."""
+"""The critique log: storing what the CAI core reports (the writers live in
+``backend.common.critique_log``, shared with the training stages), and reading it back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
-from backend.cai.steplog import StepRecord
+from backend.common.critique_log import DbStepLogger, DeferredStepLogger
 from db import critique_log_repo as repo
 from db.engine import Database
 from db.models import CritiqueLogRecord
+
+__all__ = ["CritiqueLogService", "DbStepLogger", "DeferredStepLogger", "LogEntry"]
 
 
 @dataclass(frozen=True)
@@ -42,65 +43,6 @@ class LogEntry:
                         row.model, dict(row.params), row.seed, row.prompt_sent, row.output,
                         dict(row.probabilities) if row.probabilities is not None else None,
                         row.latency_s, row.actor, row.record_hash)
-
-
-def record_fields(r: StepRecord, actor: str) -> dict[str, object]:
-    """A StepRecord as the critique log's columns (for ``critique_log_repo.insert_records``)."""
-    return {"kind": r.kind, "chain_id": r.chain_id, "parent_id": r.parent_id, "round": r.round,
-            "constitution_version_id": r.constitution_version_id,
-            "principle_key": r.principle_key, "engine_kind": r.engine.kind,
-            "model": r.engine.model[:300], "params": r.params, "seed": r.seed,
-            "prompt_sent": r.prompt_sent, "output": r.output, "probabilities": r.probabilities,
-            "latency_s": r.latency_s, "actor": actor}
-
-
-class DbStepLogger:
-    """A StepLogger that appends to the critique log; one transaction (and one multi-row
-    INSERT) per batch."""
-
-    def __init__(self, db: Database, actor: str) -> None:
-        self._db = db
-        self._actor = actor
-
-    def log(self, records: list[StepRecord]) -> list[int]:
-        with self._db.write() as s:
-            return repo.insert_records(s, [record_fields(r, self._actor) for r in records])
-
-
-class DeferredStepLogger:
-    """A StepLogger that stores nothing yet: it hands out placeholder ids (negative, unique
-    within this logger) and keeps the records, so that a caller can write them later in the
-    same transaction as what refers to them (an agreement run's chunk: its log records and its
-    verdicts commit together, on a writer thread). ``write`` stores them and returns the map
-    from placeholder to real id; a record's ``parent_id`` may be a placeholder of an earlier
-    batch and is mapped too."""
-
-    def __init__(self, actor: str) -> None:
-        self._actor = actor
-        self.batches: list[list[StepRecord]] = []
-        self._count = 0
-
-    def log(self, records: list[StepRecord]) -> list[int]:
-        self.batches.append(list(records))
-        start = self._count
-        self._count += len(records)
-        return [-(start + i + 1) for i in range(len(records))]
-
-    def write(self, session: Session) -> dict[int, int]:
-        ids: dict[int, int] = {}
-        placeholder = 0
-        for batch in self.batches:
-            rows = []
-            for r in batch:
-                fields = record_fields(r, self._actor)
-                parent = r.parent_id
-                if parent is not None and parent < 0:
-                    fields["parent_id"] = ids[parent]
-                rows.append(fields)
-            for real in repo.insert_records(session, rows):
-                placeholder -= 1
-                ids[placeholder] = real
-        return ids
 
 
 class CritiqueLogService:

@@ -13,7 +13,6 @@ stored (key ``engine`` in ``stored_setting``, without the API key) and restored 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,13 +22,16 @@ from backend.access import Action, Principal, require
 from backend.engines import registry
 from backend.engines.base import Engine, EngineInfo, Health
 from backend.engines.gguf_models import SMOLLM2_INSTALL, WEAK_JUDGE_NOTE, smollm2_gguf
+from backend.engines.tiny import tiny_model_dir
 from backend.errors import EngineError, ValidationError
+from backend.hub import hub_reachable, in_hub_cache
 from backend.settings import Settings
 from db.audit_chain import append_event
 from db.engine import Database
 
 log = logging.getLogger(__name__)
 STORE_KEY = "engine"
+HUB_PROBE_S = 4.0  # a quick probe: a machine without network falls back in seconds
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class EngineManager:
         return True
 
     def tiny_model_dir(self) -> Path:
-        return self._settings.data_dir / "models" / "tiny-random-llama"
+        return tiny_model_dir(self._settings.data_dir)
 
     def get(self) -> Engine:
         with self._lock:
@@ -194,10 +196,10 @@ class EngineManager:
         """A configured server, else the Hub model when it is at hand, else SmolLM2."""
         if config.base_url and config.model:
             return registry.build(self.request(config, "openai_compat")), ""
-        local = Path(config.local_model).exists() or _in_hub_cache(config.local_model)
+        local = Path(config.local_model).exists() or in_hub_cache(config.local_model)
         if not local and self._settings.hub_offline():
             reason = "The machine is offline (HF_HUB_OFFLINE)"
-        elif not local and not _hub_reachable():
+        elif not local and not hub_reachable(HUB_PROBE_S):
             reason = f"The model hub is unreachable, so {config.local_model} could not be " \
                      "downloaded"
         else:
@@ -223,26 +225,3 @@ def _checked(engine: Engine) -> Health:
         return engine.health()
     except EngineError as exc:
         return Health(False, exc.message)
-
-
-def _in_hub_cache(model_id: str) -> bool:
-    """Whether the Hugging Face cache already holds this model's config (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(model_id, "config.json")
-    except Exception:  # a malformed id or cache; treat as not cached
-        return False
-    return isinstance(found, str)
-
-
-def _hub_reachable(timeout_s: float = 4.0) -> bool:
-    """A quick probe, so a machine without network falls back in seconds, not minutes."""
-    import httpx
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    try:
-        httpx.head(f"{endpoint}/api/models", timeout=timeout_s)
-    except httpx.HTTPError:
-        return False
-    return True

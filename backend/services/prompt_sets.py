@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from backend.access import Action, Principal, require
+from backend.cai.pair_formats import first_human_turn
 from backend.errors import (
     ConflictError,
     ImportFormatError,
@@ -30,18 +31,6 @@ from db import prompt_set_repo as repo
 from db.audit_chain import append_event
 from db.engine import Database
 from db.prompt_set_models import PromptSetRow
-
-HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
-
-
-def first_human_turn(dialogue: str) -> str | None:
-    start = dialogue.find(HUMAN)
-    if start == -1:
-        return None
-    rest = dialogue[start + len(HUMAN):]
-    end = rest.find(ASSISTANT)
-    turn = (rest if end == -1 else rest[:end]).strip()
-    return turn or None
 
 
 def load_first_human_turns(path: Path, *, limit: int = 500) -> list[str]:

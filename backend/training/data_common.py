@@ -1,5 +1,6 @@
-"""What the data stages share: the engine from the stage config, a critique-log writer, the
-dataset a job appends to (so a restarted job resumes), and chunking."""
+"""What the data stages share: the engine from the stage config, the dataset a job appends to
+(so a restarted job resumes), and chunking. The critique-log writer is
+``backend.common.critique_log.DbStepLogger`` (shared with the services)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.critique_loop import clean_text
-from backend.cai.steplog import StepRecord
 from backend.engines import registry
 from backend.engines.base import Engine
 from backend.engines.factory import build_local, build_tiny
@@ -18,31 +18,7 @@ from backend.errors import ValidationError
 from backend.training import models
 from backend.training.context import StageContext, write_json_atomic
 from backend.training.inputs import load_constitution, load_prompts, note_dataset, note_model
-from db import critique_log_repo, training_repo
-from db.engine import Database
-
-
-class CritiqueLogWriter:
-    """A StepLogger that appends to the critique log (one transaction per batch)."""
-
-    def __init__(self, db: Database, actor: str) -> None:
-        self._db = db
-        self._actor = actor
-
-    def log(self, records: list[StepRecord]) -> list[int]:
-        ids: list[int] = []
-        with self._db.write() as s:
-            for r in records:
-                row = critique_log_repo.insert_record(
-                    s, kind=r.kind, chain_id=r.chain_id, parent_id=r.parent_id, round=r.round,
-                    constitution_version_id=r.constitution_version_id,
-                    principle_key=r.principle_key, engine_kind=r.engine.kind,
-                    model=r.engine.model[:300], params=r.params, seed=r.seed,
-                    prompt_sent=r.prompt_sent, output=r.output, probabilities=r.probabilities,
-                    latency_s=r.latency_s, actor=self._actor)
-                assert row.id is not None
-                ids.append(row.id)
-        return ids
+from db import training_repo
 
 
 def engine_device(ctx: StageContext) -> str | None:

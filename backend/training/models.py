@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from backend.engines.tiny import tiny_model_dir
 from backend.errors import ValidationError
+from backend.hub import hub_offline, hub_reachable, in_hub_cache
 from db.engine import Database
+
+__all__ = ["ModelRef", "hub_reachable", "job_output_dir", "resolve", "tiny_model_dir"]
 
 RefKind = Literal["tiny", "local", "hub", "job", "gguf"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
@@ -31,10 +35,6 @@ class ModelRef:
     kind: RefKind
     location: str  # a local directory or a Hub id
     job_id: int | None = None
-
-
-def tiny_model_dir(data_dir: Path) -> Path:
-    return data_dir / "models" / "tiny-random-llama"
 
 
 def job_output_dir(job_id: int, *, db: Database, data_dir: Path) -> Path:
@@ -106,31 +106,14 @@ def resolve(ref: str, *, db: Database, data_dir: Path, build_tiny: bool = False)
     if looks_local or path.exists() or not _HUB_ID.match(ref):
         raise ValidationError(f"{ref} does not exist; give an existing model directory, a Hub "
                               "id, 'tiny' or 'job:<id>'.")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") \
-            and not _in_hub_cache(ref):
+    if hub_offline() and not in_hub_cache(ref):
         raise ValidationError(f"{ref} is not in the local Hub cache and the hub is offline "
                               "(HF_HUB_OFFLINE); download it first or give a local path.")
-    if not _in_hub_cache(ref) and not hub_reachable():
+    if not in_hub_cache(ref) and not hub_reachable():
         raise ValidationError(f"{ref} is not in the local Hub cache and the Hub cannot be "
                               "reached from here; download it on a connected machine first "
                               "or give a local path.")
     return ModelRef(ref, "hub", ref)
-
-
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Whether a TCP connection to the Hub endpoint (HF_ENDPOINT) opens within ``timeout_s``:
-    a queued job would otherwise fail a minute later, when the download starts."""
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host = url.hostname or "huggingface.co"
-    port = url.port or (80 if url.scheme == "http" else 443)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _gguf_ref(ref: str, data_dir: Path, *, convert: bool) -> ModelRef | None:
@@ -151,15 +134,6 @@ def _gguf_ref(ref: str, data_dir: Path, *, convert: bool) -> ModelRef | None:
     except EngineError as exc:
         raise ValidationError(exc.message) from exc
     return ModelRef(ref, "gguf", str(location))
-
-
-def _in_hub_cache(model_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
-    except Exception:  # a malformed id or cache
-        return False
 
 
 # --- loading (heavy) --------------------------------------------------------------------------

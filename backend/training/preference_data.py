@@ -20,11 +20,11 @@ from backend.cai.critique_loop import clean_text
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.sampling import derived_seed
 from backend.cai.steplog import StepRecord, new_chain_id
+from backend.common.critique_log import DbStepLogger
 from backend.engines.base import Engine, Generation, GenerationParams
 from backend.errors import ValidationError
 from backend.training.context import StageContext, StageResult
 from backend.training.data_common import (
-    CritiqueLogWriter,
     build_engine,
     open_data_run,
     pending_chunks,
@@ -33,7 +33,7 @@ from db import training_repo
 
 
 def _sample(engine: Engine, prompts: list[str], params: GenerationParams, form: P.PromptForm,
-            logger: CritiqueLogWriter, version_id: int) -> tuple[list[Generation], list[int]]:
+            logger: DbStepLogger, version_id: int) -> tuple[list[Generation], list[int]]:
     gens = engine.generate([P.response_prompt(p, form) for p in prompts], params)
     ids = logger.log([StepRecord(kind="response", chain_id=new_chain_id(),
                                  prompt_sent=g.prompt_sent, output=g.text, engine=engine.info,
@@ -52,7 +52,7 @@ def run(ctx: StageContext) -> StageResult:
     policy = build_engine(ctx, str(cfg["model"]), "policy")
     labeler_ref = str(cfg.get("labeler_model") or "")
     labeler = build_engine(ctx, labeler_ref, "labeler") if labeler_ref else policy
-    logger = CritiqueLogWriter(ctx.db, ctx.actor)
+    logger = DbStepLogger(ctx.db, ctx.actor)
     form = cfg["form"]
     stored, identical, unusable, unscorable, handled = 0, 0, 0, 0, len(done)
     try:

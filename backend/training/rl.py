@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from backend.cai.steplog import StepRecord, new_chain_id
+from backend.common.critique_log import DbStepLogger
 from backend.engines.base import EngineInfo
 from backend.training import models, trainer_common
 from backend.training.context import StageContext, StageResult
-from backend.training.data_common import CritiqueLogWriter
 from backend.training.inputs import dialogue, load_prompts, note_dataset, note_model
 
 
@@ -69,7 +69,7 @@ class RolloutLog:
 
     def __init__(self, ctx: StageContext, policy_ref: str) -> None:
         cfg = ctx.config
-        self._writer = CritiqueLogWriter(ctx.db, ctx.actor)
+        self._writer = DbStepLogger(ctx.db, ctx.actor)
         self._limit = int(cfg.get("log_rollouts", 8))
         self._seed = ctx.seed
         self._engine = EngineInfo("local", policy_ref[:300])

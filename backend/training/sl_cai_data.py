@@ -12,10 +12,10 @@ import json
 
 from backend.cai.critique_loop import LoopConfig, LoopContext, run_critique_loop
 from backend.cai.sampling import derived_seed
+from backend.common.critique_log import DbStepLogger
 from backend.engines.base import GenerationParams
 from backend.training.context import StageContext, StageResult
 from backend.training.data_common import (
-    CritiqueLogWriter,
     build_engine,
     open_data_run,
     pending_chunks,
@@ -33,7 +33,7 @@ def run(ctx: StageContext) -> StageResult:
         ctx.inputs["resumed_from"] = f"{resumed} samples"
     metrics = ctx.metrics
     engine = build_engine(ctx, str(cfg["model"]), "engine")
-    logger = CritiqueLogWriter(ctx.db, ctx.actor)
+    logger = DbStepLogger(ctx.db, ctx.actor)
     stored = len(done)
     try:
         for k, positions in pending_chunks(len(prompts), int(cfg["chunk_size"]), done):
