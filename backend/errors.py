@@ -55,3 +55,8 @@ class ChoiceTokenError(EngineError):
 
 class PermissionDeniedError(StudioError):
     """The signed-in user's role does not allow this action."""
+
+
+class FileVersionError(StudioError):
+    """A job-directory file (job.json, manifest.json, result.json, metrics.jsonl) was written in
+    a format this studio does not read (a newer version, or an unknown one)."""

@@ -1,4 +1,7 @@
-"""Reading a job's metrics.jsonl incrementally (from a byte offset, whole lines only)."""
+"""Reading a job's metrics.jsonl incrementally (from a byte offset, whole lines only).
+
+The file's header line (``{"format_version": N}``, see ``backend.common.job_files``) is checked
+when it is read; a file without one was written before versions existed (version 1)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from backend.common.job_files import FORMAT_KEY, METRICS_VERSION, check_version
 
 MAX_READ = 4 * 1024 * 1024
 # the metric names the Training tab plots (a stage may write others; they are stored too)
@@ -25,11 +31,15 @@ class MetricPoint:
 def parse_line(line: bytes) -> tuple[int, float, dict[str, float]] | None:
     """``(step, time, metrics)`` of one metrics line, or None when it is not a metrics line."""
     try:
-        obj = json.loads(line)
+        obj: Any = json.loads(line)
     except ValueError:
         return None
     if not isinstance(obj, dict):
         return None
+    return _point(obj)
+
+
+def _point(obj: dict[str, Any]) -> tuple[int, float, dict[str, float]] | None:
     step = obj.get("step")
     if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step):
         return None
@@ -62,9 +72,23 @@ def read_new(path: Path, offset: int) -> tuple[list[MetricPoint], int]:
     points = []
     pos = 0
     for line in data[:end + 1].split(b"\n")[:-1]:
-        parsed = parse_line(line) if line.strip() else None
+        parsed = _read_line(line, path) if line.strip() else None
         if parsed is not None:
             step, wall, values = parsed
             points.append(MetricPoint(offset + pos, step, wall, values))
         pos += len(line) + 1
     return points, offset + end + 1
+
+
+def _read_line(line: bytes, path: Path) -> tuple[int, float, dict[str, float]] | None:
+    """A metrics point, None for other lines; the header's version is checked
+    (FileVersionError when this studio does not read it)."""
+    try:
+        obj: Any = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if FORMAT_KEY in obj:
+        check_version(obj, path, METRICS_VERSION)
+    return _point(obj)

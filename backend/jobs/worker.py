@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from backend.errors import StudioError
+from backend.common.job_files import JobDir
+from backend.errors import FileVersionError, StudioError
 from backend.jobs import metrics as metrics_file
 from backend.jobs.accelerate_config import write_launch_configs
 from backend.jobs.devices import DevicePlan, plan_devices, visible_gpus
 from backend.jobs.launch import LaunchCommand, launch_command
-from backend.jobs.layout import JobDir
 from backend.jobs.process import JOB_DIR_ENV, JOB_ID_ENV, terminate_group
 from backend.jobs.ray_runner import RaySubmission, make_client
 from backend.jobs.reaper import reap_stale
@@ -196,7 +196,12 @@ class Worker:
                          error="The worker was stopped while the job ran; resume the job to "
                                "continue from its last checkpoint.")
         elif code == 0:
-            self._finish(job, "succeeded", exit_code=0, result=job_dir.read_result())
+            try:
+                result = job_dir.read_result()
+            except FileVersionError as exc:
+                self._finish(job, "failed", exit_code=0, error=exc.message)
+            else:
+                self._finish(job, "succeeded", exit_code=0, result=result)
         else:
             self._finish(job, "failed", exit_code=code,
                          error=f"The stage exited with code {code}. Last lines of log.txt:\n"
@@ -277,7 +282,11 @@ class Worker:
         assert job.id is not None
         attempt = job.attempt if attempt is None else attempt
         offset = self._offset
-        points, new_offset = metrics_file.read_new(job_dir.metrics, offset)
+        try:
+            points, new_offset = metrics_file.read_new(job_dir.metrics, offset)
+        except FileVersionError as exc:
+            log.warning("job %s: %s", job.id, exc.message)
+            return
         if new_offset == offset:
             return
         rows = [(p.line_offset, p.step, p.wall_time, p.metrics) for p in points]

@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from backend.access import Action, Principal, require
+from backend.common.job_files import JobDir
 from backend.errors import NotFoundError, ValidationError
 from backend.jobs.devices import plan_devices, visible_gpus
-from backend.jobs.layout import JobDir
 from backend.jobs.reaper import end_leftover_processes, reap_stale
 from backend.settings import Settings
 from db import job_repo, training_repo

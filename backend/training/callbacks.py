@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.common.job_files import metrics_header
+
 # Names the Training tab plots; TRL's names on the left are mapped to them.
 _RENAMES = {
     "train_samples_per_second": "samples_per_second",
@@ -46,6 +48,8 @@ class MetricsWriter:
                 point[key] = number
         line = json.dumps(point, separators=(",", ":")) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            if fh.tell() == 0:  # a new file starts with its format version
+                line = metrics_header() + line
             fh.write(line)
             fh.flush()
 

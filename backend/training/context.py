@@ -1,14 +1,14 @@
-"""What a stage gets from the entry point: its job directory, config, database and paths."""
+"""What a stage gets from the entry point: its job directory, config, database and paths
+(the directory's layout and file versions: ``backend.common.job_files``)."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.common.job_files import JobDir
 from backend.training.callbacks import MetricsWriter
 from db.engine import Database
 
@@ -38,16 +38,20 @@ class StageContext:
     inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def files(self) -> JobDir:
+        return JobDir(self.job_dir)
+
+    @property
     def checkpoints_dir(self) -> Path:
-        return self.job_dir / "checkpoints"
+        return self.files.checkpoints
 
     @property
     def output_dir(self) -> Path:
-        return self.job_dir / "output"
+        return self.files.output
 
     @property
     def metrics(self) -> MetricsWriter:
-        return MetricsWriter(self.job_dir / "metrics.jsonl")
+        return MetricsWriter(self.files.metrics)
 
     def latest_checkpoint(self) -> Path | None:
         """The checkpoint with the highest step that finished saving, or None."""
@@ -62,24 +66,7 @@ class StageContext:
                     best = (step, path)
         return best[1] if best else None
 
-    def record_input(self, name: str, value: Any) -> None:
-        self.inputs[name] = value
-
 
 def _complete(path: Path) -> bool:
     """HF Trainer writes trainer_state.json last; the compact PPO writes state.pt last."""
     return (path / "trainer_state.json").is_file() or (path / "ppo_state.json").is_file()
-
-
-def read_job(job_dir: Path) -> dict[str, Any]:
-    data = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "kind" not in data or "config" not in data:
-        raise ValueError(f"{job_dir / 'job.json'} lacks kind/config")
-    return data
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)

@@ -11,12 +11,13 @@ from typing import Any
 
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.critique_loop import clean_text
+from backend.common.job_files import write_json_atomic
 from backend.engines import registry
 from backend.engines.base import Engine
 from backend.engines.factory import build_local, build_tiny
 from backend.errors import ValidationError
 from backend.training import models
-from backend.training.context import StageContext, write_json_atomic
+from backend.training.context import StageContext
 from backend.training.inputs import load_constitution, load_prompts, note_dataset, note_model
 from db import training_repo
 
@@ -85,7 +86,7 @@ def job_dataset(ctx: StageContext, kind: str, *, name: str, model: str, source: 
                 source_sha256: str) -> int:
     """The dataset this job appends to: the one recorded in the job directory (or made by
     this job id), else a new one."""
-    marker = ctx.job_dir / "dataset.json"
+    marker = ctx.files.dataset_marker
     with ctx.db.write() as s:
         if marker.is_file():
             found = json.loads(marker.read_text(encoding="utf-8")).get("dataset_id")

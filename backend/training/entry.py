@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backend.common.job_files import JobDir
 from backend.errors import StudioError
 from backend.threads import apply_torch_threads, threads_from_env
 from backend.training import manifest, registry
 from backend.training.callbacks import is_main_process
-from backend.training.context import StageContext, StageResult, read_job, write_json_atomic
+from backend.training.context import StageContext, StageResult
 from db.anchor import protect
 from db.engine import Database
 from db.record_seal import SEALED_TABLES
@@ -37,7 +38,7 @@ STAGE_MODULES = {
 
 
 def open_context(job_dir: Path) -> StageContext:
-    job = read_job(job_dir)
+    job = JobDir(job_dir).read_job_json()
     kind = str(job["kind"])
     data_dir = Path(str(job.get("data_dir") or job_dir.parent.parent))
     db = Database(str(job["database_url"]))
@@ -97,7 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not main_process and not registry.stage(ctx.kind).model_stage:
         ctx.db.dispose()  # data stages run on the main process only (no duplicate samples)
         return 0
-    record = manifest.start(ctx) if main_process else {}
+    try:
+        record = manifest.start(ctx) if main_process else {}
+    except StudioError as exc:  # a manifest of a newer studio: say so, change nothing
+        print(f"error: cannot start the job in {job_dir}: {exc.message}", file=sys.stderr,
+              flush=True)
+        ctx.db.dispose()
+        return 2
     print(f"stage {ctx.kind} starting in {job_dir}", flush=True)
     try:
         _set_threads()
@@ -116,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.db.dispose()
     if main_process:
         manifest.finish(ctx, record, status="succeeded")
-        write_json_atomic(job_dir / "result.json",
-                          {"outputs": result.outputs, "summary": result.summary})
+        ctx.files.write_result(result.outputs, result.summary)
     print(f"stage {ctx.kind} succeeded: {result.outputs}", flush=True)
     return 0
 

@@ -1,4 +1,5 @@
-"""The provenance manifest of a run (manifest.json in the job directory).
+"""The provenance manifest of a run (manifest.json in the job directory, versioned: see
+``backend.common.job_files``).
 
 Written when the stage starts (config, packages, git commit, seeds, host, constitution) and
 completed when it ends (the datasets and models it read, end time, status).
@@ -17,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from backend.training.context import StageContext, write_json_atomic
+from backend.training.context import StageContext
 from db.engine import Database
 
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
@@ -68,13 +69,8 @@ def now() -> str:
 
 
 def start(ctx: StageContext) -> dict[str, Any]:
-    path = ctx.job_dir / "manifest.json"
-    previous: dict[str, Any] = {}
-    if path.is_file():  # a resumed run keeps the history of its attempts
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            previous = {}
+    # a resumed run keeps the history of its attempts (FileVersionError on a newer manifest)
+    previous: dict[str, Any] = ctx.files.read_manifest() or {}
     attempts = list(previous.get("attempts", []))
     if previous.get("started_at"):
         attempts.append({k: previous.get(k) for k in ("started_at", "ended_at", "status",
@@ -99,7 +95,7 @@ def start(ctx: StageContext) -> dict[str, Any]:
         "resumed_from": None,
         "attempts": attempts,
     }
-    write_json_atomic(path, manifest)
+    ctx.files.write_manifest(manifest)
     return manifest
 
 
@@ -112,4 +108,4 @@ def finish(ctx: StageContext, manifest: dict[str, Any], *, status: str,
     manifest["status"] = status
     if error:
         manifest["error"] = error
-    write_json_atomic(ctx.job_dir / "manifest.json", manifest)
+    ctx.files.write_manifest(manifest)

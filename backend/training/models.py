@@ -10,15 +10,15 @@ an earlier succeeded job, read from the job row or, failing that, from
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from backend.common.job_files import JobDir
 from backend.engines.tiny import tiny_model_dir
-from backend.errors import ValidationError
+from backend.errors import FileVersionError, ValidationError
 from backend.hub import hub_offline, hub_reachable, in_hub_cache
 from db.engine import Database
 
@@ -40,16 +40,19 @@ class ModelRef:
 def job_output_dir(job_id: int, *, db: Database, data_dir: Path) -> Path:
     """The model directory a succeeded job produced; raises ValidationError otherwise."""
     status, artifact_dir = _job_row(job_id, db)
-    base = Path(artifact_dir) if artifact_dir else data_dir / "jobs" / str(job_id)
+    files = JobDir(Path(artifact_dir)) if artifact_dir else JobDir.of(data_dir, job_id)
     if status is not None and status != "succeeded":
         raise ValidationError(f"job {job_id} is {status}, not succeeded; pick a finished job.")
-    result = base / "result.json"
-    if not result.is_file():
-        raise ValidationError(f"job {job_id} has no result (no {result}); pick a succeeded job.")
+    if not files.result.is_file():
+        raise ValidationError(f"job {job_id} has no result (no {files.result}); pick a "
+                              "succeeded job.")
     try:
-        outputs = json.loads(result.read_text(encoding="utf-8")).get("outputs", {})
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ValidationError(f"job {job_id}: {result} is unreadable ({exc}).") from exc
+        found = files.read_result()
+    except FileVersionError as exc:
+        raise ValidationError(f"job {job_id}: {exc.message}") from exc
+    if found is None:
+        raise ValidationError(f"job {job_id}: {files.result} is unreadable; pick another job.")
+    outputs = found.get("outputs", {})
     model_dir = outputs.get("model_dir") if isinstance(outputs, dict) else None
     if not isinstance(model_dir, str) or not Path(model_dir).is_dir():
         raise ValidationError(f"job {job_id} made no model (it is a data stage, or its output "

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.common.job_files import write_json_atomic
 from backend.training import models, trainer_common
-from backend.training.context import StageContext, StageResult, write_json_atomic
+from backend.training.context import StageContext, StageResult
 from backend.training.inputs import note_model
 from backend.training.rl import RolloutLog, prompt_rows, reward_scorers
 

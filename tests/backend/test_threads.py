@@ -11,7 +11,7 @@ import pytest
 
 from backend import threads
 from backend.jobs.devices import DevicePlan
-from backend.jobs.layout import JobDir
+from backend.common.job_files import JobDir
 from backend.jobs.worker import Worker
 from backend.settings import Settings
 from backend.training import entry

@@ -80,7 +80,7 @@ def test_a_valid_job_is_queued_with_its_job_json(services: Services) -> None:
     assert data == {"job_id": info.id, "kind": "sft", "config": info.config,
                     "database_url": services.settings.resolved_database_url(),
                     "data_dir": str(services.settings.data_dir), "seed": 0, "attempt": 1,
-                    "created_by": "olga"}
+                    "created_by": "olga", "format_version": 1}
     assert os.stat(job_dir / "job.json").st_mode & 0o077 == 0  # it holds the database URL
 
 

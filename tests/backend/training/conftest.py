@@ -49,7 +49,8 @@ def run_job(job_dir: Path) -> int:
 
 def metrics_lines(job_dir: Path) -> list[dict[str, Any]]:
     path = job_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if "format_version" not in line]
 
 
 def result(job_dir: Path) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from backend.training.callbacks import MetricsWriter, make_metrics_callback
 
 
 def _lines(path: Path) -> list[dict[str, float]]:
-    return [json.loads(x) for x in path.read_text().splitlines()]
+    """The metric points (after the header line that carries the format version)."""
+    header, *points = [json.loads(x) for x in path.read_text().splitlines()]
+    assert header == {"format_version": 1}
+    return points
 
 
 def test_writer_keeps_finite_numbers_only(tmp_path: Path):
