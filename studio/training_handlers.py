@@ -26,9 +26,6 @@ QUEUE_HEADERS = ["id", "name", "stage", "status", "attempt", "step", "created (U
 STATUS_FILTERS = [("all", ""), ("queued", "queued"), ("running", "running"),
                   ("succeeded", "succeeded"), ("failed", "failed"), ("cancelled", "cancelled"),
                   ("interrupted", "interrupted")]
-MODEL_KINDS = ("sft", "reward", "rl", "dpo")
-# the stage whose newest model a model field starts from (the chain of the paper)
-UPSTREAM_MODEL = {"preference_data": "sft", "rl": "sft", "dpo": "sft"}
 NONE_CHOICE = ("none", "")
 HEAD_CHOICE = ("newest version of the first constitution", "")
 DEFAULT_PROMPTS = ("built-in prompt set (red-team and helpful, tagged)", "default")
@@ -123,7 +120,7 @@ class TrainingHandlers:
     # --- chaining inputs -----------------------------------------------------------------------
 
     def _model_jobs(self) -> list[JobInfo]:
-        return self.s.jobs.finished_of_kinds(list(MODEL_KINDS))
+        return self.s.jobs.finished_of_kinds(self.s.jobs.model_kinds())
 
     def slot_update(self, slot: InputSlot) -> Any:
         """Choices (and a sensible pick) for one chained input."""
@@ -140,7 +137,8 @@ class TrainingHandlers:
             jobs = self._model_jobs()
             choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE] + [
                 (f"job:{j.id} · {j.kind} · {j.name}", f"job:{j.id}") for j in jobs]
-            upstream = [j for j in jobs if j.kind == UPSTREAM_MODEL.get(slot.kind)]
+            start_from = self.s.jobs.upstream_of(slot.kind)  # the chain of the paper
+            upstream = [j for j in jobs if start_from is not None and j.kind == start_from]
             if spec.name == "model" and upstream:
                 return gr.update(choices=choices, value=f"job:{upstream[0].id}")
             return gr.update(choices=choices)

@@ -131,6 +131,14 @@ class JobService:
 
         return registry.kinds()
 
+    def model_kinds(self) -> list[str]:
+        """The stages that train a model (their output is a model reference ``job:<id>``)."""
+        return [s.kind for s in self.stages() if s.model_stage]
+
+    def upstream_of(self, kind: str) -> str | None:
+        """The stage whose newest model a new ``kind`` job starts from, if any."""
+        return next((s.upstream for s in self.stages() if s.kind == kind), None)
+
     def validate(self, kind: str, config: Mapping[str, object]) -> dict[str, object]:
         """The normalised config, or ValidationError naming each bad field (stage fields by the
         stage registry, then the device fields against the GPUs visible here)."""

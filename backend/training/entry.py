@@ -27,15 +27,6 @@ from db.anchor import protect
 from db.engine import Database
 from db.record_seal import SEALED_TABLES
 
-STAGE_MODULES = {
-    "sl_cai_data": "backend.training.sl_cai_data",
-    "sft": "backend.training.sft",
-    "preference_data": "backend.training.preference_data",
-    "reward": "backend.training.reward",
-    "rl": "backend.training.rl",
-    "dpo": "backend.training.dpo",
-}
-
 
 def open_context(job_dir: Path) -> StageContext:
     job = JobDir(job_dir).read_job_json()
@@ -57,7 +48,7 @@ def open_context(job_dir: Path) -> StageContext:
 
 
 def run_stage(ctx: StageContext) -> StageResult:
-    module: Any = importlib.import_module(STAGE_MODULES[ctx.kind])
+    module: Any = importlib.import_module(registry.stage(ctx.kind).module)
     result = module.run(ctx)
     assert isinstance(result, StageResult)
     return result
