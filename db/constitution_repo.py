@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from db.models import Constitution, ConstitutionVersion, FewShotRow, PrincipleRow
@@ -30,10 +29,6 @@ def find_constitution(session: Session, *, name: str) -> Constitution | None:
 
 def list_constitutions(session: Session) -> Sequence[Constitution]:
     return session.exec(select(Constitution).order_by(col(Constitution.name))).all()
-
-
-def count_constitutions(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Constitution)).one()
 
 
 def head_version(session: Session, *, constitution_id: int) -> ConstitutionVersion | None:

@@ -152,9 +152,3 @@ def last_step(session: Session, *, job_id: int, attempt: int | None = None) -> i
         query = query.where(JobMetric.attempt == attempt)
     value = session.exec(query).one()
     return None if value is None else int(value)
-
-
-def first_step(session: Session, *, job_id: int, attempt: int) -> int | None:
-    value = session.exec(select(func.min(JobMetric.step)).where(JobMetric.job_id == job_id)
-                         .where(JobMetric.attempt == attempt)).one()
-    return None if value is None else int(value)

@@ -30,13 +30,16 @@ class MetricPoint:
 
 def parse_line(line: bytes) -> tuple[int, float, dict[str, float]] | None:
     """``(step, time, metrics)`` of one metrics line, or None when it is not a metrics line."""
+    obj = _json_object(line)
+    return None if obj is None else _point(obj)
+
+
+def _json_object(line: bytes) -> dict[str, Any] | None:
     try:
         obj: Any = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(obj, dict):
-        return None
-    return _point(obj)
+    return obj if isinstance(obj, dict) else None
 
 
 def _point(obj: dict[str, Any]) -> tuple[int, float, dict[str, float]] | None:
@@ -83,11 +86,8 @@ def read_new(path: Path, offset: int) -> tuple[list[MetricPoint], int]:
 def _read_line(line: bytes, path: Path) -> tuple[int, float, dict[str, float]] | None:
     """A metrics point, None for other lines; the header's version is checked
     (FileVersionError when this studio does not read it)."""
-    try:
-        obj: Any = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
+    obj = _json_object(line)
+    if obj is None:
         return None
     if FORMAT_KEY in obj:
         check_version(obj, path, METRICS_VERSION)
