@@ -387,7 +387,7 @@ class ComparisonService:
         return self.get(comparison_id)
 
     def _scorer(self, ref: str, config: ComparisonConfig) -> RewardScorer:
-        from backend.training.rl import RewardModelScorer
+        from backend.training.rl_common import RewardModelScorer
 
         location = self.policies.reward_model(ref)
         device = "cpu"

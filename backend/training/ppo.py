@@ -29,7 +29,7 @@ from backend.common.job_files import write_json_atomic
 from backend.training import models, trainer_common
 from backend.training.context import StageContext, StageResult
 from backend.training.inputs import note_model
-from backend.training.rl import RolloutLog, prompt_rows, reward_scorers
+from backend.training.rl_common import RolloutLog, prompt_rows, reward_scorers
 
 
 @dataclass

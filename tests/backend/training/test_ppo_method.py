@@ -12,7 +12,7 @@ import pytest
 from backend.services.container import Services
 from backend.training.context import StageContext
 from backend.training.ppo import KLController, kl_estimates, sample, sampling_config
-from backend.training.rl import LoggedScorer, RolloutLog
+from backend.training.rl_common import LoggedScorer, RolloutLog
 from db import critique_log_repo
 
 
