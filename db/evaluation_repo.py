@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Text, cast, func, update
 from sqlalchemy import select as core_select
@@ -17,7 +17,21 @@ from db.bulk import insert_rows
 from db.models import Evaluation, PairItemRow, UnscorableItem, VerdictRow, utcnow
 
 
-def create_evaluation(session: Session, **fields: Any) -> Evaluation:
+class NewEvaluation(TypedDict):
+    """The columns ``create_evaluation`` takes (the rest have defaults)."""
+
+    name: str
+    dataset_id: int
+    constitution_version_id: int
+    engine_kind: str
+    model: str
+    config: dict[str, object]
+    item_ids: list[int]
+    total_count: int
+    created_by: str
+
+
+def create_evaluation(session: Session, **fields: Unpack[NewEvaluation]) -> Evaluation:
     row = Evaluation(**fields)
     session.add(row)
     session.flush()

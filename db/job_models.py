@@ -9,6 +9,7 @@ in ``artifact_dir`` (see docs/training-contract.md).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -47,6 +48,46 @@ class Job(SQLModel, table=True):
     cancel_requested: bool = False
     metrics_offset: int = 0  # bytes of metrics.jsonl already stored as job_metric rows
     result: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class _NewJobRequired(TypedDict):
+    kind: str
+    created_by: str
+
+
+class NewJob(_NewJobRequired, total=False):
+    """The columns ``job_repo.create_job`` takes (``kind`` and ``created_by`` are required;
+    the rest have defaults)."""
+
+    name: str
+    config: dict[str, object]
+    status: str
+    constitution_version_id: int | None
+    artifact_dir: str
+    attempt: int
+
+
+class JobChanges(TypedDict, total=False):
+    """The columns ``job_repo.update_job`` may set (``updated_at`` is set with them)."""
+
+    kind: str
+    name: str
+    config: dict[str, object]
+    status: str
+    constitution_version_id: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker: str
+    pid: int | None
+    pgid: int | None
+    exit_code: int | None
+    error: str
+    artifact_dir: str
+    attempt: int
+    cancel_requested: bool
+    metrics_offset: int
+    result: dict[str, object] | None
 
 
 class JobMetric(SQLModel, table=True):

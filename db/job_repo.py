@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Unpack
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from db.job_models import Job, JobMetric
+from db.job_models import Job, JobChanges, JobMetric, NewJob
 from db.models import utcnow
 
 
-def create_job(session: Session, **fields: Any) -> Job:
+def create_job(session: Session, **fields: Unpack[NewJob]) -> Job:
     row = Job(**fields)
     session.add(row)
     session.flush()
@@ -52,7 +52,7 @@ def count_jobs(session: Session, *, statuses: Sequence[str] | None = None,
 
 
 def update_job(session: Session, *, job_id: int, expect_status: Sequence[str] | None = None,
-               expect_worker: str | None = None, **fields: Any) -> bool:
+               expect_worker: str | None = None, **fields: Unpack[JobChanges]) -> bool:
     """Set ``fields`` (and ``updated_at``) on the job if its status is one of ``expect_status``
     (any status when None) and, when given, its worker is ``expect_worker``. True when the row
     was changed."""
