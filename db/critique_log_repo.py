@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, TypedDict, Unpack
+from dataclasses import dataclass, fields
+from typing import Any
 
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
@@ -15,9 +16,10 @@ from db.models import CritiqueLogRecord, utcnow
 from db.paging import iter_by_id
 
 
-class NewCritiqueRecord(TypedDict):
-    """The columns a writer gives a new critique-log record (the id, time and hash are set
-    on insert)."""
+@dataclass(frozen=True)
+class NewCritiqueRecord:
+    """The columns a writer gives a new critique-log record, all of them hashed (the id, time
+    and hash are set on insert)."""
 
     kind: str
     chain_id: str
@@ -36,11 +38,11 @@ class NewCritiqueRecord(TypedDict):
     actor: str
 
 
-HASHED_FIELDS: tuple[str, ...] = (
-    "kind", "chain_id", "parent_id", "round", "constitution_version_id", "principle_key",
-    "engine_kind", "model", "params", "seed", "prompt_sent", "output", "probabilities",
-    "latency_s", "actor",
-)
+HASHED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NewCritiqueRecord))
+
+
+def _columns(record: NewCritiqueRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in HASHED_FIELDS}
 
 
 def record_hash(record: CritiqueLogRecord) -> str:
@@ -51,9 +53,9 @@ def record_hash(record: CritiqueLogRecord) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def insert_record(session: Session, **fields: Unpack[NewCritiqueRecord]) -> CritiqueLogRecord:
-    """Insert one record (fields as in CritiqueLogRecord, without id/created_at/record_hash)."""
-    record = CritiqueLogRecord(created_at=utcnow(), record_hash="", **fields)
+def insert_record(session: Session, new: NewCritiqueRecord) -> CritiqueLogRecord:
+    """Insert one record."""
+    record = CritiqueLogRecord(created_at=utcnow(), record_hash="", **_columns(new))
     record.record_hash = record_hash(record)
     session.add(record)
     session.flush()
@@ -69,8 +71,8 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
         return []
     now = utcnow()
     values = []
-    for fields in rows:
-        row: dict[str, Any] = {**fields, "created_at": now}
+    for new in rows:
+        row = {**_columns(new), "created_at": now}
         row["record_hash"] = _hash_fields(row)
         values.append(row)
     table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]

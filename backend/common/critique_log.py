@@ -6,6 +6,8 @@ RL rollouts): the same columns, the same hash, one multi-row INSERT per batch.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
 from backend.cai.steplog import StepRecord
@@ -64,11 +66,11 @@ class DeferredStepLogger:
         for batch in self.batches:
             rows = []
             for r in batch:
-                fields = new_record(r, self._actor)
+                new = new_record(r, self._actor)
                 parent = r.parent_id
                 if parent is not None and parent < 0:
-                    fields["parent_id"] = ids[parent]
-                rows.append(fields)
+                    new = replace(new, parent_id=ids[parent])
+                rows.append(new)
             for real in repo.insert_records(session, rows):
                 placeholder -= 1
                 ids[placeholder] = real

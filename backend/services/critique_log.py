@@ -8,6 +8,7 @@ from datetime import datetime
 
 from backend.common.critique_log import DbStepLogger, DeferredStepLogger
 from db import critique_log_repo as repo
+from db.critique_log_repo import NewCritiqueRecord
 from db.engine import Database
 from db.models import CritiqueLogRecord
 
@@ -15,34 +16,23 @@ __all__ = ["CritiqueLogService", "DbStepLogger", "DeferredStepLogger", "LogEntry
 
 
 @dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NewCritiqueRecord):
+    """A stored record: its content (the columns a writer gives, all hashed), its id, time
+    and hash."""
+
     id: int
     created_at: datetime
-    kind: str
-    chain_id: str
-    parent_id: int | None
-    round: int | None
-    constitution_version_id: int | None
-    principle_key: str | None
-    engine_kind: str
-    model: str
-    params: dict[str, object]
-    seed: int | None
-    prompt_sent: str
-    output: str
-    probabilities: dict[str, object] | None
-    latency_s: float
-    actor: str
     record_hash: str
 
     @staticmethod
     def of(row: CritiqueLogRecord) -> LogEntry:
         assert row.id is not None
-        return LogEntry(row.id, row.created_at, row.kind, row.chain_id, row.parent_id, row.round,
-                        row.constitution_version_id, row.principle_key, row.engine_kind,
-                        row.model, dict(row.params), row.seed, row.prompt_sent, row.output,
-                        dict(row.probabilities) if row.probabilities is not None else None,
-                        row.latency_s, row.actor, row.record_hash)
+        content = {name: getattr(row, name) for name in repo.HASHED_FIELDS}
+        content["params"] = dict(row.params)
+        if row.probabilities is not None:
+            content["probabilities"] = dict(row.probabilities)
+        return LogEntry(**content, id=row.id, created_at=row.created_at,
+                        record_hash=row.record_hash)
 
 
 class CritiqueLogService:

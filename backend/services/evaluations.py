@@ -28,6 +28,7 @@ from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService, DeferredStepLogger
 from backend.services.engines import EngineManager
+from backend.services.judging import JudgingService
 from db import dataset_repo
 from db import evaluation_repo as repo
 from db.audit_chain import append_event
@@ -107,13 +108,10 @@ class _Running:
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
-class EvaluationService:
+class EvaluationService(JudgingService):
     def __init__(self, db: Database, constitutions: ConstitutionService, engines: EngineManager,
                  critique_log: CritiqueLogService) -> None:
-        self._db = db
-        self._constitutions = constitutions
-        self._engines = engines
-        self._log = critique_log
+        super().__init__(db, constitutions, engines, critique_log)
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
 

@@ -21,12 +21,10 @@ from backend.cai.critique_loop import clean_text
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
 from backend.engines.base import EngineInfo
 from backend.errors import NotFoundError, ValidationError
-from backend.services.constitutions import ConstitutionService, prepare_content
-from backend.services.critique_log import CritiqueLogService
-from backend.services.engines import EngineManager
+from backend.services.constitutions import prepare_content
+from backend.services.judging import JudgingService, info_of
 from db import constitution_repo, golden_repo
 from db.audit_chain import append_event
-from db.engine import Database
 from db.models import GoldenCase
 
 MAX_CASES = 200  # per constitution: every impact preview judges all of them, twice
@@ -48,10 +46,7 @@ class GoldenCaseInfo:
 
     @staticmethod
     def of(row: GoldenCase) -> GoldenCaseInfo:
-        assert row.id is not None
-        return GoldenCaseInfo(row.id, row.constitution_id, row.prompt, row.response_a,
-                              row.response_b, row.expected, row.note, row.created_by,
-                              row.created_at)
+        return info_of(GoldenCaseInfo, row)
 
 
 @dataclass(frozen=True)
@@ -122,14 +117,7 @@ def _expected(value: str) -> str:
     return choice
 
 
-class GoldenCaseService:
-    def __init__(self, db: Database, constitutions: ConstitutionService, engines: EngineManager,
-                 critique_log: CritiqueLogService) -> None:
-        self._db = db
-        self._constitutions = constitutions
-        self._engines = engines
-        self._log = critique_log
-
+class GoldenCaseService(JudgingService):
     def add(self, constitution_id: int, prompt: str, response_a: str, response_b: str,
             expected: str, note: str = "", *, actor: Principal) -> GoldenCaseInfo:
         require(actor, Action.RUN_EVALUATION)

@@ -26,6 +26,7 @@ from backend.errors import (
     NotFoundError,
     ValidationError,
 )
+from backend.services.judging import info_of
 from backend.services.naming import free_name
 from db import prompt_set_repo as repo
 from db.audit_chain import append_event
@@ -86,10 +87,7 @@ class PromptSetInfo:
 
     @staticmethod
     def of(row: PromptSetRow) -> PromptSetInfo:
-        assert row.id is not None
-        return PromptSetInfo(row.id, row.name, row.source_format, row.source_name,
-                             row.source_sha256, row.prompt_count, row.builtin, row.created_by,
-                             row.created_at)
+        return info_of(PromptSetInfo, row)
 
     @property
     def label(self) -> str:
