@@ -25,7 +25,6 @@ from backend.services.constitutions import prepare_content
 from backend.services.judging import JudgingService, info_of
 from db import constitution_repo, golden_repo
 from db.audit_chain import append_event
-from db.models import GoldenCase
 
 MAX_CASES = 200  # per constitution: every impact preview judges all of them, twice
 MAX_SAMPLE = 500
@@ -43,10 +42,6 @@ class GoldenCaseInfo:
     note: str
     created_by: str
     created_at: datetime
-
-    @staticmethod
-    def of(row: GoldenCase) -> GoldenCaseInfo:
-        return info_of(GoldenCaseInfo, row)
 
 
 @dataclass(frozen=True)
@@ -148,11 +143,11 @@ class GoldenCaseService(JudgingService):
                          entity_id=str(row.id),
                          payload={"constitution_id": constitution_id, "expected": choice,
                                   "note": note, "pair_sha256": pair_hash})
-            return GoldenCaseInfo.of(row)
+            return info_of(GoldenCaseInfo, row)
 
     def list_all(self, constitution_id: int) -> list[GoldenCaseInfo]:
         with self._db.read() as s:
-            return [GoldenCaseInfo.of(r)
+            return [info_of(GoldenCaseInfo, r)
                     for r in golden_repo.list_cases(s, constitution_id=constitution_id)]
 
     def delete(self, case_id: int, *, actor: Principal) -> GoldenCaseInfo:
@@ -161,7 +156,7 @@ class GoldenCaseService(JudgingService):
             row = golden_repo.delete_case(s, case_id=case_id)
             if row is None:
                 raise NotFoundError(f"No golden case with id {case_id}.")
-            info = GoldenCaseInfo.of(row)
+            info = info_of(GoldenCaseInfo, row)
             append_event(s, actor=actor.name, action="golden.delete", entity_type="golden_case",
                          entity_id=str(case_id),
                          payload={"constitution_id": info.constitution_id,

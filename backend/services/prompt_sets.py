@@ -31,7 +31,6 @@ from backend.services.naming import free_name
 from db import prompt_set_repo as repo
 from db.audit_chain import append_event
 from db.engine import Database
-from db.prompt_set_models import PromptSetRow
 
 
 def load_first_human_turns(path: Path, *, limit: int = 500) -> list[str]:
@@ -84,10 +83,6 @@ class PromptSetInfo:
     builtin: bool
     created_by: str
     created_at: datetime
-
-    @staticmethod
-    def of(row: PromptSetRow) -> PromptSetInfo:
-        return info_of(PromptSetInfo, row)
 
     @property
     def label(self) -> str:
@@ -255,7 +250,7 @@ class PromptSetService:
         with self._db.read() as s:
             row = repo.builtin_set(s)
             if row is not None:
-                return PromptSetInfo.of(row)
+                return info_of(PromptSetInfo, row)
         raw = BUILTIN_FILE.read_bytes()
         _, prompts = parse_prompts(raw, BUILTIN_FILE.name, "prompts_jsonl",
                                       limit=len(raw) + 1)
@@ -280,11 +275,11 @@ class PromptSetService:
                              "name": name, "format": fmt, "source": source[:300],
                              "source_sha256": sha256, "prompts": len(prompts),
                              "builtin": builtin})
-            return PromptSetInfo.of(row)
+            return info_of(PromptSetInfo, row)
 
     def list_all(self) -> list[PromptSetInfo]:
         with self._db.read() as s:
-            return [PromptSetInfo.of(r) for r in repo.list_sets(s)]
+            return [info_of(PromptSetInfo, r) for r in repo.list_sets(s)]
 
     def prompts(self, ref: str | int | None = "default", *, limit: int = 1000) -> list[str]:
         with self._db.read() as s:
