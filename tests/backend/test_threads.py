@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backend import threads
-from backend.jobs.devices import DevicePlan
 from backend.common.job_files import JobDir
+from backend.jobs.devices import DevicePlan
 from backend.jobs.worker import Worker
 from backend.settings import Settings
 from backend.training import entry

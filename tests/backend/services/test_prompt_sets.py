@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from backend.cai.pair_formats import first_human_turn
 from backend.errors import ValidationError
-from backend.services.prompt_sets import first_human_turn, load_first_human_turns
+from backend.services.prompt_sets import load_first_human_turns
 from tests.conftest import SHARED_DATA
 
 HH = SHARED_DATA / "hh-rlhf" / "harmless-base-test.first2000.jsonl.gz"
