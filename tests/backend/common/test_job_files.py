@@ -108,3 +108,21 @@ class _NoJobTable:
         from sqlalchemy.exc import OperationalError
 
         raise OperationalError("SELECT", {}, Exception("no such table: job"))
+
+
+def test_the_stage_refuses_a_newer_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed run reads the previous manifest; one of a newer studio stops the stage before
+    anything is overwritten."""
+    from types import SimpleNamespace
+
+    job_dir = tmp_path / "jobs" / "1"
+    _write(job_dir / "manifest.json", {"status": "failed", FORMAT_KEY: 5})
+    disposed: list[bool] = []
+    ctx = SimpleNamespace(kind="sft", job_dir=job_dir, files=JobDir(job_dir),
+                          db=SimpleNamespace(dispose=lambda: disposed.append(True)))
+    monkeypatch.setattr(entry, "open_context", lambda _: ctx)
+    assert entry.main(["--job-dir", str(job_dir)]) == 2
+    assert "manifest.json has format_version 5" in capsys.readouterr().err
+    assert json.loads((job_dir / "manifest.json").read_text())[FORMAT_KEY] == 5
+    assert disposed == [True]

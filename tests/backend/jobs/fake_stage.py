@@ -62,8 +62,11 @@ def main() -> int:
                 (ckpt / "state.json").write_text(json.dumps({"step": step}))
     (job_dir / "output").mkdir(exist_ok=True)
     (job_dir / "output" / "weights.txt").write_text(f"trained {max_steps} steps")
-    (job_dir / "result.json").write_text(json.dumps({
-        "outputs": {"model_dir": str(job_dir / "output")}, "summary": {"steps": max_steps}}))
+    result: dict[str, object] = {"outputs": {"model_dir": str(job_dir / "output")},
+                                 "summary": {"steps": max_steps}}
+    if cfg.get("result_version") is not None:  # a result.json as a newer studio writes it
+        result["format_version"] = cfg["result_version"]
+    (job_dir / "result.json").write_text(json.dumps(result))
     print("fake stage: done", flush=True)
     return 0
 

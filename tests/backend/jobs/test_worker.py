@@ -93,6 +93,18 @@ def test_a_job_runs_through_accelerate_and_its_metrics_are_stored(
     assert "accelerate.commands.launch --config_file" in log and "accelerate=True" in log
 
 
+def test_a_result_of_a_newer_format_fails_the_job_with_what_to_do(
+        job_env: tuple[Settings, Database, JobService]) -> None:
+    """Issue 18 point 4: result.json is checked on read; one this worker cannot read fails the
+    job with a message instead of storing what it does not understand."""
+    settings, db, svc = job_env
+    info = svc.create("fake", {"max_steps": 1, "result_version": 2}, actor=ADMIN)
+    Worker(settings, db, gpu_count=lambda: 0).run_one()
+    done = svc.get(info.id)
+    assert (done.status, done.exit_code, done.result) == ("failed", 0, None)
+    assert "format_version 2, newer than the 1 this studio reads; upgrade" in done.error
+
+
 def test_claims_are_atomic_across_workers(job_env: tuple[Settings, Database, JobService]
                                           ) -> None:
     _, db, svc = job_env
