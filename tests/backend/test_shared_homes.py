@@ -28,9 +28,9 @@ def test_first_human_turn() -> None:
 def test_one_critique_log_writer() -> None:
     from backend.common import critique_log as common
     from backend.services import critique_log as service
-    from backend.training import data_common, preference_data, rl, sl_cai_data
+    from backend.training import data_common, preference_data, rl_common, sl_cai_data
 
     assert service.DbStepLogger is common.DbStepLogger
     assert not hasattr(data_common, "CritiqueLogWriter")
-    for module in (preference_data, rl, sl_cai_data):
+    for module in (preference_data, rl_common, sl_cai_data):
         assert module.DbStepLogger is common.DbStepLogger
