@@ -18,16 +18,19 @@ from db.models import Evaluation, PairItemRow, UnscorableItem, VerdictRow, utcno
 
 
 class NewEvaluation(TypedDict):
-    """The columns ``create_evaluation`` takes (the rest have defaults)."""
+    """The columns ``create_evaluation`` takes (status, counts and times have defaults)."""
 
-    name: str
+    # what is judged: the dataset's items, fixed at creation
     dataset_id: int
+    item_ids: list[int]
+    total_count: int
+    # under which constitution version, by which engine, with which labelling settings
     constitution_version_id: int
     engine_kind: str
     model: str
     config: dict[str, object]
-    item_ids: list[int]
-    total_count: int
+    # who started it, under which name
+    name: str
     created_by: str
 
 
