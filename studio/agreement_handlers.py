@@ -12,7 +12,8 @@ from backend.services.container import Services
 from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import error_cause, escape_md, progress_bar, prose, record_link, side_by_side
+from studio.render import escape_md, prose, record_link, side_by_side
+from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -160,33 +161,19 @@ class AgreementHandlers:
 
     def cancel(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
         """Returns (runs table, progress line); a refusal is shown in the progress line."""
-        if run_id is None:
-            return self.run_rows(), "**Pick a run to cancel.**"
-        try:
-            self.s.evaluations.cancel(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not cancelled.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.evaluations.cancel(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="run", refused="cancelled")
 
     def resume(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a run to resume.**"
-        try:
-            self.s.evaluations.start(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not resumed.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.evaluations.start(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="run", refused="resumed")
 
     def progress(self, run_id: int | None) -> str:
-        if run_id is None:
-            return ""
-        try:
-            r = self.s.evaluations.get(int(run_id))
-        except StudioError as exc:
-            return escape_md(exc.message)
-        bar = progress_bar(r.progress)
-        error = f"\n\n**Why it stopped:** {escape_md(error_cause(r.error))}" if r.error else ""
-        return f"Run #{r.id}: **{r.status}** `{bar}` {r.done_count}/{r.total_count}" + error
+        def line(i: int) -> str:
+            r = self.s.evaluations.get(i)
+            return progress_line(f"Run #{r.id}", r.status, r.progress, r.done_count,
+                                 r.total_count, r.error)
+        return safe_progress(line, run_id)
 
     def tick(self, run_id: int | None) -> tuple[Any, ...]:
         return self.run_rows(), self.progress(run_id)

@@ -11,7 +11,8 @@ from backend.errors import StudioError
 from backend.services.comparisons import ComparisonConfig
 from backend.services.container import Services
 from studio import compare_charts as charts
-from studio.render import escape_md, fenced, progress_bar
+from studio.render import escape_md, fenced
+from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
 
 RUN_HEADERS = ["id", "name", "status", "progress", "judge", "updated (UTC)"]
@@ -89,34 +90,21 @@ class CompareHandlers:
                 "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id))
 
     def cancel(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a comparison to cancel.**"
-        try:
-            self.s.comparisons.cancel(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not cancelled.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.comparisons.cancel(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="comparison",
+                          refused="cancelled")
 
     def resume(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a comparison to resume.**"
-        try:
-            self.s.comparisons.start(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not resumed.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.comparisons.start(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="comparison",
+                          refused="resumed")
 
     def progress(self, run_id: int | None) -> str:
-        if run_id is None:
-            return ""
-        try:
-            c = self.s.comparisons.get(int(run_id))
-        except StudioError as exc:
-            return escape_md(exc.message)
-        bar = progress_bar(c.progress)
-        error = f"\n\n**Error:** {escape_md(c.error)}" if c.error else ""
-        return (f"Comparison #{c.id}: **{c.status}** `{bar}` {c.done_count}/{c.total_count}"
-                + error)
+        def line(i: int) -> str:
+            c = self.s.comparisons.get(i)
+            return progress_line(f"Comparison #{c.id}", c.status, c.progress, c.done_count,
+                                 c.total_count, c.error)
+        return safe_progress(line, run_id)
 
     def tick(self, run_id: int | None) -> tuple[Any, ...]:
         return self.run_rows(), self.progress(run_id)

@@ -6,6 +6,7 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.compare_handlers import RUN_HEADERS, CompareHandlers
+from studio.run_controls import build_run_controls, wire_run_controls
 
 
 def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
@@ -34,14 +35,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="cmp-seed")
         launch_btn = gr.Button("Start comparison", variant="primary", elem_id="cmp-launch")
     launch_result = gr.Markdown(elem_id="cmp-launch-result")
-    with gr.Row():
-        run = gr.Dropdown(label="Comparison", choices=[], elem_id="cmp-run", scale=3)
-        cancel_btn = gr.Button("Cancel", elem_id="cmp-cancel", scale=1)
-        resume_btn = gr.Button("Resume", elem_id="cmp-resume", scale=1)
-    progress = gr.Markdown(elem_id="cmp-progress")
-    runs = gr.Dataframe(headers=RUN_HEADERS, datatype="str", interactive=False,
-                        elem_id="cmp-runs")
-    timer = gr.Timer(2.0)
+    controls = build_run_controls("cmp", "Comparison", RUN_HEADERS)
+    run, runs = controls.run, controls.runs
 
     gr.Markdown("### Results")
     report_btn = gr.Button("Show results for the selected comparison", elem_id="cmp-report-btn")
@@ -78,11 +73,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,
                                        cot, both, k, seed, rewards],
                      outputs=[launch_result, runs, run], api_name="compare_launch")
-    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress], api_name="compare_cancel")
-    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress], api_name="compare_resume")
-    run.change(h.progress, inputs=run, outputs=progress, api_name="compare_progress")
-    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden",
-               api_name="compare_tick")
+    wire_run_controls(controls, "compare", cancel=h.cancel, resume=h.resume, progress=h.progress,
+                      tick=h.tick)
     report_btn.click(h.report, inputs=run, outputs=[summary, win_rate, axes, principles],
                      api_name="compare_report")
     browse_btn.click(h.browse, inputs=[run, page], outputs=browser, api_name="compare_browse")
