@@ -29,7 +29,7 @@ def test_run_action_picks_refuses_and_acts() -> None:
     assert run_action(done.append, None, rows, progress, noun="run",
                       refused="resumed")[1] == "**Pick a run to resume.**"
     assert run_action(refuse, 2, rows, progress, noun="run", refused="resumed")[1] == \
-        "**Not resumed.** Only editors may \\<cancel\\>."
+        "**Not resumed.** Only editors may \\<cancel\\>\\."
     assert run_action(done.append, 7, rows, progress, noun="run", refused="cancelled") == (
         [["row"]], "progress 7") and done == [7]
 
