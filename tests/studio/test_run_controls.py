@@ -39,4 +39,4 @@ def test_safe_progress() -> None:
         raise ValidationError("No comparison with id 9.")
 
     assert safe_progress(missing, None) == ""
-    assert safe_progress(missing, 9) == "No comparison with id 9."
+    assert safe_progress(missing, 9) == "No comparison with id 9\\."
