@@ -12,6 +12,7 @@ from backend.services.container import Services
 from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
+from studio.judge_marks import hard_mark, judge_line
 from studio.render import escape_md, prose, record_link, side_by_side
 from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
@@ -135,7 +136,8 @@ class AgreementHandlers:
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
                sample: str | float | None, cot: bool, both: bool, k: float, seed: float,
-               few_shots: bool = True, form: str = "chat") -> tuple[Any, ...]:
+               few_shots: bool = True, form: str = "chat", judge: str = "scored"
+               ) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
@@ -145,7 +147,8 @@ class AgreementHandlers:
         config = EvaluationConfig(sample_size=size, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k),
                                   use_few_shots=bool(few_shots),
-                                  form="raw" if form == "raw" else "chat")
+                                  form="raw" if form == "raw" else "chat",
+                                  judge="parsed" if judge == "parsed" else "scored")
         try:
             actor = principal(self.s, request)
             info = self.s.evaluations.create(dataset_id=int(dataset_id),
@@ -190,7 +193,8 @@ class AgreementHandlers:
         titles = self._titles(int(run_id))
         keys = [("any principle", "")] + [(titles.get(p.principle, p.principle), p.principle)
                                           for p in report.per_principle]
-        table = charts.metrics_table(report) + (
+        table = charts.metrics_table(report) + judge_line(report.judge, report.unparsed_verdicts,
+                                                          report.summary.n) + (
             f"\n\n**{report.bounded_verdicts} of {report.summary.n} verdicts bounded**: a "
             "choice was missing from the server's top tokens, so its probability is an "
             "estimate (at most the smallest listed)." if report.bounded_verdicts else "")
@@ -214,7 +218,8 @@ class AgreementHandlers:
         for r in rows:
             principles = ", ".join(escape_md(titles.get(k, k)) for k in r.principles)
             out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
-                       f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
+                       f" · AI p(A) = **{r.p_a:.3f}**{hard_mark(r.hard, r.unparsed)}"
+                       f" · principles: {principles} · records "
                        + ", ".join(record_link(i) for i in r.record_ids))
             out.append("**Prompt**\n\n" + prose(r.prompt))
             out.append(side_by_side(r.response_a, r.response_b))

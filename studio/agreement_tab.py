@@ -11,6 +11,7 @@ from studio.agreement_handlers import (
     RUN_HEADERS,
     AgreementHandlers,
 )
+from studio.judge_marks import JUDGE_CHOICES
 from studio.run_controls import build_run_controls, wire_run_controls
 
 
@@ -58,6 +59,8 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="ag-seed")
         form = gr.Radio(["chat", "raw"], value="chat", label="Prompt form", elem_id="ag-form",
                         info="chat: the model's chat template; raw: Human:/Assistant: text")
+        judge = gr.Radio(JUDGE_CHOICES, value="scored", label="Judge", elem_id="ag-judge",
+                         info="parsed: for servers without logprobs (hard labels)")
         launch_btn = gr.Button("Start evaluation", variant="primary", elem_id="ag-launch")
     launch_result = gr.Markdown(elem_id="ag-launch-result")
     controls = build_run_controls("ag", "Run", RUN_HEADERS)
@@ -111,7 +114,8 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col,
                              label_values],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")
-    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form],
+    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form,
+                                             judge],
                      outputs=[launch_result, runs, run, run_a, run_b],
                      api_name="evaluation_launch")
     wire_run_controls(controls, "evaluation", cancel=h.cancel, resume=h.resume, progress=h.progress,

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from backend.cai.ratings import Interval
 from backend.services.comparison_report import ComparisonReport, RatingChange
+from studio.judge_marks import judge_line
 from studio.render import escape_md
 
 
@@ -37,7 +38,8 @@ def summary_md(report: ComparisonReport) -> str:
     c = report.comparison
     lines = [f"**{report.verdicts} judged pairs** on {len(c.prompts)} prompts · judge "
              f"{escape_md(c.judge_model)} · 95 % bootstrap intervals over prompts "
-             f"({report.n_boot} resamples) · Elo relative to {escape_md(c.policies[0].label)}",
+             f"({report.n_boot} resamples) · Elo relative to {escape_md(c.policies[0].label)}"
+             + judge_line(report.judge, report.unparsed, report.verdicts),
              "", "| policy | win rate | Elo | Bradley–Terry |", "|---|---|---|---|"]
     lines += [f"| {escape_md(p)} | {w} | {e} | {b} |" for p, w, e, b in ratings_rows(report)]
     if report.pairwise:

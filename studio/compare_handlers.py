@@ -11,6 +11,7 @@ from backend.errors import StudioError
 from backend.services.comparisons import ComparisonConfig
 from backend.services.container import Services
 from studio import compare_charts as charts
+from studio.judge_marks import hard_mark
 from studio.render import escape_md, fenced
 from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
@@ -67,7 +68,8 @@ class CompareHandlers:
     def launch(self, request: gr.Request, policies: list[str] | None, version_id: int | None,
                prompt_set: str, max_prompts: float | None, max_new_tokens: float | None,
                cot: bool, both: bool, k: float, seed: float,
-               reward_models: list[str] | None = None) -> tuple[Any, ...]:
+               reward_models: list[str] | None = None, judge: str = "scored"
+               ) -> tuple[Any, ...]:
         if not policies or len(policies) < 2 or version_id is None:
             return "**Pick two or more policies and a constitution version.**", gr.skip(), \
                 gr.skip()
@@ -76,7 +78,8 @@ class CompareHandlers:
                                       max_new_tokens=int(max_new_tokens or 128),
                                       cot=bool(cot), both_orders=bool(both),
                                       k_principles=int(k), seed=int(seed or 0),
-                                      reward_models=tuple(reward_models or ()))
+                                      reward_models=tuple(reward_models or ()),
+                                      judge="parsed" if judge == "parsed" else "scored")
             actor = principal(self.s, request)
             info = self.s.comparisons.create(policies=list(policies), version_id=int(version_id),
                                              config=config, actor=actor,
@@ -136,7 +139,8 @@ class CompareHandlers:
             tags = ", ".join(escape_md(t) for t in p.tags) or "untagged"
             out.append(f"---\n**Pair #{p.verdict_id}** · prompt {p.prompt_index + 1} ({tags}) · "
                        "P(A better) = "
-                       f"**{p.p_a:.3f}** → **{_side(p.p_a)}** · verdict records "
+                       f"**{p.p_a:.3f}** → **{_side(p.p_a)}**{hard_mark(p.hard, p.unparsed)}"
+                       " · verdict records "
                        + ", ".join(f"#{i}" for i in p.record_ids))
             out.append("Prompt\n\n" + fenced(p.prompt, "text"))
             out.append(f"A · {escape_md(p.policy_a)}\n\n" + fenced(p.response_a, "text"))

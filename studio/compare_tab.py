@@ -6,6 +6,7 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.compare_handlers import RUN_HEADERS, CompareHandlers
+from studio.judge_marks import JUDGE_CHOICES
 from studio.run_controls import build_run_controls, wire_run_controls
 
 
@@ -33,6 +34,7 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
         both = gr.Checkbox(label="Both orders", value=True, elem_id="cmp-both")
         k = gr.Slider(1, 8, value=1, step=1, label="Principles per verdict", elem_id="cmp-k")
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="cmp-seed")
+        judge = gr.Radio(JUDGE_CHOICES, value="scored", label="Judge", elem_id="cmp-judge")
         launch_btn = gr.Button("Start comparison", variant="primary", elem_id="cmp-launch")
     launch_result = gr.Markdown(elem_id="cmp-launch-result")
     controls = build_run_controls("cmp", "Comparison", RUN_HEADERS)
@@ -71,7 +73,7 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,
-                                       cot, both, k, seed, rewards],
+                                       cot, both, k, seed, rewards, judge],
                      outputs=[launch_result, runs, run], api_name="compare_launch")
     wire_run_controls(controls, "compare", cancel=h.cancel, resume=h.resume, progress=h.progress,
                       tick=h.tick)
