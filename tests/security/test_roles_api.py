@@ -360,6 +360,27 @@ def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
 
 
+def _prep_alias(s: Studio, role: Role) -> Ctx:
+    cid = s.services.constitutions.list_all()[0].id
+    name = f"staging-{role.value}"
+    s.services.ci.set_alias(cid, name, 1, actor=ROOT)
+    return {"constitution": cid, "alias": name}
+
+
+def _prep_constitution_id(s: Studio, role: Role) -> Ctx:
+    return {"constitution": s.services.constitutions.list_all()[0].id}
+
+
+def _alias_set(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/aliases_load")
+    return c.predict(ctx["constitution"], "production", 1, api_name="/alias_set")
+
+
+def _alias_remove(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/aliases_load")
+    return c.predict(ctx["constitution"], ctx["alias"], api_name="/alias_remove")
+
+
 def _configure(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict("local", "", "", "", ctx["model"], 4 + ROLES.index(role),
                      api_name="/engine_configure")
@@ -501,6 +522,11 @@ WRITES: dict[str, Write] = {
                           prep=_prep_judged_pair),
     "compare_votes_dataset": Write(Action.RUN_EVALUATION, _votes_dataset, "Made dataset",
                                    prep=_prep_voted_pair),
+    # Constitution tab: version aliases (issue 16 point 8)
+    "alias_set": Write(Action.EDIT_CONSTITUTION, _alias_set, r"Set production|Moved production",
+                       prep=_prep_constitution_id),
+    "alias_remove": Write(Action.EDIT_CONSTITUTION, _alias_remove, "Removed alias",
+                          prep=_prep_alias),
     # Settings tab
     "engine_configure": Write(Action.CONFIGURE, _configure, "Engine switched", prep=_prep_model),
     "user_add": Write(Action.MANAGE_USERS, _add_user, "Added "),
@@ -552,7 +578,7 @@ READS = {
     "agreement_report", "agreement_disagreements", "agreement_compare",
     "engine_settings", "engine_health", "users_intro", "users_list",
     "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
-    "compare_browse", "compare_changes",
+    "compare_browse", "compare_changes", "aliases_load", "aliases_show",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",
