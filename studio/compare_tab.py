@@ -6,12 +6,14 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.compare_handlers import RUN_HEADERS, CompareHandlers
+from studio.compare_votes import CompareVoteHandlers
 from studio.judge_marks import JUDGE_CHOICES
 from studio.run_controls import build_run_controls, wire_run_controls
 
 
 def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     h = CompareHandlers(services)
+    v = CompareVoteHandlers(services)
     gr.Markdown("Compare the base model with what training made of it: each policy answers "
                 "the same prompts, the judge labels every pair under a constitution, and the "
                 "report gives win rates and Elo with 95 % bootstrap intervals.")
@@ -66,6 +68,17 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
             dataset_btn = gr.Button("Make a human-labelled dataset from the votes",
                                     elem_id="cmp-votes-dataset")
         vote_result = gr.Markdown(elem_id="cmp-vote-result")
+        votes_btn = gr.Button("Show votes and disagreements", elem_id="cmp-votes-view-btn")
+        votes_view = gr.Markdown(elem_id="cmp-votes-view")
+        with gr.Row():
+            adj_pair = gr.Number(label="Disputed pair #", value=None, precision=0,
+                                 elem_id="cmp-adj-pair")
+            adj_label = gr.Radio(["A", "B", "tie"], value="A", label="Adjudicated label",
+                                 elem_id="cmp-adj-label")
+            adj_reason = gr.Textbox(label="Reason (recorded in the audit log)",
+                                    elem_id="cmp-adj-reason", scale=2)
+            adj_btn = gr.Button("Adjudicate (editors)", elem_id="cmp-adjudicate")
+        adj_result = gr.Markdown(elem_id="cmp-adj-result")
 
     demo.load(h.load, inputs=None,
               outputs=[policies, constitution, runs, run, rewards, earlier],
@@ -84,5 +97,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                       api_name="compare_changes")
     vote_btn.click(h.vote, inputs=[run, vote_pair, vote_label], outputs=vote_result,
                    api_name="compare_vote")
+    votes_btn.click(v.view, inputs=run, outputs=votes_view, api_name="compare_votes_view")
+    adj_btn.click(v.adjudicate, inputs=[run, adj_pair, adj_label, adj_reason],
+                  outputs=[adj_result, votes_view], api_name="compare_adjudicate")
     dataset_btn.click(h.votes_dataset, inputs=run, outputs=vote_result,
                       api_name="compare_votes_dataset")

@@ -355,6 +355,19 @@ def _vote(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict(ctx["comparison_id"], ctx["pair"], "B", api_name="/compare_vote")
 
 
+def _prep_disputed_pair(s: Studio, role: Role) -> Ctx:
+    ctx = _prep_voted_pair(s, role)
+    s.services.comparison_votes.vote(ctx["comparison_id"], ctx["pair"], "B",
+                                     actor=local_admin("second voter"))
+    return ctx
+
+
+def _adjudicate(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], ctx["pair"], "tie", f"ruled by {role.value}",
+                     api_name="/compare_adjudicate")
+
+
 def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
     c.predict(api_name="/compare_load")
     return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
@@ -522,6 +535,8 @@ WRITES: dict[str, Write] = {
                           prep=_prep_judged_pair),
     "compare_votes_dataset": Write(Action.RUN_EVALUATION, _votes_dataset, "Made dataset",
                                    prep=_prep_voted_pair),
+    "compare_adjudicate": Write(Action.EDIT_CONSTITUTION, _adjudicate, "Adjudicated pair #",
+                                prep=_prep_disputed_pair),
     # Constitution tab: version aliases (issue 16 point 8)
     "alias_set": Write(Action.EDIT_CONSTITUTION, _alias_set, r"Set production|Moved production",
                        prep=_prep_constitution_id),
@@ -579,6 +594,7 @@ READS = {
     "engine_settings", "engine_health", "users_intro", "users_list",
     "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
     "compare_browse", "compare_changes", "aliases_load", "aliases_show",
+    "compare_votes_view",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",
