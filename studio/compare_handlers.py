@@ -44,6 +44,14 @@ class CompareHandlers:
         except StudioError:  # no engine: the trained models can still be listed
             return []
 
+    def playground_links(self) -> str:
+        """Links that open the Playground on each policy that can be compared."""
+        try:
+            options = self.s.comparisons.policies.options()
+        except StudioError:
+            return ""
+        return charts.playground_links([(p.ref, p.label) for p in options])
+
     def load(self) -> tuple[Any, ...]:
         policies = self.policy_choices()
         constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]

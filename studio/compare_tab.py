@@ -23,6 +23,7 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                                allow_custom_value=True, elem_id="cmp-policies", scale=3)
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="cmp-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="cmp-version")
+    open_links = gr.Markdown(elem_id="cmp-open-links")
     with gr.Row():
         prompt_set = gr.Textbox(label="Prompt set (.jsonl file; empty = the default set)",
                                 value="", elem_id="cmp-prompt-set", scale=3)
@@ -83,6 +84,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     demo.load(h.load, inputs=None,
               outputs=[policies, constitution, runs, run, rewards, earlier],
               api_name="compare_load")
+    demo.load(h.playground_links, inputs=None, outputs=open_links,
+              api_name="compare_playground_links", show_progress="hidden")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,

@@ -227,18 +227,24 @@ def _playground_version(c: Client) -> int:
 
 def _preview(c: Client, role: Role, ctx: Ctx) -> Any:
     version = _playground_version(c)
-    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat",
+    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat", "base",
                      api_name="/playground_preview")
 
 
+def _side_by_side(c: Client, role: Role, ctx: Ctx) -> Any:
+    version = _playground_version(c)
+    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat", "base",
+                     "base", api_name="/playground_side_by_side")
+
+
 def _sample(c: Client, role: Role, ctx: Ctx) -> Any:
-    return c.predict("Tell me a story.", 8, 0, api_name="/playground_sample")
+    return c.predict("Tell me a story.", 8, 0, "base", api_name="/playground_sample")
 
 
 def _judge(c: Client, role: Role, ctx: Ctx) -> Any:
     version = _playground_version(c)
     return c.predict(version, "sample", "Help?", "Sure, here is how.", "No.", False, False, 1,
-                     True, 0, "chat", True, api_name="/playground_judge")
+                     True, 0, "chat", True, "base", api_name="/playground_judge")
 
 
 PAIRS = [{"prompt": f"Question {i}?", "response_a": f"Helpful answer {i}.",
@@ -512,6 +518,8 @@ WRITES: dict[str, Write] = {
                            prep=_prep_one_golden_case),
     # Playground tab
     "playground_preview": Write(Action.RUN_PREVIEW, _preview, r"critique log record \[#"),
+    "playground_side_by_side": Write(Action.RUN_PREVIEW, _side_by_side,
+                                     r"Policy: base.*critique log record \[#"),
     "playground_sample": Write(Action.RUN_PREVIEW, _sample, "Sampled two responses",
                                stores=False),
     "playground_judge": Write(Action.RUN_PREVIEW, _judge, "position consistent"),
@@ -594,6 +602,7 @@ READS = {
     "engine_settings", "engine_health", "users_intro", "users_list",
     "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
     "compare_browse", "compare_changes", "aliases_load", "aliases_show",
+    "playground_policies", "compare_playground_links",
     "compare_votes_view",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
