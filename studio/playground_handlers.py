@@ -17,6 +17,7 @@ from studio.render import escape_md, prose, record_link
 from studio.session import principal
 
 SAMPLE = "sample"
+BASE_CHOICE = ("base (the active model)", "base")
 TIE_MARGIN = 0.05  # a verdict this close to 0.5 is called close to a tie
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
 
@@ -111,7 +112,7 @@ class PlaygroundHandlers:
         except StudioError:
             options = []
         if not options:
-            options = [("base (the active model)", "base")]
+            options = [BASE_CHOICE]
         params = getattr(request, "query_params", None) or {}
         wanted = str(params.get("policy") or "")
         refs = [ref for _, ref in options]

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from backend.services.container import Services
-from studio.playground_handlers import VARIANT_HEADERS, PlaygroundHandlers
+from studio.playground_handlers import BASE_CHOICE, VARIANT_HEADERS, PlaygroundHandlers
 
 MODEL_CALLS = 2  # playground model calls running at once, all users together
 
@@ -17,7 +17,8 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     engine_md = gr.Markdown(elem_id="playground-engine")
     policy = gr.Dropdown(label="Policy: the model that answers, critiques, revises and judges "
                          "(base, a finished training job's model, or the server's model)",
-                         choices=[], elem_id="pg-policy")
+                         choices=[BASE_CHOICE], value="base", allow_custom_value=True,
+                         elem_id="pg-policy")
     with gr.Row():
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="pg-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="pg-version")
@@ -45,7 +46,8 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     preview = gr.Markdown(elem_id="pg-preview")
     with gr.Accordion("Side by side: the same prompt with two policies", open=False):
         with gr.Row():
-            policy_b = gr.Dropdown(label="Second policy", choices=[], elem_id="pg-policy-b")
+            policy_b = gr.Dropdown(label="Second policy", choices=[BASE_CHOICE], value="base",
+                                   allow_custom_value=True, elem_id="pg-policy-b")
             sbs_btn = gr.Button("Run both side by side", elem_id="pg-sbs-run")
         with gr.Row():
             sbs_a = gr.Markdown(elem_id="pg-sbs-a")
