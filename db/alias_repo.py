@@ -31,3 +31,10 @@ def history(session: Session, *, constitution_id: int, name: str) -> list[Consti
     return list(session.exec(select(ConstitutionAlias).where(
         ConstitutionAlias.constitution_id == constitution_id, ConstitutionAlias.name == name)
         .order_by(col(ConstitutionAlias.id))).all())
+
+
+def all_rows(session: Session, *, constitution_id: int) -> list[ConstitutionAlias]:
+    """Every alias row of a constitution, oldest first."""
+    return list(session.exec(select(ConstitutionAlias)
+                             .where(ConstitutionAlias.constitution_id == constitution_id)
+                             .order_by(col(ConstitutionAlias.id))).all())

@@ -117,3 +117,19 @@ class ConstitutionAlias(SQLModel, table=True):
     version_id: int | None = Field(default=None, foreign_key="constitution_version.id")
     set_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ComparisonAdjudication(SQLModel, table=True):
+    """An editor's or admin's ruling on a compared pair whose voters disagreed (issue 16 point
+    7, migration 0016): it becomes the pair's label in the votes dataset. Append-only: a new
+    ruling is a newer row; the newest per pair counts."""
+
+    __tablename__ = "comparison_adjudication"
+
+    id: int | None = Field(default=None, primary_key=True)
+    comparison_id: int = Field(foreign_key="comparison.id", index=True)
+    verdict_id: int = Field(foreign_key="comparison_verdict.id", index=True)
+    adjudicator: str = Field(max_length=120)
+    label: float
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)

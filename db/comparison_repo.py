@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from db.comparison_models import (
     Comparison,
+    ComparisonAdjudication,
     ComparisonResponse,
     ComparisonVerdict,
     ComparisonVote,
@@ -125,3 +126,21 @@ def current_votes(session: Session, *, comparison_id: int) -> dict[tuple[int, st
     rows = session.exec(select(ComparisonVote).where(ComparisonVote.comparison_id == comparison_id)
                         .order_by(col(ComparisonVote.id))).all()
     return {(r.verdict_id, r.voter): r.label for r in rows}
+
+
+def add_adjudication(session: Session, *, comparison_id: int, verdict_id: int,
+                     adjudicator: str, label: float, reason: str) -> ComparisonAdjudication:
+    row = ComparisonAdjudication(comparison_id=comparison_id, verdict_id=verdict_id,
+                                 adjudicator=adjudicator[:120], label=label, reason=reason)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def current_adjudications(session: Session, *, comparison_id: int
+                          ) -> dict[int, ComparisonAdjudication]:
+    """Verdict id -> its newest ruling."""
+    rows = session.exec(select(ComparisonAdjudication)
+                        .where(ComparisonAdjudication.comparison_id == comparison_id)
+                        .order_by(col(ComparisonAdjudication.id))).all()
+    return {r.verdict_id: r for r in rows}

@@ -12,7 +12,9 @@ from backend.services.container import Services
 from backend.services.datasets import import_report
 from backend.services.evaluations import EvaluationConfig
 from studio import agreement_charts as charts
-from studio.render import error_cause, escape_md, progress_bar, prose, record_link, side_by_side
+from studio.judge_marks import hard_mark, judge_line
+from studio.render import escape_md, prose, record_link, side_by_side
+from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
 
 FORMATS = [("HH-RLHF (chosen/rejected dialogues)", "hh_rlhf"),
@@ -134,7 +136,8 @@ class AgreementHandlers:
 
     def launch(self, request: gr.Request, dataset_id: int | None, version_id: int | None,
                sample: str | float | None, cot: bool, both: bool, k: float, seed: float,
-               few_shots: bool = True, form: str = "chat") -> tuple[Any, ...]:
+               few_shots: bool = True, form: str = "chat", judge: str = "scored"
+               ) -> tuple[Any, ...]:
         if dataset_id is None or version_id is None:
             return ("**Pick a dataset and a constitution version.**",
                     *([gr.skip()] * 4))
@@ -144,7 +147,8 @@ class AgreementHandlers:
         config = EvaluationConfig(sample_size=size, seed=int(seed),
                                   cot=bool(cot), both_orders=bool(both), k_principles=int(k),
                                   use_few_shots=bool(few_shots),
-                                  form="raw" if form == "raw" else "chat")
+                                  form="raw" if form == "raw" else "chat",
+                                  judge="parsed" if judge == "parsed" else "scored")
         try:
             actor = principal(self.s, request)
             info = self.s.evaluations.create(dataset_id=int(dataset_id),
@@ -160,33 +164,19 @@ class AgreementHandlers:
 
     def cancel(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
         """Returns (runs table, progress line); a refusal is shown in the progress line."""
-        if run_id is None:
-            return self.run_rows(), "**Pick a run to cancel.**"
-        try:
-            self.s.evaluations.cancel(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not cancelled.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.evaluations.cancel(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="run", refused="cancelled")
 
     def resume(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a run to resume.**"
-        try:
-            self.s.evaluations.start(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not resumed.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.evaluations.start(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="run", refused="resumed")
 
     def progress(self, run_id: int | None) -> str:
-        if run_id is None:
-            return ""
-        try:
-            r = self.s.evaluations.get(int(run_id))
-        except StudioError as exc:
-            return escape_md(exc.message)
-        bar = progress_bar(r.progress)
-        error = f"\n\n**Why it stopped:** {escape_md(error_cause(r.error))}" if r.error else ""
-        return f"Run #{r.id}: **{r.status}** `{bar}` {r.done_count}/{r.total_count}" + error
+        def line(i: int) -> str:
+            r = self.s.evaluations.get(i)
+            return progress_line(f"Run #{r.id}", r.status, r.progress, r.done_count,
+                                 r.total_count, r.error)
+        return safe_progress(line, run_id)
 
     def tick(self, run_id: int | None) -> tuple[Any, ...]:
         return self.run_rows(), self.progress(run_id)
@@ -203,7 +193,8 @@ class AgreementHandlers:
         titles = self._titles(int(run_id))
         keys = [("any principle", "")] + [(titles.get(p.principle, p.principle), p.principle)
                                           for p in report.per_principle]
-        table = charts.metrics_table(report) + (
+        table = charts.metrics_table(report) + judge_line(report.judge, report.unparsed_verdicts,
+                                                          report.summary.n) + (
             f"\n\n**{report.bounded_verdicts} of {report.summary.n} verdicts bounded**: a "
             "choice was missing from the server's top tokens, so its probability is an "
             "estimate (at most the smallest listed)." if report.bounded_verdicts else "")
@@ -227,7 +218,8 @@ class AgreementHandlers:
         for r in rows:
             principles = ", ".join(escape_md(titles.get(k, k)) for k in r.principles)
             out.append(f"---\n**Item {r.item_id}** · human: **{LABELS.get(r.human_label, '?')}**"
-                       f" · AI p(A) = **{r.p_a:.3f}** · principles: {principles} · records "
+                       f" · AI p(A) = **{r.p_a:.3f}**{hard_mark(r.hard, r.unparsed)}"
+                       f" · principles: {principles} · records "
                        + ", ".join(record_link(i) for i in r.record_ids))
             out.append("**Prompt**\n\n" + prose(r.prompt))
             out.append(side_by_side(r.response_a, r.response_b))

@@ -11,6 +11,8 @@ from studio.agreement_handlers import (
     RUN_HEADERS,
     AgreementHandlers,
 )
+from studio.judge_marks import JUDGE_CHOICES
+from studio.run_controls import build_run_controls, wire_run_controls
 
 
 def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
@@ -57,16 +59,12 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="ag-seed")
         form = gr.Radio(["chat", "raw"], value="chat", label="Prompt form", elem_id="ag-form",
                         info="chat: the model's chat template; raw: Human:/Assistant: text")
+        judge = gr.Radio(JUDGE_CHOICES, value="scored", label="Judge", elem_id="ag-judge",
+                         info="parsed: for servers without logprobs (hard labels)")
         launch_btn = gr.Button("Start evaluation", variant="primary", elem_id="ag-launch")
     launch_result = gr.Markdown(elem_id="ag-launch-result")
-    with gr.Row():
-        run = gr.Dropdown(label="Run", choices=[], elem_id="ag-run", scale=3)
-        cancel_btn = gr.Button("Cancel", elem_id="ag-cancel", scale=1)
-        resume_btn = gr.Button("Resume", elem_id="ag-resume", scale=1)
-    progress = gr.Markdown(elem_id="ag-progress")
-    runs = gr.Dataframe(headers=RUN_HEADERS, datatype="str", interactive=False,
-                        elem_id="ag-runs")
-    timer = gr.Timer(2.0)
+    controls = build_run_controls("ag", "Run", RUN_HEADERS)
+    run, runs = controls.run, controls.runs
 
     gr.Markdown("### Report")
     report_btn = gr.Button("Show report for the selected run", elem_id="ag-report-btn")
@@ -116,16 +114,12 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
                      inputs=[upload, fmt, ds_name, prompt_col, a_col, b_col, label_col,
                              label_values],
                      outputs=[import_result, datasets, dataset], api_name="dataset_import")
-    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form],
+    launch_btn.click(h.launch, inputs=[dataset, version, sample, cot, both, k, seed, shots, form,
+                                             judge],
                      outputs=[launch_result, runs, run, run_a, run_b],
                      api_name="evaluation_launch")
-    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress],
-                     api_name="evaluation_cancel")
-    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress],
-                     api_name="evaluation_resume")
-    run.change(h.progress, inputs=run, outputs=progress, api_name="evaluation_progress")
-    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden",
-               api_name="evaluation_tick")
+    wire_run_controls(controls, "evaluation", cancel=h.cancel, resume=h.resume, progress=h.progress,
+                      tick=h.tick)
     report_btn.click(h.report, inputs=run,
                      outputs=[metrics_md, reliability, per_principle, histogram, principle],
                      api_name="agreement_report")

@@ -43,10 +43,11 @@ def _model_line(services: Services) -> str:
 
 
 def linked_tab(request: gr.Request) -> Any:
-    """A link to a record (``?record=ID``), a training dataset (``?dataset=ID``) or a job
-    (``?job=ID``) opens the tab showing it."""
+    """A link to a record (``?record=ID``), a training dataset (``?dataset=ID``), a job
+    (``?job=ID``) or a policy (``?policy=job:3``, the Playground) opens the tab showing it."""
     params = getattr(request, "query_params", None) or {}
-    for name, tab in (("record", "audit"), ("dataset", "audit"), ("job", "training")):
+    for name, tab in (("record", "audit"), ("dataset", "audit"), ("job", "training"),
+                      ("policy", "playground")):
         if params.get(name):
             return gr.Tabs(selected=tab)
     return gr.skip()

@@ -5,11 +5,13 @@ so Plotly's HTML-like label markup (links, tags) cannot apply."""
 from __future__ import annotations
 
 import math
+from urllib.parse import quote
 
 import plotly.graph_objects as go
 
 from backend.cai.ratings import Interval
 from backend.services.comparison_report import ComparisonReport, RatingChange
+from studio.judge_marks import judge_line
 from studio.render import escape_md
 
 
@@ -33,11 +35,27 @@ def ratings_rows(report: ComparisonReport) -> list[tuple[str, str, str, str]]:
             for r in report.ratings]
 
 
+def playground_link(ref: str, label: str) -> str | None:
+    """A link that opens the Playground on a policy (None for a model folder: those are not
+    opened from a link)."""
+    if not (ref == "base" or ref.startswith(("job:", "server:"))):
+        return None
+    return f"[{escape_md(label)}](?policy={quote(ref, safe='')})"
+
+
+def playground_links(policies: list[tuple[str, str]]) -> str:
+    """``Open in the Playground: [base …](?policy=base) · …`` for (ref, label) pairs."""
+    links = [link for ref, label in policies if (link := playground_link(ref, label))]
+    return ("Open in the Playground (chat, critique → revision and verdicts with that model): "
+            + " · ".join(links)) if links else ""
+
+
 def summary_md(report: ComparisonReport) -> str:
     c = report.comparison
     lines = [f"**{report.verdicts} judged pairs** on {len(c.prompts)} prompts · judge "
              f"{escape_md(c.judge_model)} · 95 % bootstrap intervals over prompts "
-             f"({report.n_boot} resamples) · Elo relative to {escape_md(c.policies[0].label)}",
+             f"({report.n_boot} resamples) · Elo relative to {escape_md(c.policies[0].label)}"
+             + judge_line(report.judge, report.unparsed, report.verdicts),
              "", "| policy | win rate | Elo | Bradley–Terry |", "|---|---|---|---|"]
     lines += [f"| {escape_md(p)} | {w} | {e} | {b} |" for p, w, e, b in ratings_rows(report)]
     if report.pairwise:
@@ -49,7 +67,8 @@ def summary_md(report: ComparisonReport) -> str:
         lines += ["", f"| policy | mean reward ({escape_md(ref)}) |", "|---|---|"]
         lines += [f"| {escape_md(p.label)} | {fmt(iv, 3)} |"
                   for p, iv in zip(c.policies, ivs, strict=True)]
-    return "\n".join(lines)
+    links = playground_links([(p.ref, p.label) for p in c.policies])
+    return "\n".join(lines + (["", links] if links else []))
 
 
 def _errors(ivs: list[Interval]) -> dict[str, object]:

@@ -11,7 +11,9 @@ from backend.errors import StudioError
 from backend.services.comparisons import ComparisonConfig
 from backend.services.container import Services
 from studio import compare_charts as charts
-from studio.render import escape_md, fenced, progress_bar
+from studio.judge_marks import hard_mark
+from studio.render import escape_md, fenced
+from studio.run_controls import progress_line, run_action, safe_progress
 from studio.session import principal
 
 RUN_HEADERS = ["id", "name", "status", "progress", "judge", "updated (UTC)"]
@@ -42,6 +44,14 @@ class CompareHandlers:
         except StudioError:  # no engine: the trained models can still be listed
             return []
 
+    def playground_links(self) -> str:
+        """Links that open the Playground on each policy that can be compared."""
+        try:
+            options = self.s.comparisons.policies.options()
+        except StudioError:
+            return ""
+        return charts.playground_links([(p.ref, p.label) for p in options])
+
     def load(self) -> tuple[Any, ...]:
         policies = self.policy_choices()
         constitutions = [(c.name, c.id) for c in self.s.constitutions.list_all()]
@@ -66,7 +76,8 @@ class CompareHandlers:
     def launch(self, request: gr.Request, policies: list[str] | None, version_id: int | None,
                prompt_set: str, max_prompts: float | None, max_new_tokens: float | None,
                cot: bool, both: bool, k: float, seed: float,
-               reward_models: list[str] | None = None) -> tuple[Any, ...]:
+               reward_models: list[str] | None = None, judge: str = "scored"
+               ) -> tuple[Any, ...]:
         if not policies or len(policies) < 2 or version_id is None:
             return "**Pick two or more policies and a constitution version.**", gr.skip(), \
                 gr.skip()
@@ -75,7 +86,8 @@ class CompareHandlers:
                                       max_new_tokens=int(max_new_tokens or 128),
                                       cot=bool(cot), both_orders=bool(both),
                                       k_principles=int(k), seed=int(seed or 0),
-                                      reward_models=tuple(reward_models or ()))
+                                      reward_models=tuple(reward_models or ()),
+                                      judge="parsed" if judge == "parsed" else "scored")
             actor = principal(self.s, request)
             info = self.s.comparisons.create(policies=list(policies), version_id=int(version_id),
                                              config=config, actor=actor,
@@ -89,34 +101,21 @@ class CompareHandlers:
                 "leave this page.", self.run_rows(), gr.update(choices=runs, value=info.id))
 
     def cancel(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a comparison to cancel.**"
-        try:
-            self.s.comparisons.cancel(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not cancelled.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.comparisons.cancel(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="comparison",
+                          refused="cancelled")
 
     def resume(self, request: gr.Request, run_id: int | None) -> tuple[Any, ...]:
-        if run_id is None:
-            return self.run_rows(), "**Pick a comparison to resume.**"
-        try:
-            self.s.comparisons.start(int(run_id), actor=principal(self.s, request))
-        except StudioError as exc:
-            return self.run_rows(), f"**Not resumed.** {escape_md(exc.message)}"
-        return self.run_rows(), self.progress(run_id)
+        return run_action(lambda i: self.s.comparisons.start(i, actor=principal(self.s, request)),
+                          run_id, self.run_rows, self.progress, noun="comparison",
+                          refused="resumed")
 
     def progress(self, run_id: int | None) -> str:
-        if run_id is None:
-            return ""
-        try:
-            c = self.s.comparisons.get(int(run_id))
-        except StudioError as exc:
-            return escape_md(exc.message)
-        bar = progress_bar(c.progress)
-        error = f"\n\n**Error:** {escape_md(c.error)}" if c.error else ""
-        return (f"Comparison #{c.id}: **{c.status}** `{bar}` {c.done_count}/{c.total_count}"
-                + error)
+        def line(i: int) -> str:
+            c = self.s.comparisons.get(i)
+            return progress_line(f"Comparison #{c.id}", c.status, c.progress, c.done_count,
+                                 c.total_count, c.error)
+        return safe_progress(line, run_id)
 
     def tick(self, run_id: int | None) -> tuple[Any, ...]:
         return self.run_rows(), self.progress(run_id)
@@ -148,7 +147,8 @@ class CompareHandlers:
             tags = ", ".join(escape_md(t) for t in p.tags) or "untagged"
             out.append(f"---\n**Pair #{p.verdict_id}** · prompt {p.prompt_index + 1} ({tags}) · "
                        "P(A better) = "
-                       f"**{p.p_a:.3f}** → **{_side(p.p_a)}** · verdict records "
+                       f"**{p.p_a:.3f}** → **{_side(p.p_a)}**{hard_mark(p.hard, p.unparsed)}"
+                       " · verdict records "
                        + ", ".join(f"#{i}" for i in p.record_ids))
             out.append("Prompt\n\n" + fenced(p.prompt, "text"))
             out.append(f"A · {escape_md(p.policy_a)}\n\n" + fenced(p.response_a, "text"))

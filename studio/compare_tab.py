@@ -6,10 +6,14 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.compare_handlers import RUN_HEADERS, CompareHandlers
+from studio.compare_votes import CompareVoteHandlers
+from studio.judge_marks import JUDGE_CHOICES
+from studio.run_controls import build_run_controls, wire_run_controls
 
 
 def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
     h = CompareHandlers(services)
+    v = CompareVoteHandlers(services)
     gr.Markdown("Compare the base model with what training made of it: each policy answers "
                 "the same prompts, the judge labels every pair under a constitution, and the "
                 "report gives win rates and Elo with 95 % bootstrap intervals.")
@@ -19,6 +23,7 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                                allow_custom_value=True, elem_id="cmp-policies", scale=3)
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="cmp-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="cmp-version")
+    open_links = gr.Markdown(elem_id="cmp-open-links")
     with gr.Row():
         prompt_set = gr.Textbox(label="Prompt set (.jsonl file; empty = the default set)",
                                 value="", elem_id="cmp-prompt-set", scale=3)
@@ -32,16 +37,11 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
         both = gr.Checkbox(label="Both orders", value=True, elem_id="cmp-both")
         k = gr.Slider(1, 8, value=1, step=1, label="Principles per verdict", elem_id="cmp-k")
         seed = gr.Number(label="Seed", value=0, precision=0, elem_id="cmp-seed")
+        judge = gr.Radio(JUDGE_CHOICES, value="scored", label="Judge", elem_id="cmp-judge")
         launch_btn = gr.Button("Start comparison", variant="primary", elem_id="cmp-launch")
     launch_result = gr.Markdown(elem_id="cmp-launch-result")
-    with gr.Row():
-        run = gr.Dropdown(label="Comparison", choices=[], elem_id="cmp-run", scale=3)
-        cancel_btn = gr.Button("Cancel", elem_id="cmp-cancel", scale=1)
-        resume_btn = gr.Button("Resume", elem_id="cmp-resume", scale=1)
-    progress = gr.Markdown(elem_id="cmp-progress")
-    runs = gr.Dataframe(headers=RUN_HEADERS, datatype="str", interactive=False,
-                        elem_id="cmp-runs")
-    timer = gr.Timer(2.0)
+    controls = build_run_controls("cmp", "Comparison", RUN_HEADERS)
+    run, runs = controls.run, controls.runs
 
     gr.Markdown("### Results")
     report_btn = gr.Button("Show results for the selected comparison", elem_id="cmp-report-btn")
@@ -69,20 +69,30 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
             dataset_btn = gr.Button("Make a human-labelled dataset from the votes",
                                     elem_id="cmp-votes-dataset")
         vote_result = gr.Markdown(elem_id="cmp-vote-result")
+        votes_btn = gr.Button("Show votes and disagreements", elem_id="cmp-votes-view-btn")
+        votes_view = gr.Markdown(elem_id="cmp-votes-view")
+        with gr.Row():
+            adj_pair = gr.Number(label="Disputed pair #", value=None, precision=0,
+                                 elem_id="cmp-adj-pair")
+            adj_label = gr.Radio(["A", "B", "tie"], value="A", label="Adjudicated label",
+                                 elem_id="cmp-adj-label")
+            adj_reason = gr.Textbox(label="Reason (recorded in the audit log)",
+                                    elem_id="cmp-adj-reason", scale=2)
+            adj_btn = gr.Button("Adjudicate (editors)", elem_id="cmp-adjudicate")
+        adj_result = gr.Markdown(elem_id="cmp-adj-result")
 
     demo.load(h.load, inputs=None,
               outputs=[policies, constitution, runs, run, rewards, earlier],
               api_name="compare_load")
+    demo.load(h.playground_links, inputs=None, outputs=open_links,
+              api_name="compare_playground_links", show_progress="hidden")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,
-                                       cot, both, k, seed, rewards],
+                                       cot, both, k, seed, rewards, judge],
                      outputs=[launch_result, runs, run], api_name="compare_launch")
-    cancel_btn.click(h.cancel, inputs=run, outputs=[runs, progress], api_name="compare_cancel")
-    resume_btn.click(h.resume, inputs=run, outputs=[runs, progress], api_name="compare_resume")
-    run.change(h.progress, inputs=run, outputs=progress, api_name="compare_progress")
-    timer.tick(h.tick, inputs=run, outputs=[runs, progress], show_progress="hidden",
-               api_name="compare_tick")
+    wire_run_controls(controls, "compare", cancel=h.cancel, resume=h.resume, progress=h.progress,
+                      tick=h.tick)
     report_btn.click(h.report, inputs=run, outputs=[summary, win_rate, axes, principles],
                      api_name="compare_report")
     browse_btn.click(h.browse, inputs=[run, page], outputs=browser, api_name="compare_browse")
@@ -90,5 +100,8 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
                       api_name="compare_changes")
     vote_btn.click(h.vote, inputs=[run, vote_pair, vote_label], outputs=vote_result,
                    api_name="compare_vote")
+    votes_btn.click(v.view, inputs=run, outputs=votes_view, api_name="compare_votes_view")
+    adj_btn.click(v.adjudicate, inputs=[run, adj_pair, adj_label, adj_reason],
+                  outputs=[adj_result, votes_view], api_name="compare_adjudicate")
     dataset_btn.click(h.votes_dataset, inputs=run, outputs=vote_result,
                       api_name="compare_votes_dataset")

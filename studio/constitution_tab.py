@@ -7,6 +7,7 @@ from typing import Any
 import gradio as gr
 
 from backend.services.container import Services
+from studio.aliases_section import build_aliases_section
 from studio.constitution_handlers import HISTORY_HEADERS, ConstitutionHandlers
 from studio.golden_handlers import CASE_HEADERS, GoldenHandlers
 
@@ -160,6 +161,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor],
                    outputs=[copy_result, *full], api_name="constitution_copy",
                    **serial).success(api_name="constitution_copied", **cleared)
+    build_aliases_section(services, demo)
 
 
 def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> None:

@@ -17,6 +17,7 @@ from studio.render import escape_md, prose, record_link
 from studio.session import principal
 
 SAMPLE = "sample"
+BASE_CHOICE = ("base (the active model)", "base")
 TIE_MARGIN = 0.05  # a verdict this close to 0.5 is called close to a tie
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
 
@@ -102,9 +103,54 @@ class PlaygroundHandlers:
 
     # --- critique → revision preview ---------------------------------------------------------
 
+    def policy_choices(self, request: gr.Request) -> Any:
+        """The policies to pick (base, finished SFT/RL/DPO jobs, the server's model); a link
+        ``?policy=job:3`` (the Compare tab's "open in Playground") picks that one."""
+        try:
+            options = [(p.label, p.ref) for p in self.s.playground.policies.options()] \
+                if self.s.playground.policies is not None else []
+        except StudioError:
+            options = []
+        if not options:
+            options = [BASE_CHOICE]
+        params = getattr(request, "query_params", None) or {}
+        wanted = str(params.get("policy") or "")
+        refs = [ref for _, ref in options]
+        value = wanted if wanted in refs else refs[0]
+        return (gr.update(choices=options, value=value),
+                gr.update(choices=options, value=refs[1] if len(refs) > 1 else refs[0]))
+
+    def _policy_label(self, policy: str | None) -> str:
+        try:
+            if self.s.playground.policies is not None:
+                return self.s.playground.policies.resolve(policy).label
+        except StudioError:
+            pass
+        return str(policy or "base")
+
     def preview(self, request: gr.Request, version_id: int | None, principle: str | None,
                 prompt: str, rounds: float, max_tokens: float, temperature: float, seed: float,
-                form: str) -> Iterator[str]:
+                form: str, policy: str | None = None) -> Iterator[str]:
+        yield from self._stream(request, version_id, principle, prompt, rounds, max_tokens,
+                                temperature, seed, form, policy)
+
+    def side_by_side(self, request: gr.Request, version_id: int | None, principle: str | None,
+                     prompt: str, rounds: float, max_tokens: float, temperature: float,
+                     seed: float, form: str, policy_a: str | None, policy_b: str | None
+                     ) -> Iterator[tuple[str, str]]:
+        """The same prompt, seed and principles for two policies: both responses and their
+        revisions, next to each other (the first policy streams, then the second)."""
+        a = ""
+        for a in self._stream(request, version_id, principle, prompt, rounds, max_tokens,
+                              temperature, seed, form, policy_a, header=True):
+            yield a, ""
+        for b in self._stream(request, version_id, principle, prompt, rounds, max_tokens,
+                              temperature, seed, form, policy_b, header=True):
+            yield a, b
+
+    def _stream(self, request: gr.Request, version_id: int | None, principle: str | None,
+                prompt: str, rounds: float, max_tokens: float, temperature: float, seed: float,
+                form: str, policy: str | None, *, header: bool = False) -> Iterator[str]:
         if version_id is None:
             yield "**Pick a constitution version first.**"
             return
@@ -118,10 +164,12 @@ class PlaygroundHandlers:
         titles = {p.key: p.title
                   for p in self.s.constitutions.version(int(version_id)).content.principles}
         done: list[str] = []
+        if header or policy not in (None, "", "base"):
+            done.append(f"Policy: **{escape_md(self._policy_label(policy))}**")
         try:
             actor = principal(self.s, request)
             for event in self.s.playground.preview(int(version_id), prompt, config,
-                                                   actor=actor):
+                                                   actor=actor, policy=policy):
                 block = f"**{_step_title(event, titles)}**\n\n{prose(event.text or '')}"
                 if event.done:
                     if event.record_id is not None:
@@ -135,20 +183,20 @@ class PlaygroundHandlers:
 
     # --- A/B verdicts --------------------------------------------------------------------------
 
-    def sample_pair(self, request: gr.Request, prompt: str, max_tokens: float, seed: float
-                    ) -> tuple[Any, ...]:
+    def sample_pair(self, request: gr.Request, prompt: str, max_tokens: float, seed: float,
+                    policy: str | None = None) -> tuple[Any, ...]:
         try:
             a, b = self.s.playground.sample_responses(prompt, actor=principal(self.s, request),
                                                       n=2, max_tokens=int(max_tokens),
-                                                      seed=int(seed))
+                                                      seed=int(seed), policy=policy)
         except StudioError as exc:
             return gr.skip(), gr.skip(), f"**Could not sample:** {escape_md(exc.message)}"
         return a, b, "Sampled two responses (temperature 1.0, seeds s and s+1)."
 
     def judge(self, request: gr.Request, version_id: int | None, principle: str | None,
               prompt: str, response_a: str, response_b: str, cot: bool, both_orders: bool,
-              k: float, clamp: bool, seed: float, form: str, few_shots: bool = True
-              ) -> tuple[Any, ...]:
+              k: float, clamp: bool, seed: float, form: str, few_shots: bool = True,
+              policy: str | None = None) -> tuple[Any, ...]:
         if version_id is None:
             return None, "**Pick a constitution version first.**", []
         config = LabelConfig(cot=bool(cot), both_orders=bool(both_orders),
@@ -160,7 +208,8 @@ class PlaygroundHandlers:
         try:
             result = self.s.playground.verdict(int(version_id), PairItem(prompt, response_a,
                                                                           response_b),
-                                               config, actor=principal(self.s, request))
+                                               config, actor=principal(self.s, request),
+                                               policy=policy)
         except StudioError as exc:
             return None, f"**No verdict:** {escape_md(exc.message)}", []
         titles = {p.key: p.title for p in result.version.content.principles}

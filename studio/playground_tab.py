@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 
 from backend.services.container import Services
-from studio.playground_handlers import VARIANT_HEADERS, PlaygroundHandlers
+from studio.playground_handlers import BASE_CHOICE, VARIANT_HEADERS, PlaygroundHandlers
 
 MODEL_CALLS = 2  # playground model calls running at once, all users together
 
@@ -15,6 +15,10 @@ MODEL_CALLS = 2  # playground model calls running at once, all users together
 def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
     h = PlaygroundHandlers(services)
     engine_md = gr.Markdown(elem_id="playground-engine")
+    policy = gr.Dropdown(label="Policy: the model that answers, critiques, revises and judges "
+                         "(base, a finished training job's model, or the server's model)",
+                         choices=[BASE_CHOICE], value="base", allow_custom_value=True,
+                         elem_id="pg-policy")
     with gr.Row():
         constitution = gr.Dropdown(label="Constitution", choices=[], elem_id="pg-constitution")
         version = gr.Dropdown(label="Version", choices=[], elem_id="pg-version")
@@ -40,6 +44,14 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
                             scale=4)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="pg-stop", scale=1)
     preview = gr.Markdown(elem_id="pg-preview")
+    with gr.Accordion("Side by side: the same prompt with two policies", open=False):
+        with gr.Row():
+            policy_b = gr.Dropdown(label="Second policy", choices=[BASE_CHOICE], value="base",
+                                   allow_custom_value=True, elem_id="pg-policy-b")
+            sbs_btn = gr.Button("Run both side by side", elem_id="pg-sbs-run")
+        with gr.Row():
+            sbs_a = gr.Markdown(elem_id="pg-sbs-a")
+            sbs_b = gr.Markdown(elem_id="pg-sbs-b")
 
     with gr.Accordion("A/B verdict", open=True):
         with gr.Row():
@@ -64,6 +76,8 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     demo.load(h.load, inputs=None,
               outputs=[engine_md, constitution, version, principle, prompt_set],
               api_name="playground_load")
+    demo.load(h.policy_choices, inputs=None, outputs=[policy, policy_b],
+              api_name="playground_policies", show_progress="hidden")
     constitution.input(h.versions, inputs=constitution, outputs=version,
                        api_name="playground_versions")
     seen_head = gr.State(None)
@@ -85,15 +99,20 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
     model: dict[str, Any] = {"concurrency_id": "playground-model",
                              "concurrency_limit": MODEL_CALLS}
     running = run_btn.click(h.preview, inputs=[version, principle, prompt, rounds, max_tokens,
-                                               temperature, seed, form], outputs=preview,
-                            api_name="playground_preview", **model)
-    sampling = sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed],
+                                               temperature, seed, form, policy],
+                            outputs=preview, api_name="playground_preview", **model)
+    side_by_side = sbs_btn.click(h.side_by_side,
+                                 inputs=[version, principle, prompt, rounds, max_tokens,
+                                         temperature, seed, form, policy, policy_b],
+                                 outputs=[sbs_a, sbs_b], api_name="playground_side_by_side",
+                                 **model)
+    sampling = sample_btn.click(h.sample_pair, inputs=[prompt, max_tokens, seed, policy],
                                 outputs=[response_a, response_b, verdict_md],
                                 api_name="playground_sample", **model)
     judging = judge_btn.click(h.judge, inputs=[version, principle, prompt, response_a,
                                                response_b, cot, both, k, clamp, seed, form,
-                                               shots],
+                                               shots, policy],
                               outputs=[verdict_plot, verdict_md, variants],
                               api_name="playground_judge", **model)
-    stop_btn.click(None, inputs=None, outputs=None, cancels=[running, sampling, judging],
-                   api_name="playground_stop")
+    stop_btn.click(None, inputs=None, outputs=None,
+                   cancels=[running, side_by_side, sampling, judging], api_name="playground_stop")

@@ -9,6 +9,11 @@ CoT the *final* label (after averaging) is clamped (the paper: 40–60 %). The c
 principles are derived from (seed, item key) only (see ``sampling``). A prompt the engine could
 not score (``ChoiceScores.unscorable``) leaves that variant out; an item with no scored variant
 is returned with ``unscorable`` set. Every variant is recorded in the critique log.
+
+For engines that give no logprobs, ``judge="parsed"`` asks the same question, lets the model
+write a short answer and parses ``(A)``/``(B)`` from it (``backend.cai.parsed_judge``): a HARD
+label (p = 1 or 0). An answer that names neither is recorded as ``unparsed`` and counts as a
+tie (0.5) that every view marks as such. Hard labels are never clamped.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Literal
 from backend.cai import prompts as P
 from backend.cai.constitution import ConstitutionContent, Principle
 from backend.cai.critique_loop import clean_text
+from backend.cai.parsed_judge import JUDGE_MODES, JudgeMode, parsed_choices
 from backend.cai.sampling import eligible, item_key, label_principles
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
 from backend.engines.base import ChoiceScores, Engine, GenerationParams, Prompt
@@ -53,6 +59,7 @@ class LabelConfig:
     form: P.PromptForm = "chat"
     seed: int = 0
     use_few_shots: bool = True  # the constitution's choice / choice_cot examples, if any
+    judge: JudgeMode = "scored"  # scored: soft labels from logprobs; parsed: hard labels
     cot_params: GenerationParams = field(
         default_factory=lambda: GenerationParams(max_tokens=192, stop=P.COT_STOPS))
 
@@ -63,6 +70,9 @@ class LabelConfig:
                 raise ValidationError("The CoT clamp must satisfy 0 ≤ low ≤ 0.5 ≤ high ≤ 1.")
         if not 1 <= self.k_principles <= 64:
             raise ValidationError("The number of principles to ensemble must be 1 to 64.")
+        if self.judge not in JUDGE_MODES:
+            raise ValidationError(f"Judge mode {self.judge!r}: use scored (logprobs) or parsed "
+                                  "(a short answer, parsed for (A) or (B)).")
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,9 @@ class VariantVerdict:
     record_id: int
     cot_record_id: int | None
     bounded: tuple[str, ...] = ()  # choices only estimated (absent from a server's top-k)
+    judge: JudgeMode = "scored"  # parsed: a hard label read from the model's written answer
+    answer: str | None = None  # the parsed judge's written answer
+    unparsed: bool = False  # the answer named neither (A) nor (B): counted as a tie (0.5)
 
 
 @dataclass(frozen=True)
@@ -90,10 +103,16 @@ class Verdict:
     unscorable: str | None = None  # why no variant of this item could be scored
     # the engine's top tokens as evidence when unscorable
     top_tokens: dict[str, float] = field(default_factory=dict)
+    judge: JudgeMode = "scored"
 
     @property
     def scored(self) -> bool:
         return self.unscorable is None
+
+    @property
+    def unparsed(self) -> int:
+        """Variants whose written answer named neither choice (parsed judge only)."""
+        return sum(1 for v in self.variants if v.unparsed)
 
     @property
     def winner(self) -> str:
@@ -151,7 +170,7 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         "k_principles": config.k_principles, "form": config.form,
         "cot_clamp": list(config.cot_clamp) if config.cot_clamp else None,
         "clamp_applies_to": "the averaged label", "seed": config.seed,
-        "use_few_shots": config.use_few_shots,
+        "use_few_shots": config.use_few_shots, "judge": config.judge,
         "few_shots": {"kind": shot_kind, "positions": [i for i, _ in used]}}
     if config.cot:
         cot_prompts = [P.cot_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order),
@@ -166,21 +185,27 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         P.choice_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order), j.principle,
                         config.form, reasoning=r, shots=shots)
         for j, r in zip(jobs, reasoning, strict=True)]
-    scores = engine.score_choices(score_prompts, CHOICES)
+    answers: list[str | None] = [None] * len(jobs)
+    if config.judge == "parsed":
+        scores, answers = parsed_choices(engine, score_prompts)
+    else:
+        scores = engine.score_choices(score_prompts, CHOICES)
     ids = logger.log([
-        _step(engine, "verdict", chains[j.item], s.prompt_sent, _verdict_output(s),
-              version_id, j, params, s.latency_s, cot_id, _probabilities(s, j.order))
-        for j, s, cot_id in zip(jobs, scores, cot_ids, strict=True)])
+        _step(engine, "verdict", chains[j.item], s.prompt_sent, _verdict_output(s, a),
+              version_id, j, params, s.latency_s, cot_id, _probabilities(s, j.order, a))
+        for j, s, cot_id, a in zip(jobs, scores, cot_ids, answers, strict=True)])
     by_item: list[list[VariantVerdict]] = [[] for _ in clean]
     why: list[ChoiceScores | None] = [None] * len(clean)
-    for j, s, r, cot_id, rid in zip(jobs, scores, reasoning, cot_ids, ids, strict=True):
+    for j, s, r, cot_id, rid, a in zip(jobs, scores, reasoning, cot_ids, ids, answers,
+                                       strict=True):
         if not s.scored:
             why[j.item] = why[j.item] or s
             continue
         p_first = s.probs["A"]
         p_a = p_first if j.order == "AB" else 1.0 - p_first
         by_item[j.item].append(VariantVerdict(j.principle.key, j.order, p_a, p_first, False,
-                                              r, rid, cot_id, s.bounded))
+                                              r, rid, cot_id, s.bounded, config.judge, a,
+                                              a is not None and p_first == 0.5))
     return [_verdict(chains[i], vs, why[i], config) for i, vs in enumerate(by_item)]
 
 
@@ -189,23 +214,32 @@ def _verdict(chain: str, variants: list[VariantVerdict], why: ChoiceScores | Non
     if not variants:
         return Verdict(chain, math.nan, (), config.seed,
                        unscorable=(why.unscorable if why else None) or "not scored",
-                       top_tokens=dict(why.top_tokens) if why else {})
+                       top_tokens=dict(why.top_tokens) if why else {}, judge=config.judge)
     mean = fmean(v.p_a for v in variants)
     p_a = mean
-    if config.cot and config.cot_clamp is not None:  # the paper clamps the final CoT label
+    # the paper clamps the final CoT label (soft labels only: hard labels stay hard)
+    if config.cot and config.cot_clamp is not None and config.judge == "scored":
         lo, hi = config.cot_clamp
         p_a = min(max(mean, lo), hi)
-    return Verdict(chain, p_a, tuple(variants), config.seed, clamped=p_a != mean)
+    return Verdict(chain, p_a, tuple(variants), config.seed, clamped=p_a != mean,
+                   judge=config.judge)
 
 
-def _verdict_output(s: ChoiceScores) -> str:
+def _verdict_output(s: ChoiceScores, answer: str | None = None) -> str:
     if not s.scored:
         return f"unscorable: {s.unscorable}"
+    if answer is not None:  # the parsed judge: its own words, and what was read from them
+        read = "unparseable (counted as a tie)" if s.probs["A"] == 0.5 else (
+            "A" if s.probs["A"] > 0.5 else "B")
+        return f"{answer}\n[parsed: {read}]"
     return "A" if s.probs["A"] >= 0.5 else "B"
 
 
-def _probabilities(s: ChoiceScores, order: Order) -> dict[str, object]:
+def _probabilities(s: ChoiceScores, order: Order, answer: str | None = None
+                   ) -> dict[str, object]:
     out: dict[str, object] = {"probs": s.probs, "logprobs": s.logprobs, "order": order}
+    if answer is not None:
+        out.update(judge="parsed", hard=True, answer=answer, unparsed=s.probs.get("A") == 0.5)
     if s.scored:
         p_first = s.probs["A"]
         out.update(p_first=p_first, p_a=p_first if order == "AB" else 1.0 - p_first)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.cai import metrics
+from backend.cai.parsed_judge import hard_counts
 from backend.errors import NotFoundError, ValidationError
 from db import evaluation_repo as repo
 from db.engine import Database
@@ -49,6 +50,8 @@ class Report:
     position_consistency: metrics.Estimate | None
     # verdicts whose p(A) rests on a bounded estimate (a choice absent from a server's top-k)
     bounded_verdicts: int = 0
+    judge: str = "scored"  # parsed: hard labels read from written answers (no logprobs)
+    unparsed_verdicts: int = 0  # parsed judge: verdicts with an answer naming neither choice
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class DisagreementRow:
     principles: list[str]
     cot: list[str]
     record_ids: list[int]
+    hard: bool = False  # a parsed judge's hard label
+    unparsed: int = 0  # its variants whose answer named neither choice (counted as a tie)
 
     @property
     def confidence(self) -> float:
@@ -128,8 +133,14 @@ class AgreementService:
             ).per_principle
         with self._db.read() as s:
             bounded = repo.count_bounded_verdicts(s, evaluation_id=evaluation_id)
+            row = repo.get_evaluation(s, evaluation_id=evaluation_id)
+            judge = str(row.config.get("judge", "scored")) if row is not None else "scored"
+            unparsed = 0
+            if judge == "parsed":
+                cols = repo.verdict_columns(s, evaluation_id=evaluation_id)
+                unparsed = sum(1 for v in cols.variants if hard_counts(v)[1])
         return Report(evaluation_id, summary, per_principle, summary.position_consistency,
-                      bounded)
+                      bounded, judge, unparsed)
 
     def disagreements(self, evaluation_id: int, *, principle: str | None = None,
                       min_confidence: float = 0.5, max_confidence: float = 1.0,
@@ -158,7 +169,8 @@ class AgreementService:
         return [DisagreementRow(r.item_id, r.prompt, r.response_a, r.response_b, r.human_label,
                                 r.p_a, list(r.principle_keys),
                                 [str(x["cot"]) for x in r.variants if x.get("cot")],
-                                list(r.record_ids)) for r in page], total
+                                list(r.record_ids), *hard_counts(r.variants))
+                for r in page], total
 
     def compare(self, evaluation_a: int, evaluation_b: int, *, n_boot: int = 1000
                 ) -> metrics.RunComparison:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from backend.cai.parsed_judge import hard_counts
 from backend.cai.ratings import Interval, Match, Ratings, mean_interval, rate
 from backend.errors import ValidationError
 from backend.services.comparisons import ComparisonInfo, ComparisonService
@@ -47,6 +48,21 @@ class ComparisonReport:
     n_boot: int
     # reward model reference -> each policy's mean score of its responses
     rewards: dict[str, list[Interval]] = field(default_factory=dict)
+    judge: str = "scored"  # parsed: hard labels read from written answers (no logprobs)
+    unparsed: int = 0  # parsed judge: verdicts with an answer naming neither choice
+
+    @property
+    def judge_note(self) -> str:
+        return judge_note(self.judge, self.unparsed, self.verdicts)
+
+
+def judge_note(judge: str, unparsed: int, verdicts: int) -> str:
+    """How the verdicts were made, in one plain-text line (UI, CLI and exports say the same)."""
+    if judge != "parsed":
+        return "soft labels (p(A) from the judge's logprobs)"
+    return (f"HARD labels parsed from the judge's written answer (no logprobs): p(A) is 1 or 0; "
+            f"{unparsed} of {verdicts} verdicts had an unparseable answer, counted as a tie "
+            "(0.5)")
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,14 @@ class JudgedPair:
     variants: list[dict[str, object]]
     chain_id: str
     record_ids: list[int]
+
+    @property
+    def hard(self) -> bool:
+        return hard_counts(self.variants)[0]
+
+    @property
+    def unparsed(self) -> int:
+        return hard_counts(self.variants)[1]
 
 
 def _axis(tags: tuple[str, ...]) -> str | None:
@@ -126,9 +150,10 @@ class ComparisonReports:
             found = _ratings(n, subset, n_boot, seed) if subset else None
             if found is not None:
                 by_axis[axis] = list(found.elo)
+        unparsed = sum(1 for r in rows if hard_counts(list(r.variants))[1])
         return ComparisonReport(info, len(rows), ratings, pairwise, by_axis,
                                 self._by_principle(n, rows, min(n_boot, 300), seed), n_boot,
-                                rewards)
+                                rewards, info.config.judge, unparsed)
 
     def changes(self, comparison_id: int, earlier_id: int, *, n_boot: int = 1000
                 ) -> list[RatingChange]:

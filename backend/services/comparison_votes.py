@@ -5,8 +5,9 @@ newest vote on a pair counts. ``agreement`` gives the inter-annotator agreement 
 α, and the plain agreement of two people) next to the AI judge's agreement with the votes, its
 ceiling. ``make_dataset`` turns the voted pairs into an ordinary
 human-labelled pair dataset (through the dataset importer, so it is validated and hashed like an
-uploaded file), which the Agreement lab then evaluates like any other: the pair's label is the
-mean of its voters' labels, rounded to A, B or tie.
+uploaded file), which the Agreement lab then evaluates like any other: the pair's label is its
+adjudicated label where an editor ruled on a disagreement (``adjudicate``), else the mean of its
+voters' labels, rounded to A, B or tie.
 """
 
 from __future__ import annotations
@@ -43,6 +44,29 @@ class VoteAgreement:
 def _agree(x: float, y: float) -> float:
     sx, sy = (x > 0.5) - (x < 0.5), (y > 0.5) - (y < 0.5)
     return 1.0 if sx == sy else 0.0 if sx == -sy else 0.5
+
+
+@dataclass(frozen=True)
+class PairVotes:
+    """Who voted what on one pair, and the ruling on it if any."""
+
+    verdict_id: int
+    votes: dict[str, float]  # voter -> newest label
+    ruling: float | None  # the adjudicated label
+    adjudicator: str | None
+    reason: str
+
+    @property
+    def disputed(self) -> bool:
+        """Voters disagree (different labels)."""
+        return len(set(self.votes.values())) > 1
+
+    @property
+    def label(self) -> float:
+        """The pair's label in the dataset: the ruling, else the mean of the votes."""
+        if self.ruling is not None:
+            return self.ruling
+        return sum(self.votes.values()) / len(self.votes)
 
 
 @dataclass(frozen=True)
@@ -109,14 +133,49 @@ class ComparisonVotes:
                              sum(human) / len(human) if human else None,
                              sum(machine) / len(machine) if machine else None)
 
-    def labels(self, comparison_id: int) -> dict[int, float]:
-        """Pair (verdict id) -> the mean of its voters' newest labels."""
+    def pair_votes(self, comparison_id: int) -> list[PairVotes]:
+        """Every voted pair with its voters' newest labels and its ruling, by pair id."""
         with self._db.read() as s:
             votes = repo.current_votes(s, comparison_id=comparison_id)
-        by_pair: dict[int, list[float]] = {}
-        for (verdict_id, _), label in votes.items():
-            by_pair.setdefault(verdict_id, []).append(label)
-        return {k: sum(v) / len(v) for k, v in by_pair.items()}
+            rulings = repo.current_adjudications(s, comparison_id=comparison_id)
+        by_pair: dict[int, dict[str, float]] = {}
+        for (verdict_id, voter), label in votes.items():
+            by_pair.setdefault(verdict_id, {})[voter] = label
+        out = []
+        for verdict_id in sorted(by_pair):
+            r = rulings.get(verdict_id)
+            out.append(PairVotes(verdict_id, by_pair[verdict_id], r.label if r else None,
+                                 r.adjudicator if r else None, r.reason if r else ""))
+        return out
+
+    def labels(self, comparison_id: int) -> dict[int, float]:
+        """Pair (verdict id) -> its adjudicated label, else the mean of its voters' newest
+        labels."""
+        return {p.verdict_id: p.label for p in self.pair_votes(comparison_id)}
+
+    def adjudicate(self, comparison_id: int, verdict_id: int, label: str, *,
+                   actor: Principal, reason: str = "") -> PairVotes:
+        """Record the label of a pair whose voters disagreed (editors and admins); it becomes
+        the pair's label in the votes dataset. Audited; a later ruling replaces it."""
+        require(actor, Action.EDIT_CONSTITUTION)
+        if label not in LABELS:
+            raise ValidationError(f"Adjudicate A, B or tie, not {label!r}.")
+        reason = reason.strip()[:2000]
+        found = {p.verdict_id: p for p in self.pair_votes(comparison_id)}
+        pair = found.get(verdict_id)
+        if pair is None or not pair.disputed:
+            disputed = ", ".join(f"#{p.verdict_id}" for p in found.values() if p.disputed)
+            raise ValidationError(
+                f"Pair #{verdict_id} of comparison {comparison_id} has no disagreement to "
+                f"adjudicate (disputed pairs: {disputed or 'none'}).")
+        with self._db.write() as s:
+            repo.add_adjudication(s, comparison_id=comparison_id, verdict_id=verdict_id,
+                                  adjudicator=actor.name, label=LABELS[label], reason=reason)
+            append_event(s, actor=actor.name, action="comparison.adjudicate",
+                         entity_type="comparison", entity_id=str(comparison_id),
+                         payload={"pair": verdict_id, "label": label, "reason": reason,
+                                  "votes": pair.votes})
+        return PairVotes(verdict_id, pair.votes, LABELS[label], actor.name, reason)
 
     def make_dataset(self, comparison_id: int, *, actor: Principal,
                      name: str = "") -> DatasetInfo:

@@ -32,6 +32,7 @@ from backend.access import Action, Principal, require
 from backend.cai.constitution import normalise_newlines, text_problem
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.pair_formats import first_human_turn
+from backend.cai.parsed_judge import JUDGE_MODES, hard_label_fields
 from backend.cai.steplog import StepLogger, StepRecord, new_chain_id
 from backend.engines.base import GenerationParams, Prompt
 from backend.errors import EngineError, NotFoundError, ValidationError
@@ -64,17 +65,21 @@ class ComparisonConfig:
     seed: int = 0
     reward_models: tuple[str, ...] = ()  # job:<id> of succeeded reward-model jobs
     reward_max_length: int = 512
+    judge: str = "scored"  # scored: soft labels (logprobs); parsed: hard labels from answers
 
     def label_config(self) -> LabelConfig:
         return LabelConfig(cot=self.cot, both_orders=self.both_orders,
                            k_principles=self.k_principles, cot_clamp=self.cot_clamp,
-                           form="raw" if self.form == "raw" else "chat", seed=self.seed)
+                           form="raw" if self.form == "raw" else "chat", seed=self.seed,
+                           judge="parsed" if self.judge == "parsed" else "scored")
 
     def generation(self) -> GenerationParams:
         return GenerationParams(max_tokens=self.max_new_tokens, temperature=self.temperature,
                                 seed=self.seed)
 
     def validate(self) -> None:
+        if self.judge not in JUDGE_MODES:
+            raise ValidationError(f"Judge mode {self.judge!r}: use scored or parsed.")
         if not 1 <= self.max_prompts <= 5000:
             raise ValidationError("max_prompts must be between 1 and 5000.")
         if not 1 <= self.max_new_tokens <= 4096:
@@ -427,7 +432,8 @@ class ComparisonService:
                      "chain_id": v.chain_id, "per_principle": v.per_principle,
                      "variants": [{"principle": x.principle_key, "order": x.order, "p_a": x.p_a,
                                    "p_first": x.p_first, "clamped": x.clamped, "cot": x.cot,
-                                   "record_id": x.record_id} for x in v.variants],
+                                   "record_id": x.record_id, **hard_label_fields(x)}
+                                  for x in v.variants],
                      "record_ids": [x.record_id for x in v.variants]}
                     for (p, a, b), v in zip(chunk, verdicts, strict=True) if v.scored]
             if len(rows) < len(chunk):  # never a silent 0.5: left unjudged, retried on resume

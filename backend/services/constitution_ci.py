@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from backend.access import Action, Principal, require
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
@@ -33,6 +34,14 @@ class AliasInfo:
     version_id: int
     version_number: int
     set_by: str
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    name: str
+    version_number: int | None  # None: the alias was removed
+    set_by: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,21 @@ class ConstitutionCI:
             out.append(AliasInfo(name, version_id,
                                  self._constitutions.version(version_id).info.number,
                                  rows[name].set_by))
+        return out
+
+    def alias_history(self, constitution_id: int) -> list[AliasMove]:
+        """Every setting, move and removal of this constitution's aliases, newest first."""
+        with self._db.read() as s:
+            rows = alias_repo.all_rows(s, constitution_id=constitution_id)
+        numbers: dict[int, int] = {}
+        out = []
+        for r in reversed(rows):
+            number = None
+            if r.version_id is not None:
+                if r.version_id not in numbers:
+                    numbers[r.version_id] = self._constitutions.version(r.version_id).info.number
+                number = numbers[r.version_id]
+            out.append(AliasMove(r.name, number, r.set_by, r.created_at))
         return out
 
     def resolve(self, constitution_id: int, ref: str | None) -> VersionDetail:

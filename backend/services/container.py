@@ -23,6 +23,7 @@ from backend.services.golden import GoldenCaseService
 from backend.services.jobs import JobService
 from backend.services.playground import PlaygroundService
 from backend.services.policies import PolicyResolver
+from backend.services.policy_engines import PolicyEngines
 from backend.services.prompt_sets import PromptSetService, default_prompt_set_path
 from backend.services.provenance import ProvenanceService
 from backend.services.users import UserService
@@ -59,6 +60,8 @@ class Services:
     ci: ConstitutionCI
 
     def close(self) -> None:
+        if self.playground.policies is not None:
+            self.playground.policies.close()
         self.engines.close()
         self.db.dispose()
 
@@ -76,8 +79,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     prompt_set = settings.prompt_set_path or default_prompt_set_path()
     prompt_sets = PromptSetService(db, max_import_bytes=settings.max_dataset_bytes)
     jobs = JobService(db, settings)
-    comparisons = ComparisonService(db, constitutions, engines, critique_log,
-                                    PolicyResolver(db, engines, jobs, settings.data_dir),
+    policies = PolicyResolver(db, engines, jobs, settings.data_dir)
+    comparisons = ComparisonService(db, constitutions, engines, critique_log, policies,
                                     prompt_set)
     datasets = DatasetService(db, max_import_bytes=settings.max_dataset_bytes)
     golden = GoldenCaseService(db, constitutions, engines, critique_log)
@@ -91,7 +94,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         engines=engines,
         critique_log=critique_log,
         playground=PlaygroundService(constitutions, engines, critique_log, prompt_set,
-                                     fallback=prompt_sets.prompts),
+                                     fallback=prompt_sets.prompts,
+                                     policies=PolicyEngines(policies)),
         datasets=datasets,
         evaluations=EvaluationService(db, constitutions, engines, critique_log),
         agreement=agreement,

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.access import Action, Principal, require
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
+from backend.cai.parsed_judge import JUDGE_MODES, hard_label_fields
 from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService, DeferredStepLogger
@@ -50,14 +51,18 @@ class EvaluationConfig:
     form: str = "chat"
     batch_size: int = 32
     use_few_shots: bool = True  # the constitution's labelling examples in front of questions
+    judge: str = "scored"  # scored: soft labels (logprobs); parsed: hard labels from answers
 
     def label_config(self) -> LabelConfig:
         return LabelConfig(cot=self.cot, both_orders=self.both_orders,
                            k_principles=self.k_principles, cot_clamp=self.cot_clamp,
                            form="raw" if self.form == "raw" else "chat", seed=self.seed,
-                           use_few_shots=self.use_few_shots)
+                           use_few_shots=self.use_few_shots,
+                           judge="parsed" if self.judge == "parsed" else "scored")
 
     def validate(self) -> None:
+        if self.judge not in JUDGE_MODES:
+            raise ValidationError(f"Judge mode {self.judge!r}: use scored or parsed.")
         if self.sample_size is not None and self.sample_size < 1:
             raise ValidationError("sample_size must be at least 1 (or empty for all items).")
         if not 1 <= self.batch_size <= 1024:
@@ -403,7 +408,8 @@ def _verdict_row(item_id: int, verdict: Verdict, human: float | None = None,
         "principle_keys": list(verdict.per_principle),
         "variants": [{"principle": v.principle_key, "order": v.order, "p_a": v.p_a,
                       "p_first": v.p_first, "clamped": v.clamped, "cot": v.cot,
-                      "record_id": ids.get(v.record_id, v.record_id)}
+                      "record_id": ids.get(v.record_id, v.record_id),
+                      **hard_label_fields(v)}
                      for v in verdict.variants],
         "record_ids": [ids.get(v.record_id, v.record_id) for v in verdict.variants],
         "bounded": sum(1 for v in verdict.variants if v.bounded),

@@ -116,26 +116,30 @@ class PolicyResolver:
     def reward_options(self) -> list[str]:
         return [f"job:{j.id}" for j in self._jobs.finished_of_kinds(["reward"])]
 
-    @contextmanager
-    def engine(self, policy: Policy) -> Iterator[Engine]:
-        """The engine that answers for ``policy`` (built for the block, then closed; the base
-        model is the studio's own engine and stays open)."""
+    def build(self, policy: Policy) -> tuple[Engine, bool]:
+        """The engine that answers for ``policy`` and whether the caller owns it (must close
+        it): the base model is the studio's own engine; the others are built here."""
         if policy.kind == "base":
             engine = self._engines.get()
             if engine.info.model != policy.location:
                 raise EngineError(f"The comparison's base model was {policy.location} but the "
                                   f"active engine is now {engine.info.model}; switch back in "
                                   "Settings, or start a new comparison.")
-            yield engine
-            return
+            return engine, False
         if policy.kind == "server":
             config = self._engines.config
-            built = factory.build_openai_compat(config.base_url, policy.location, config.api_key,
-                                                max_in_flight=config.max_in_flight,
-                                                timeout_s=config.timeout_s)
-        else:
-            built = factory.build_local(policy.location, display_name=policy.label)
+            return factory.build_openai_compat(config.base_url, policy.location, config.api_key,
+                                               max_in_flight=config.max_in_flight,
+                                               timeout_s=config.timeout_s), True
+        return factory.build_local(policy.location, display_name=policy.label), True
+
+    @contextmanager
+    def engine(self, policy: Policy) -> Iterator[Engine]:
+        """The engine that answers for ``policy`` (built for the block, then closed; the base
+        model is the studio's own engine and stays open)."""
+        built, owned = self.build(policy)
         try:
             yield built
         finally:
-            built.close()
+            if owned:
+                built.close()

@@ -1,6 +1,7 @@
-"""The Compare tab in real Chromium: the base model (offline: the tiny demo model) against an
-SFT job's output model, run on a small prompt file, then the win-rate chart, the ratings table
-and the side-by-side browser."""
+"""The Compare tab in real Chromium: the base model (offline: the tiny demo model) against the
+output model of a REAL SFT job (the SFT stage trained on the tiny model in the fixture, a few
+seconds), run on a small prompt file, then the win-rate chart, the ratings table, the
+side-by-side browser, votes, and "open in Playground" on the trained policy."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.backend.services.comparison_data import finished_sft_job, perturbed_checkpoint
+from tests.backend.services.comparison_data import trained_sft_job
 from tests.browser.conftest import Studio
-from tests.browser.journey_helpers import open_tab, set_number, shoot, textbox
+from tests.browser.journey_helpers import open_tab, set_number, set_slider, shoot, textbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,10 +22,8 @@ RUN_TIMEOUT = 240_000  # generation and judging on a shared CPU
 
 
 def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path,
-                                      tiny_model_path: Path,
-                                      tmp_path_factory: pytest.TempPathFactory) -> None:
-    job_id = finished_sft_job(studio.services, perturbed_checkpoint(
-        tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"))
+                                      tiny_model_path: Path) -> None:
+    job_id = trained_sft_job(studio.services, tiny_model_path)
     prompts = tmp_path / "harmless-prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": f"How do I stay safe, case {i}?"}) + "\n"
                                for i in range(3)), encoding="utf-8")
@@ -70,3 +69,31 @@ def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path
     page.locator("#cmp-votes-dataset").click()
     expect(page.locator("#cmp-vote-result")).to_contain_text("1 human-labelled pairs",
                                                              timeout=TIMEOUT)
+
+    # a second voter disagrees; an editor adjudicates, and the votes view shows the ruling
+    from backend.access import local_admin
+
+    studio.services.comparison_votes.vote(1, 1, "B", actor=local_admin("second voter"))
+    page.locator("#cmp-votes-view-btn").click()
+    expect(page.locator("#cmp-votes-view")).to_contain_text("1 disputed", timeout=TIMEOUT)
+    set_number(page, "cmp-adj-pair", 1)
+    textbox(page, "cmp-adj-reason").fill("B is safer")
+    page.locator("#cmp-adjudicate").click()
+    expect(page.locator("#cmp-adj-result")).to_contain_text("Adjudicated pair #1",
+                                                            timeout=TIMEOUT)
+    expect(page.locator("#cmp-votes-view")).to_contain_text("adjudicated by")
+
+    # open the trained policy in the Playground from the results
+    link = page.locator(f"#cmp-summary a[href*='policy=job%3A{job_id}']")
+    expect(link).to_be_visible()
+    page.goto(f"{studio.url}/{link.get_attribute('href')}")
+    expect(page.locator("#pg-policy input")).to_have_value(f"job:{job_id} sft · sl-cai sft",
+                                                           timeout=TIMEOUT)
+    expect(page.locator("#pg-version input")).to_have_value("v1 (head)", timeout=TIMEOUT)
+    textbox(page, "pg-prompt").fill("How do I stay safe?")
+    set_slider(page, "pg-rounds", 1)
+    set_slider(page, "pg-max-tokens", 8)
+    page.locator("#pg-run").click()
+    preview = page.locator("#pg-preview")
+    expect(preview).to_contain_text(f"Policy: job:{job_id} sft", timeout=RUN_TIMEOUT)
+    expect(preview).to_contain_text("Round 1 · revision", timeout=RUN_TIMEOUT)

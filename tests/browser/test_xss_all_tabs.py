@@ -172,3 +172,53 @@ def test_an_uploaded_prompt_set_name_renders_as_text(studio: Studio, page: Page,
     _assert_inert(page)
     stored = studio.services.prompt_sets.list_all()
     assert any(p.name == f"set {IMG}" for p in stored)
+
+
+def test_issue16_views_render_as_text(studio: Studio, page: Page) -> None:
+    """The votes view with adjudication (voter names, ruling reason), the version-alias tables
+    (who set an alias) and the Playground side-by-side (a hostile prompt) show text only."""
+    from db import alias_repo
+
+    services = studio.services
+    v, _, _ = head_version(services)
+    ids = log_chain(services, prompt="p", response="r", critique="c", revision="v",
+                    version_id=v, principle_key=head_version(services)[1])
+    _seed_comparison(services, v, ids[2])
+    votes = services.comparison_votes
+    votes.vote(1, 1, "A", actor=local_admin(f"voter {IMG}"))
+    votes.vote(1, 1, "B", actor=local_admin(f"voter {SCRIPT}"))
+    votes.adjudicate(1, 1, "tie", actor=OWNER, reason=f"reason {PAYLOAD}")
+    cid = services.constitutions.list_all()[0].id
+    with services.db.write() as s:
+        alias_repo.set_alias(s, constitution_id=cid, name="production", version_id=v,
+                             set_by=f"setter {IMG}")
+    page.goto(studio.url)
+
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("#cmp-run input")).to_have_value("#1 hostile comparison",
+                                                         timeout=TIMEOUT)
+    page.locator("#cmp-votes-view-btn").click()
+    view = page.locator("#cmp-votes-view")
+    expect(view).to_contain_text(f"voter {IMG}", timeout=TIMEOUT)
+    expect(view).to_contain_text(f"voter {SCRIPT}")
+    expect(view).to_contain_text(f"reason zebra {IMG}")
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Constitution").click()
+    page.get_by_text("Version aliases (production, staging)").click()
+    expect(page.locator("#alias-table")).to_contain_text(f"setter {IMG}", timeout=TIMEOUT)
+    expect(page.locator("#alias-history")).to_contain_text(f"setter {IMG}")
+    _assert_inert(page)
+
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.locator("#pg-version input").first).to_have_value("v1 (head)", timeout=TIMEOUT)
+    page.locator("#pg-prompt textarea").fill(f"prompt {PAYLOAD}")
+    for slider in ("pg-rounds", "pg-max-tokens"):
+        box = page.locator(f"#{slider} input[type=number]").first
+        box.fill("1" if slider == "pg-rounds" else "8")
+        box.press("Enter")
+    page.get_by_text("Side by side: the same prompt with two policies").click()
+    page.locator("#pg-sbs-run").click()
+    expect(page.locator("#pg-sbs-b")).to_contain_text("Round 1 · revision", timeout=120_000)
+    expect(page.locator("#pg-sbs-a")).to_contain_text("Policy: base")
+    _assert_inert(page)

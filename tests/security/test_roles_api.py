@@ -227,18 +227,24 @@ def _playground_version(c: Client) -> int:
 
 def _preview(c: Client, role: Role, ctx: Ctx) -> Any:
     version = _playground_version(c)
-    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat",
+    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat", "base",
                      api_name="/playground_preview")
 
 
+def _side_by_side(c: Client, role: Role, ctx: Ctx) -> Any:
+    version = _playground_version(c)
+    return c.predict(version, "sample", "How do I pick a lock?", 1, 8, 0.0, 0, "chat", "base",
+                     "base", api_name="/playground_side_by_side")
+
+
 def _sample(c: Client, role: Role, ctx: Ctx) -> Any:
-    return c.predict("Tell me a story.", 8, 0, api_name="/playground_sample")
+    return c.predict("Tell me a story.", 8, 0, "base", api_name="/playground_sample")
 
 
 def _judge(c: Client, role: Role, ctx: Ctx) -> Any:
     version = _playground_version(c)
     return c.predict(version, "sample", "Help?", "Sure, here is how.", "No.", False, False, 1,
-                     True, 0, "chat", True, api_name="/playground_judge")
+                     True, 0, "chat", True, "base", api_name="/playground_judge")
 
 
 PAIRS = [{"prompt": f"Question {i}?", "response_a": f"Helpful answer {i}.",
@@ -355,9 +361,43 @@ def _vote(c: Client, role: Role, ctx: Ctx) -> Any:
     return c.predict(ctx["comparison_id"], ctx["pair"], "B", api_name="/compare_vote")
 
 
+def _prep_disputed_pair(s: Studio, role: Role) -> Ctx:
+    ctx = _prep_voted_pair(s, role)
+    s.services.comparison_votes.vote(ctx["comparison_id"], ctx["pair"], "B",
+                                     actor=local_admin("second voter"))
+    return ctx
+
+
+def _adjudicate(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/compare_load")
+    return c.predict(ctx["comparison_id"], ctx["pair"], "tie", f"ruled by {role.value}",
+                     api_name="/compare_adjudicate")
+
+
 def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
     c.predict(api_name="/compare_load")
     return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
+
+
+def _prep_alias(s: Studio, role: Role) -> Ctx:
+    cid = s.services.constitutions.list_all()[0].id
+    name = f"staging-{role.value}"
+    s.services.ci.set_alias(cid, name, 1, actor=ROOT)
+    return {"constitution": cid, "alias": name}
+
+
+def _prep_constitution_id(s: Studio, role: Role) -> Ctx:
+    return {"constitution": s.services.constitutions.list_all()[0].id}
+
+
+def _alias_set(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/aliases_load")
+    return c.predict(ctx["constitution"], "production", 1, api_name="/alias_set")
+
+
+def _alias_remove(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/aliases_load")
+    return c.predict(ctx["constitution"], ctx["alias"], api_name="/alias_remove")
 
 
 def _configure(c: Client, role: Role, ctx: Ctx) -> Any:
@@ -478,6 +518,8 @@ WRITES: dict[str, Write] = {
                            prep=_prep_one_golden_case),
     # Playground tab
     "playground_preview": Write(Action.RUN_PREVIEW, _preview, r"critique log record \[#"),
+    "playground_side_by_side": Write(Action.RUN_PREVIEW, _side_by_side,
+                                     r"Policy: base.*critique log record \[#"),
     "playground_sample": Write(Action.RUN_PREVIEW, _sample, "Sampled two responses",
                                stores=False),
     "playground_judge": Write(Action.RUN_PREVIEW, _judge, "position consistent"),
@@ -501,6 +543,13 @@ WRITES: dict[str, Write] = {
                           prep=_prep_judged_pair),
     "compare_votes_dataset": Write(Action.RUN_EVALUATION, _votes_dataset, "Made dataset",
                                    prep=_prep_voted_pair),
+    "compare_adjudicate": Write(Action.EDIT_CONSTITUTION, _adjudicate, "Adjudicated pair #",
+                                prep=_prep_disputed_pair),
+    # Constitution tab: version aliases (issue 16 point 8)
+    "alias_set": Write(Action.EDIT_CONSTITUTION, _alias_set, r"Set production|Moved production",
+                       prep=_prep_constitution_id),
+    "alias_remove": Write(Action.EDIT_CONSTITUTION, _alias_remove, "Removed alias",
+                          prep=_prep_alias),
     # Settings tab
     "engine_configure": Write(Action.CONFIGURE, _configure, "Engine switched", prep=_prep_model),
     "user_add": Write(Action.MANAGE_USERS, _add_user, "Added "),
@@ -552,7 +601,9 @@ READS = {
     "agreement_report", "agreement_disagreements", "agreement_compare",
     "engine_settings", "engine_health", "users_intro", "users_list",
     "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
-    "compare_browse", "compare_changes",
+    "compare_browse", "compare_changes", "aliases_load", "aliases_show",
+    "playground_policies", "compare_playground_links",
+    "compare_votes_view",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",

@@ -54,3 +54,31 @@ def test_report_and_browser(services: Services, tiny_engine: Any, tiny_model_pat
     changed = h.changes(info.id, info.id)  # against itself: nothing moved
     assert "| +0 |" in changed and not re.search(r"(?<!\\)<img", changed)
     assert "Pick a comparison and an earlier one" in h.changes(info.id, None)
+
+
+def test_parsed_judge_is_marked_in_results(services: Services, tiny_engine: Any,
+                                           tiny_model_path: Path,
+                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A comparison judged by parsed answers (no logprobs): hard labels, marked in the
+    summary and on every pair of the browser; an unparseable answer is a marked tie."""
+    services.engines.use(tiny_engine, "tiny test model")
+    job_id = finished_sft_job(services, perturbed_checkpoint(
+        tiny_model_path, tmp_path_factory.getbasetemp() / "tiny-perturbed"))
+    version = services.constitutions.list_all()[0].head.id
+    h = CompareHandlers(services)
+    started = h.launch(None, ["base", f"job:{job_id}"], version, "", 2, 4, False, True, 1, 0,  # type: ignore[arg-type]
+                       [], "parsed")
+    assert "Started comparison #" in started[0]
+    info = services.comparisons.wait(services.comparisons.list_all()[0].id, timeout=300)
+    assert info.status == "done" and info.config.judge == "parsed"
+    report = services.comparison_reports.report(info.id, n_boot=50)
+    assert report.judge == "parsed"
+    pairs, _ = services.comparison_reports.pairs(info.id)
+    assert all(p.hard for p in pairs) and all(p.p_a in (0.0, 0.5, 1.0) for p in pairs)
+    # the random-weights model rarely writes (A) or (B): its ties are counted as unparsed
+    assert report.unparsed == sum(1 for p in pairs if p.unparsed)
+    summary = h.report(info.id)[0]
+    assert "**Judge: parsed answers.** HARD labels" in summary
+    assert f"{report.unparsed} of {report.verdicts} verdicts" in summary
+    shown = h.browse(info.id, 1)
+    assert shown.count("hard label (parsed)") == len(pairs)

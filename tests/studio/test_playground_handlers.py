@@ -61,7 +61,7 @@ def test_judge_can_switch_the_labelling_examples_off(monkeypatch) -> None:  # ty
     seen: list[LabelConfig] = []
 
     class Playground:
-        def verdict(self, version_id, item, config, actor):  # type: ignore[no-untyped-def]
+        def verdict(self, version_id, item, config, actor, policy=None):  # type: ignore[no-untyped-def]
             seen.append(config)
             raise __import__("backend.errors", fromlist=["x"]).ValidationError("stop here")
 

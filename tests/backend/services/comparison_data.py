@@ -57,3 +57,38 @@ def finished_sft_job(services: Services, model_dir: Path, name: str = "sl-cai sf
     (job_dir / "result.json").write_text(json.dumps(
         {"status": "succeeded", "outputs": {"model_dir": str(output)}}), encoding="utf-8")
     return job_id
+
+
+def trained_sft_job(services: Services, tiny_model_path: Path, name: str = "sl-cai sft",
+                    max_steps: int = 4) -> int:
+    """A REAL SFT job on the tiny model: a small SL-CAI dataset, the SFT stage run in process
+    through the training entry point (as the stage tests do), recorded as a succeeded job whose
+    result.json names the trained model."""
+    from backend.training import entry
+    from tests.backend.training.conftest import insert_sl_cai_dataset
+
+    dataset_id = insert_sl_cai_dataset(services)
+    config = {"model": str(tiny_model_path), "sl_cai_dataset_id": dataset_id,
+              "max_steps": max_steps, "save_steps": max_steps, "batch_size": 2,
+              "learning_rate": 1e-2, "max_length": 64, "device": "cpu"}
+    with services.db.write() as s:
+        row = job_repo.create_job(s, kind="sft", name=name, config=config, status="running",
+                                  created_by="tester")
+        assert row.id is not None
+        job_id = row.id
+        job_dir = services.settings.data_dir / "jobs" / str(job_id)
+        row.artifact_dir = str(job_dir)
+        s.add(row)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "job.json").write_text(json.dumps({
+        "job_id": job_id, "kind": "sft", "config": config,
+        "database_url": services.settings.resolved_database_url(),
+        "data_dir": str(services.settings.data_dir), "seed": 0}), encoding="utf-8")
+    if entry.main(["--job-dir", str(job_dir)]) != 0:
+        raise AssertionError(f"the SFT stage failed: {(job_dir / 'result.json').read_text()}")
+    with services.db.write() as s:
+        done = job_repo.get_job(s, job_id=job_id)
+        assert done is not None
+        done.status = "succeeded"
+        s.add(done)
+    return job_id
