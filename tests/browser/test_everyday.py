@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 from backend.access import local_admin
 from backend.cai.default_constitution import DEFAULT_NAME
 from backend.engines.base import GenerationParams, Prompt
-from tests.backend.cai.fake_engine import ScriptedEngine
+from backend.engines.scripted import ScriptedEngine
 from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import dropdown
