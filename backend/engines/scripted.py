@@ -19,15 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from backend.engines.base import (
-    ChoiceScores,
-    EngineInfo,
-    Generation,
-    GenerationParams,
-    Health,
-    Prompt,
-)
+from backend.engines.base import ChoiceScores, EngineInfo, Generation, Health
+
+if TYPE_CHECKING:
+    from backend.engines.base import GenerationParams, Prompt
 
 MODEL_NAME = "scripted"
 
