@@ -40,7 +40,7 @@ from backend.services.container import start
 from backend.services.evaluations import EvaluationConfig
 from backend.settings import Settings
 from bench.results import record
-from db.models import PairDataset, PairItemRow
+from db.dataset_models import PairDataset, PairItemRow
 
 COMMAND = "python -m bench.bench_eval_throughput"
 ACTOR = local_admin("bench")

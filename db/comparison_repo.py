@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from db.base_models import utcnow
 from db.comparison_models import (
     Comparison,
     ComparisonResponse,
     ComparisonVerdict,
     ComparisonVote,
 )
-from db.models import utcnow
 
 
 def create_comparison(session: Session, **fields: Any) -> Comparison:

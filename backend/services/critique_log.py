@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from backend.cai.steplog import StepRecord
 from db import critique_log_repo as repo
+from db.critique_log_models import CritiqueLogRecord
 from db.engine import Database
-from db.models import CritiqueLogRecord
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from backend.services.critique_log import CritiqueLogService
 from backend.services.engines import EngineManager
 from db import constitution_repo, golden_repo
 from db.audit_chain import append_event
+from db.ci_models import GoldenCase
 from db.engine import Database
-from db.models import GoldenCase
 
 MAX_CASES = 200  # per constitution: every impact preview judges all of them, twice
 MAX_SAMPLE = 500

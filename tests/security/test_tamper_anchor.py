@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from backend.services.container import Services
 from db.anchor import KEY_FILE, LOG_FILE
 from db.audit_chain import event_hash
-from db.models import AuditEvent, Evaluation
+from db.audit_models import AuditEvent
+from db.evaluation_models import Evaluation
 from studio.cli import app
 from tests.backend.services.audit_data import AUDITOR, audited_store, head_version, log_chain
 from tests.databases import drop_append_only_guard

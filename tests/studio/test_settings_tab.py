@@ -12,7 +12,7 @@ from backend.errors import PermissionDeniedError
 from backend.services.container import Services
 from backend.services.engines import EngineConfig
 from bench.fake_vllm import FakeVLLM
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 from studio.settings_tab import SettingsHandlers
 
 

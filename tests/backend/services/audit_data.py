@@ -8,7 +8,7 @@ from backend.access import Principal, Role
 from backend.cai.steplog import StepRecord, new_chain_id
 from backend.engines.base import EngineInfo
 from backend.services.container import Services
-from db.models import Evaluation, VerdictRow
+from db.evaluation_models import Evaluation, VerdictRow
 from tests.backend.services.agreement_data import add_dataset
 
 ENGINE = EngineInfo(kind="tiny", model="tiny-llama-test", is_demo=True)

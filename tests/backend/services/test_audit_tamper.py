@@ -63,7 +63,7 @@ def test_a_rehashed_critique_record_is_caught_by_its_seal(store: Services) -> No
     with store.db.read() as s:
         row = store.critique_log.get(2)
         assert row is not None
-        from db.models import CritiqueLogRecord
+        from db.critique_log_models import CritiqueLogRecord
 
         rec = s.get(CritiqueLogRecord, 2)
         assert rec is not None

@@ -14,7 +14,7 @@ from backend.engines.scripted import ScriptedEngine
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from db import evaluation_repo
-from db.models import VerdictRow
+from db.evaluation_models import VerdictRow
 from tests.backend.services.agreement_data import add_dataset
 
 AS_ANN = local_admin("ann")

@@ -15,7 +15,7 @@ from backend.engines.scripted import ScriptedEngine
 from backend.errors import NotFoundError, ValidationError
 from backend.services.container import Services
 from db.audit_chain import verify_chain
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 
 AS_ANN = local_admin("ann")
 AS_BOB = local_admin("bob")
