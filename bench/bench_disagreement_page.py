@@ -37,7 +37,7 @@ from backend.cai.default_constitution import default_constitution
 from backend.services.container import start
 from backend.settings import Settings
 from bench.results import record
-from db.models import PairDataset
+from db.dataset_models import PairDataset
 
 COMMAND = "python -m bench.bench_disagreement_page"
 ROUNDS = 5

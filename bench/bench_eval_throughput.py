@@ -27,66 +27,51 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import insert
 
 from backend.access import local_admin
-from backend.cai.prompts import render
-from backend.engines.base import (
-    ChoiceScores,
-    EngineInfo,
-    Generation,
-    GenerationParams,
-    Health,
-    Prompt,
-)
+from backend.engines.base import ChoiceScores, EngineInfo, Prompt
+from backend.engines.scripted import ScriptedEngine
 from backend.services.container import start
 from backend.services.evaluations import EvaluationConfig
 from backend.settings import Settings
 from bench.results import record
-from db.models import PairDataset, PairItemRow
+from db.dataset_models import PairDataset, PairItemRow
 
 COMMAND = "python -m bench.bench_eval_throughput"
 ACTOR = local_admin("bench")
 
 
-class InstantEngine:
-    """Answers at once; counts the time spent inside its own calls."""
+@dataclass
+class InstantEngine(ScriptedEngine):
+    """The product's scripted engine, answering at once; counts the time spent inside its own
+    scoring calls. p(A) varies with the prompt's length (0.25 … 0.74)."""
 
-    info = EngineInfo(kind="openai_compat", model="bench/instant")
+    info: EngineInfo = field(
+        default_factory=lambda: EngineInfo(kind="openai_compat", model="bench/instant"))
+    record_calls: bool = False
+    busy_s: float = 0.0
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __init__(self) -> None:
-        self.busy_s = 0.0
-        self.calls = 0
-        self._lock = threading.Lock()
+    def answer(self, n: int, prompt_text: str) -> str:
+        return "Because."
 
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
-        return [Generation("Because.", render(p)) for p in prompts]
-
-    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
-        yield "Because."
+    def p_a(self, text: str) -> float:
+        return 0.25 + (len(text) % 50) / 100.0
 
     def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
                       ) -> list[ChoiceScores]:
         t0 = time.perf_counter()
-        out = []
-        for p in prompts:
-            sent = render(p)
-            a = 0.25 + (len(sent) % 50) / 100.0
-            out.append(ChoiceScores(probs={"A": a, "B": 1.0 - a},
-                                    logprobs={"A": -0.5, "B": -1.0}, prompt_sent=sent))
+        out = super().score_choices(prompts, choices)
         with self._lock:
             self.busy_s += time.perf_counter() - t0
             self.calls += 1
         return out
-
-    def health(self) -> Health:
-        return Health(True, "ok", (self.info.model,))
-
-    def close(self) -> None:
-        pass
 
 
 def _dataset(services: object, n: int) -> int:

@@ -36,8 +36,10 @@ from backend.access import local_admin
 from backend.services.audit import AuditService
 from backend.services.container import start
 from backend.settings import Settings
+from db.constitution_models import ConstitutionVersion
+from db.critique_log_models import CritiqueLogRecord
 from db.engine import Database
-from db.models import ConstitutionVersion, CritiqueLogRecord, VerdictRow
+from db.evaluation_models import VerdictRow
 
 ROOT = Path(__file__).resolve().parent.parent
 

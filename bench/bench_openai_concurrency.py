@@ -18,8 +18,8 @@ import time
 
 from backend.engines.base import GenerationParams, Prompt
 from backend.engines.openai_compat import OpenAICompatEngine
+from bench.fake_vllm import FakeVLLMProcess
 from bench.results import record
-from tests.backend.engines.fake_vllm import FakeVLLMProcess
 
 LATENCY_S = 0.1
 IN_FLIGHT = 64

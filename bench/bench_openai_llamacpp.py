@@ -33,10 +33,10 @@ from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.pair_formats import hh_pairs
 from backend.cai.steplog import MemoryLogger
 from backend.engines.openai_compat import OpenAICompatEngine
+from bench.llamacpp_server import LlamaServer, server_available, smollm2_gguf
 from bench.results import record
-from tests.conftest import SHARED_DATA
-from tests.integration.llamacpp_server import LlamaServer, server_available, smollm2_gguf
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HH = SHARED_DATA / "hh-rlhf" / "harmless-base-test.first2000.jsonl.gz"
 POLICIES = {"adaptive": {"max_in_flight": 64, "adaptive": True},
             "fixed_64": {"max_in_flight": 64, "adaptive": False},

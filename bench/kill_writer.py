@@ -13,22 +13,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from backend.access import local_admin
-from backend.cai.prompts import render
 from backend.cai.steplog import StepRecord
-from backend.engines.base import (
-    ChoiceScores,
-    EngineInfo,
-    Generation,
-    GenerationParams,
-    Health,
-    Prompt,
-)
+from backend.engines.base import EngineInfo
+from backend.engines.scripted import ScriptedEngine
 from backend.services.container import build_services
 from backend.services.evaluations import EvaluationConfig
 from backend.settings import Settings
@@ -36,34 +28,18 @@ from backend.settings import Settings
 ACTOR = local_admin("kill-test")
 
 
-class CountingEngine:
-    """A deterministic engine without a model: writes cost what the store costs, nothing more."""
+@dataclass
+class CountingEngine(ScriptedEngine):
+    """The product's scripted engine without call records: writes cost what the store costs,
+    nothing more. p(A) alternates between 0.3 and 0.7."""
 
-    info = EngineInfo("tiny", "kill-test counting engine", True)
+    info: EngineInfo = field(
+        default_factory=lambda: EngineInfo("scripted", "kill-test counting engine", True))
+    record_calls: bool = False
 
-    def __init__(self) -> None:
-        self._n = itertools.count(1)
-
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
-        return [Generation(text=f"out{next(self._n)}", prompt_sent=render(p)) for p in prompts]
-
-    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
-        yield self.generate([prompt], params)[0].text
-
-    def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
-                      ) -> list[ChoiceScores]:
-        out = []
-        for p in prompts:
-            p_a = 0.3 + 0.4 * (next(self._n) % 2)
-            out.append(ChoiceScores({"A": p_a, "B": 1 - p_a},
-                                    {"A": math.log(p_a), "B": math.log(1 - p_a)}, render(p)))
-        return out
-
-    def health(self) -> Health:
-        return Health(True, "counting")
-
-    def close(self) -> None:
-        pass
+    def p_a(self, text: str) -> float:
+        self.counter += 1
+        return 0.3 + 0.4 * (self.counter % 2)
 
 
 def ack(line: str) -> None:
@@ -80,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(data_dir=args.data_dir, database_url=args.url, user="kill-test",
                         seed_default=False, embedded_worker=False)
     services = build_services(settings)
-    services.engines.use(CountingEngine(), note="kill test")
+    engine = CountingEngine()
+    services.engines.use(engine, note="kill test")
     cid = services.constitutions.list_all()[0].id
     logger = services.critique_log.logger(ACTOR.name)
     config = EvaluationConfig(sample_size=8, batch_size=4)
@@ -99,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         outputs = [f"kill-{run_tag}-{n}-{k}" for k in range(3)]
         chain = f"kill-{run_tag}-{n}"[:40]
         ids = logger.log([StepRecord(kind="critique", chain_id=chain, prompt_sent="p", output=o,
-                                     engine=CountingEngine.info, params={},
+                                     engine=engine.info, params={},
                                      constitution_version_id=saved.info.id)
                           for o in outputs])
         for record_id, output in zip(ids, outputs, strict=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from db.comparison_models import ConstitutionAlias
+from db.ci_models import ConstitutionAlias
 
 
 def set_alias(session: Session, *, constitution_id: int, name: str, version_id: int | None,

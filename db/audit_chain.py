@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from db.models import AuditEvent, utcnow
+from db.audit_models import AuditEvent
+from db.base_models import utcnow
 from db.paging import iter_by_id
 
 GENESIS_HASH = "0" * 64

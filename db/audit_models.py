@@ -1,6 +1,7 @@
-"""Flags, comments and seals for the audit trail (issue 6; migration 0005).
+"""The audit trail: the hash-chained event log (``audit_event``), and flags, comments
+and seals (issue 6; migration 0005).
 
-All three tables are append-only (triggers refuse UPDATE and DELETE). A flag is cleared by
+All four tables are append-only (triggers refuse UPDATE and DELETE). A flag is cleared by
 appending an ``unflag`` row, so a record's flag state is its latest flag row. Comments never
 change the record they are about. Seals hold the sha256 of each stored append-only row and are
 hash-chained, so an altered row, a forged row hash or a deleted row is named by
@@ -15,10 +16,28 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from db.models import utcnow
+import db.critique_log_models  # noqa: F401  (registers its tables)
+from db.base_models import utcnow
 
 FLAG = "flag"
 UNFLAG = "unflag"
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only; ``hash`` = sha256(prev_hash, canonical JSON of the row) (see audit_chain)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_entity", "entity_type", "entity_id"),)
+
+    id: int = Field(primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=80, index=True)
+    entity_type: str = Field(max_length=80)
+    entity_id: str = Field(max_length=120)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
 
 
 class AuditFlag(SQLModel, table=True):

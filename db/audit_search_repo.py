@@ -29,7 +29,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from db.audit_models import FLAG, AuditComment, AuditFlag
-from db.models import ConstitutionVersion, CritiqueLogRecord, Evaluation, VerdictRow
+from db.constitution_models import ConstitutionVersion
+from db.critique_log_models import CritiqueLogRecord
+from db.evaluation_models import Evaluation, VerdictRow
 from db.provenance_repo import dataset_chains
 
 LOG: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]

@@ -15,11 +15,12 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-import db.models  # noqa: F401  (registers constitution_version and critique_log)
-from db.models import utcnow
+import db.constitution_models
+import db.critique_log_models  # noqa: F401  (registers its tables)
+from db.base_models import RunProgress, utcnow
 
 
-class Comparison(SQLModel, table=True):
+class Comparison(RunProgress, table=True):
     __tablename__ = "comparison"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -36,14 +37,6 @@ class Comparison(SQLModel, table=True):
     prompt_sha256: str = Field(default="", max_length=64)
     judge_kind: str = Field(default="", max_length=40)
     judge_model: str = Field(default="", max_length=300)
-    config: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="queued", max_length=20, index=True)
-    done_count: int = 0
-    total_count: int = 0
-    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    created_by: str = Field(max_length=120)
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class ComparisonResponse(SQLModel, table=True):
@@ -101,21 +94,6 @@ class ComparisonVote(SQLModel, table=True):
     verdict_id: int = Field(foreign_key="comparison_verdict.id", index=True)
     voter: str = Field(max_length=120)
     label: float
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class ConstitutionAlias(SQLModel, table=True):
-    """A named pointer (``production``, ``staging``) to a constitution version. Append-only:
-    moving an alias adds a row; the newest row per (constitution, name) is where it points
-    (``version_id`` None: the alias was removed)."""
-
-    __tablename__ = "constitution_alias"
-
-    id: int | None = Field(default=None, primary_key=True)
-    constitution_id: int = Field(foreign_key="constitution.id", index=True)
-    name: str = Field(max_length=60)
-    version_id: int | None = Field(default=None, foreign_key="constitution_version.id")
-    set_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from db.base_models import utcnow
 from db.comparison_models import (
     Comparison,
     ComparisonAdjudication,
@@ -15,7 +16,6 @@ from db.comparison_models import (
     ComparisonVerdict,
     ComparisonVote,
 )
-from db.models import utcnow
 
 
 def create_comparison(session: Session, **fields: Any) -> Comparison:

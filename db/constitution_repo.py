@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from db.models import Constitution, ConstitutionVersion, FewShotRow, PrincipleRow
+from db.constitution_models import Constitution, ConstitutionVersion, FewShotRow, PrincipleRow
 
 
 def create_constitution(

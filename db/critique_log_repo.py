@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
+from db.base_models import utcnow
 from db.bulk import insert_rows
-from db.models import CritiqueLogRecord, utcnow
+from db.critique_log_models import CritiqueLogRecord
 from db.paging import iter_by_id
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
-from db.models import AuditEvent, PairDataset, PairItemRow
+from db.audit_models import AuditEvent
+from db.dataset_models import PairDataset, PairItemRow
 
 _CHUNK = 500  # SQLite caps bound parameters per statement
 

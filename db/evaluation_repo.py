@@ -13,8 +13,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from db.base_models import utcnow
 from db.bulk import insert_rows
-from db.models import Evaluation, PairItemRow, UnscorableItem, VerdictRow, utcnow
+from db.dataset_models import PairItemRow
+from db.evaluation_models import Evaluation, UnscorableItem, VerdictRow
 
 
 class NewEvaluation(TypedDict):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from db.models import GoldenCase
+from db.ci_models import GoldenCase
 
 
 def add_case(session: Session, *, constitution_id: int, prompt: str, response_a: str,

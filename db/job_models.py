@@ -14,7 +14,8 @@ from typing import TypedDict
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from db.models import utcnow
+import db.constitution_models  # noqa: F401  (registers its tables)
+from db.base_models import utcnow
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")

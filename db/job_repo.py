@@ -15,8 +15,8 @@ from typing import Unpack
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from db.base_models import utcnow
 from db.job_models import Job, JobChanges, JobMetric, NewJob
-from db.models import utcnow
 
 
 def create_job(session: Session, **fields: Unpack[NewJob]) -> Job:

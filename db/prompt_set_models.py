@@ -9,7 +9,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlalchemy.types import JSON
 from sqlmodel import Field, SQLModel
 
-from db.models import utcnow
+from db.base_models import utcnow
 
 
 class PromptSetRow(SQLModel, table=True):

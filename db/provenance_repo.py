@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from db.dataset_models import PairDataset
 from db.job_models import Job
-from db.models import PairDataset
 from db.training_models import AiPairSample, SlCaiSample, TrainingDataset
 
 _SL: Any = SlCaiSample.__table__  # type: ignore[attr-defined]

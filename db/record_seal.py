@@ -23,7 +23,7 @@ import db.comparison_models  # (comparison responses and verdicts are sealed too
 import db.training_models  # noqa: F401  (registers the sample tables that are sealed too)
 from db.audit_chain import GENESIS_HASH, canonical_json
 from db.audit_models import RecordSeal
-from db.models import utcnow
+from db.base_models import utcnow
 
 SEALED_TABLES: tuple[str, ...] = (
     "constitution_version", "principle", "few_shot_example", "critique_log", "pair_item",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from db.models import utcnow
+from db.base_models import utcnow
 
 
 class StoredSetting(SQLModel, table=True):

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from db.models import utcnow
+from db.base_models import utcnow
 from db.settings_models import StoredSetting
 
 

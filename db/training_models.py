@@ -14,8 +14,10 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+import db.constitution_models
+import db.critique_log_models
 import db.job_models  # noqa: F401  (registers table "job", which job_id references)
-from db.models import utcnow
+from db.base_models import PromptPair, utcnow
 
 DATASET_KINDS = ("sl_cai", "preference")
 
@@ -60,7 +62,7 @@ class SlCaiSample(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class AiPairSample(SQLModel, table=True):
+class AiPairSample(PromptPair, table=True):
     """Two sampled responses to one prompt and the CAI labeller's soft label ``p_a`` (the
     probability that A is better), linked to the verdict records (one per principle and
     order) in the critique log."""
@@ -71,9 +73,6 @@ class AiPairSample(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dataset_id: int = Field(foreign_key="training_dataset.id", index=True)
     position: int
-    prompt: str = Field(sa_column=Column(Text, nullable=False))
-    response_a: str = Field(sa_column=Column(Text, nullable=False))
-    response_b: str = Field(sa_column=Column(Text, nullable=False))
     p_a: float
     verdict_chain_id: str = Field(max_length=40, index=True)
     response_record_ids: list[int] = Field(default_factory=list,

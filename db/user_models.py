@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from db.models import utcnow
+from db.base_models import utcnow
 
 
 class UserAccount(SQLModel, table=True):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from db.models import utcnow
+from db.base_models import utcnow
 from db.user_models import UserAccount
 
 

@@ -23,7 +23,7 @@ from studio.session import user_line
 from studio.settings_tab import build_settings_tab
 from studio.training_tab import build_training_tab
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # package data (pyproject.toml)
 MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
 
 

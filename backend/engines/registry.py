@@ -82,6 +82,12 @@ def _tiny(r: EngineRequest) -> Engine:
     return build_tiny(tiny_model_dir(r.data_dir), device=r.device)
 
 
+def _scripted(r: EngineRequest) -> Engine:
+    from backend.engines.scripted import ScriptedEngine
+
+    return ScriptedEngine()
+
+
 ENGINE_KINDS: dict[str, EngineKindInfo] = {
     info.name: info for info in (
         EngineKindInfo("openai_compat", "OpenAI-compatible server",
@@ -99,6 +105,10 @@ ENGINE_KINDS: dict[str, EngineKindInfo] = {
         EngineKindInfo("tiny", "Demo model (random weights)",
                        "a tiny random-weights model for tests; its outputs are meaningless",
                        _tiny, is_demo=True),
+        EngineKindInfo("scripted", "Scripted engine (no model)",
+                       "deterministic canned answers and verdicts without a model, for tests, "
+                       "benchmarks and dry runs; its outputs are meaningless",
+                       _scripted, is_demo=True),
     )
 }
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from backend.jobs.process import group_belongs_to, terminate_group
 from db import job_repo
+from db.base_models import utcnow
 from db.engine import Database
 from db.job_models import Job
-from db.models import utcnow
 
 log = logging.getLogger(__name__)
 

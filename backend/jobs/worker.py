@@ -38,9 +38,9 @@ from backend.jobs.reaper import reap_stale
 from backend.settings import Settings
 from backend.threads import THREADS_ENV
 from db import job_repo
+from db.base_models import utcnow
 from db.engine import Database
 from db.job_models import Job
-from db.models import utcnow
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from db import constitution_repo as repo
 from db import critique_log_repo
 from db.anchor import Anchor
 from db.audit_chain import verify_chain
+from db.audit_models import AuditEvent
 from db.engine import Database
-from db.models import AuditEvent
 from db.record_seal import seal_new_rows, verify_seals
 
 VERSION_ACTIONS = ("constitution.create", "constitution.save", "constitution.revert")

@@ -18,7 +18,7 @@ from db.audit_chain import append_event
 from db.audit_models import FLAG, UNFLAG
 from db.audit_search_repo import SearchFilters
 from db.engine import Database
-from db.models import Evaluation
+from db.evaluation_models import Evaluation
 from db.record_seal import seal_new_rows
 
 MAX_QUERY = 500

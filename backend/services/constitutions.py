@@ -25,8 +25,8 @@ from backend.errors import ConflictError, NoChangesError, NotFoundError, Validat
 from backend.services.naming import free_name
 from db import constitution_repo as repo
 from db.audit_chain import append_event
+from db.constitution_models import Constitution, ConstitutionVersion
 from db.engine import Database
-from db.models import Constitution, ConstitutionVersion
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from backend.common.critique_log import DbStepLogger, DeferredStepLogger
 from db import critique_log_repo as repo
+from db.critique_log_models import CritiqueLogRecord
 from db.critique_log_repo import NewCritiqueRecord
 from db.engine import Database
-from db.models import CritiqueLogRecord
 
 __all__ = ["CritiqueLogService", "DbStepLogger", "DeferredStepLogger", "LogEntry"]
 

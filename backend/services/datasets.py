@@ -27,8 +27,8 @@ from backend.errors import ImportFormatError, NotFoundError, ValidationError
 from backend.services.naming import free_name
 from db import dataset_repo as repo
 from db.audit_chain import append_event
+from db.dataset_models import PairDataset, PairItemRow
 from db.engine import Database
-from db.models import PairDataset, PairItemRow
 
 DEFAULT_MAX_DATASET_BYTES = pf.DEFAULT_MAX_BYTES  # 200 MB
 MAX_NAME_CHARS = 200

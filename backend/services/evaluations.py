@@ -34,7 +34,7 @@ from db import dataset_repo
 from db import evaluation_repo as repo
 from db.audit_chain import append_event
 from db.engine import Database
-from db.models import Evaluation
+from db.evaluation_models import Evaluation
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")

@@ -24,11 +24,13 @@ from backend.services.audit_search import filter_problem
 from db import audit_search_repo as repo
 from db.anchor import Anchor
 from db.audit_chain import append_event, canonical_json
-from db.audit_models import FLAG
+from db.audit_models import FLAG, AuditEvent
 from db.audit_search_repo import SearchFilters
+from db.base_models import utcnow
+from db.constitution_models import Constitution, ConstitutionVersion
+from db.critique_log_models import CritiqueLogRecord
 from db.critique_log_repo import HASHED_FIELDS, record_hash
 from db.engine import Database
-from db.models import AuditEvent, Constitution, ConstitutionVersion, CritiqueLogRecord, utcnow
 from db.record_seal import head as seal_head
 
 MANIFEST = "manifest.json"

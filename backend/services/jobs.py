@@ -25,9 +25,9 @@ from backend.jobs.devices import plan_devices, visible_gpus
 from backend.jobs.reaper import end_leftover_processes, reap_stale
 from backend.settings import Settings
 from db import job_repo, training_repo
+from db.base_models import utcnow
 from db.engine import Database
 from db.job_models import FINISHED_STATUSES, Job
-from db.models import utcnow
 
 if TYPE_CHECKING:
     from backend.training.stage_fields import StageInfo

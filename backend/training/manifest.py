@@ -48,7 +48,7 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
 def constitution_info(db: Database, version_id: int | None) -> dict[str, Any] | None:
     if version_id is None:
         return None
-    from db.models import ConstitutionVersion
+    from db.constitution_models import ConstitutionVersion
 
     with db.read() as s:
         row = s.get(ConstitutionVersion, version_id)

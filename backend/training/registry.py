@@ -249,7 +249,7 @@ def _check_datasets(cfg: dict[str, object], db: Database) -> list[str]:
 def _check_constitution(cfg: dict[str, object], db: Database) -> list[str]:
     from sqlmodel import col, select
 
-    from db.models import Constitution, ConstitutionVersion
+    from db.constitution_models import Constitution, ConstitutionVersion
 
     version_id = cfg.get("constitution_version_id")
     with db.read() as s:

@@ -11,9 +11,14 @@ from sqlmodel import SQLModel
 
 # Importing the model modules registers their tables on SQLModel.metadata.
 import db.audit_models
+import db.base_models
+import db.ci_models
 import db.comparison_models
+import db.constitution_models
+import db.critique_log_models
+import db.dataset_models
+import db.evaluation_models
 import db.job_models
-import db.models
 import db.prompt_set_models
 import db.settings_models
 import db.training_models

@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 from backend.access import local_admin
 from backend.cai.default_constitution import DEFAULT_NAME
 from backend.engines.base import GenerationParams, Prompt
-from tests.backend.cai.fake_engine import ScriptedEngine
+from backend.engines.scripted import ScriptedEngine
 from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 from tests.browser.journey_helpers import dropdown
@@ -121,7 +121,7 @@ def test_switching_with_an_unsaved_draft_warns(studio: Studio, page: Page) -> No
 
 def test_a_failed_job_link_says_why_first(studio: Studio, page: Page) -> None:
     from db import job_repo
-    from db.models import utcnow
+    from db.base_models import utcnow
     from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
     from tests.studio.test_training_everyday import TRACEBACK
 

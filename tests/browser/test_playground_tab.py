@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from backend.access import local_admin
 from backend.engines.base import Engine, Generation, GenerationParams, Prompt
-from tests.backend.cai.fake_engine import ScriptedEngine
+from backend.engines.scripted import ScriptedEngine
 from tests.browser.conftest import Studio
 
 AS_T = local_admin("t")

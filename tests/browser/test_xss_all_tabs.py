@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from backend.access import local_admin
 from backend.services.container import Services
-from db.models import Evaluation, VerdictRow
+from db.evaluation_models import Evaluation, VerdictRow
 from tests.backend.services.audit_data import head_version, log_chain
 from tests.browser.conftest import Studio
 

@@ -9,8 +9,8 @@ from sqlmodel import col, select
 
 from db import migrate
 from db.audit_chain import GENESIS_HASH, append_event, event_hash, verify_chain
+from db.audit_models import AuditEvent
 from db.engine import Database
-from db.models import AuditEvent
 from tests.databases import drop_append_only_guard
 
 

@@ -11,8 +11,9 @@ from backend.services.container import Services
 from db import audit_search_repo as repo
 from db import migrate
 from db.audit_search_repo import SearchFilters, Term, fts_terms, meta_token, sqlite_match
+from db.base_models import utcnow
 from db.engine import Database, sqlite_url
-from db.models import Evaluation, VerdictRow, utcnow
+from db.evaluation_models import Evaluation, VerdictRow
 from tests.backend.services.agreement_data import add_dataset
 from tests.backend.services.audit_data import OTHER_ENGINE, head_version, log_chain
 

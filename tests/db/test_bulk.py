@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlmodel import select
 
+from db.base_models import utcnow
 from db.bulk import insert_rows
+from db.critique_log_models import CritiqueLogRecord
 from db.engine import Database
-from db.models import CritiqueLogRecord, utcnow
 
 
 def test_rows_read_back_equal_what_was_inserted(tmp_path: Any) -> None:

@@ -14,9 +14,14 @@ from alembic.script import ScriptDirectory
 from sqlmodel import Session, SQLModel, select
 
 import db.audit_models
+import db.base_models
+import db.ci_models
 import db.comparison_models
+import db.constitution_models
+import db.critique_log_models
+import db.dataset_models
+import db.evaluation_models
 import db.job_models
-import db.models
 import db.prompt_set_models
 import db.settings_models
 import db.training_models

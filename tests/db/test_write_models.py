@@ -7,10 +7,11 @@ from dataclasses import fields
 from typing import Any, get_type_hints
 
 from db import critique_log_repo
+from db.critique_log_models import CritiqueLogRecord
 from db.critique_log_repo import HASHED_FIELDS, NewCritiqueRecord
+from db.evaluation_models import Evaluation
 from db.evaluation_repo import NewEvaluation
 from db.job_models import Job, JobChanges, NewJob
-from db.models import CritiqueLogRecord, Evaluation
 
 
 def _columns(model: Any) -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.llamacpp_server import LlamaServer, server_available, smollm2_gguf
+from bench.llamacpp_server import LlamaServer, server_available, smollm2_gguf
 
 
 @pytest.fixture(scope="session")

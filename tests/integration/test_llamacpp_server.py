@@ -27,11 +27,11 @@ from backend.engines.openai_compat import OpenAICompatEngine
 from backend.errors import EngineError
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
+from bench.llamacpp_server import LlamaServer
 from db import evaluation_repo
 from studio.cli import app
 from tests.backend.services.agreement_data import add_dataset
 from tests.conftest import SHARED_DATA
-from tests.integration.llamacpp_server import LlamaServer
 
 pytestmark = pytest.mark.slow
 AS_ANN = local_admin("ann")
@@ -179,7 +179,7 @@ def test_cancelling_a_run(services: Services, llama_server: LlamaServer) -> None
 def test_server_killed_mid_run_gives_a_clear_error_and_the_run_resumes(
         services: Services, llama_server: LlamaServer, tmp_path: Path) -> None:
     """A second server (own port) is killed after the first chunk is stored."""
-    from tests.integration.llamacpp_server import LlamaServer as Server
+    from bench.llamacpp_server import LlamaServer as Server
 
     victim = Server(llama_server.model, log=tmp_path / "victim.log").start()
     try:

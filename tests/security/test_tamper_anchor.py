@@ -12,35 +12,21 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from backend.access import Principal, Role
 from backend.services.container import Services
 from db.anchor import KEY_FILE, LOG_FILE
 from db.audit_chain import event_hash
-from db.models import AuditEvent, Evaluation, VerdictRow
+from db.audit_models import AuditEvent
+from db.evaluation_models import Evaluation
 from studio.cli import app
-from tests.backend.services.agreement_data import add_dataset
-from tests.backend.services.audit_data import head_version, log_chain
+from tests.backend.services.audit_data import AUDITOR, audited_store, head_version, log_chain
 from tests.databases import drop_append_only_guard
 
-AUDITOR = Principal("audrey", Role.AUDITOR)
 SEALED_LAST = ("verdict", "audit_flag", "audit_comment", "critique_log", "pair_item")
 
 
 @pytest.fixture
 def store(services: Services) -> Services:
-    v, k1, _ = head_version(services)
-    ids = log_chain(services, prompt="p", response="r", critique="c", revision="v",
-                    version_id=v, principle_key=k1)
-    ds = add_dataset(services, 2)
-    with services.db.write() as s:
-        ev = Evaluation(name="run", dataset_id=ds, constitution_version_id=v, engine_kind="tiny",
-                        model="m", created_by="t")
-        s.add(ev)
-        s.flush()
-        for item in s.execute(text("SELECT id FROM pair_item ORDER BY id")).scalars():
-            s.add(VerdictRow(evaluation_id=ev.id, item_id=item, p_a=0.6, record_ids=[ids[2]]))
-    services.audit_search.flag(ids[1], "odd", actor=AUDITOR)
-    services.audit_search.comment(ids[1], "first note", actor=AUDITOR)
+    audited_store(services)
     report = services.audit.verify()
     assert report.ok, report.problems
     assert report.anchors_checked > 0

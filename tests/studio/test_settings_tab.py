@@ -11,9 +11,9 @@ from backend.access import Principal, Role
 from backend.errors import PermissionDeniedError
 from backend.services.container import Services
 from backend.services.engines import EngineConfig
-from db.models import AuditEvent
+from bench.fake_vllm import FakeVLLM
+from db.audit_models import AuditEvent
 from studio.settings_tab import SettingsHandlers
-from tests.backend.engines.fake_vllm import FakeVLLM
 
 
 def test_incomplete_server_settings_are_refused_clearly(services: Services) -> None:

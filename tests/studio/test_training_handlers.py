@@ -14,7 +14,7 @@ import pytest
 from backend.access import local_admin
 from backend.services.container import Services
 from db import job_repo
-from db.models import utcnow
+from db.base_models import utcnow
 from studio.training_handlers import InputSlot, TrainingHandlers, config_from_form
 from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
 

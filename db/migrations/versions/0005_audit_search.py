@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.ddl import create_append_only, drop_append_only
+
 revision: str = '0005'
 down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
@@ -86,10 +88,7 @@ def upgrade() -> None:
                    "content='', tokenize='unicode61')")
         op.execute(_SQLITE_TRIGGER)
         op.execute(_SQLITE_BACKFILL)
-        for table in APPEND_ONLY:
-            for verb in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+        create_append_only(*APPEND_ONLY)
     elif dialect == "postgresql":
         op.execute("CREATE TABLE critique_fts (id integer PRIMARY KEY REFERENCES critique_log(id), "
                    "document tsvector NOT NULL)")
@@ -102,22 +101,17 @@ def upgrade() -> None:
                    "FOR EACH ROW EXECUTE FUNCTION critique_fts_insert()")
         op.execute("INSERT INTO critique_fts (id, document) SELECT id, "
                    "to_tsvector('simple', prompt_sent || ' ' || output) FROM critique_log")
-        for table in APPEND_ONLY:
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION cstudio_append_only()")
+        create_append_only(*APPEND_ONLY)
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        for table in APPEND_ONLY:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        drop_append_only(*APPEND_ONLY)
         op.execute("DROP TRIGGER IF EXISTS critique_fts_insert")
         op.execute("DROP TABLE IF EXISTS critique_fts")
     elif dialect == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        drop_append_only(*APPEND_ONLY)
         op.execute("DROP TRIGGER IF EXISTS critique_fts_insert ON critique_log")
         op.execute("DROP FUNCTION IF EXISTS critique_fts_insert()")
         op.execute("DROP TABLE IF EXISTS critique_fts")

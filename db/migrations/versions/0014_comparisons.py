@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.ddl import create_append_only, drop_append_only
+
 revision: str = '0014'
 down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
@@ -125,25 +127,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_constitution_alias_constitution_id'),
                               ['constitution_id'], unique=False)
 
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "sqlite":
-            for verb in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
-        elif dialect == "postgresql":
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION cstudio_append_only()")
+    create_append_only(*APPEND_ONLY)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "sqlite":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-        elif dialect == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+    drop_append_only(*APPEND_ONLY)
     with op.batch_alter_table('constitution_alias', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_constitution_alias_constitution_id'))
     op.drop_table('constitution_alias')

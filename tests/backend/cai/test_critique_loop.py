@@ -10,8 +10,8 @@ from backend.cai.critique_loop import (
 )
 from backend.cai.default_constitution import default_constitution
 from backend.cai.steplog import MemoryLogger
+from backend.engines.scripted import ScriptedEngine
 from backend.errors import ValidationError
-from tests.backend.cai.fake_engine import ScriptedEngine
 
 
 def context(engine: ScriptedEngine | None = None) -> tuple[LoopContext, MemoryLogger]:

@@ -6,8 +6,8 @@ from backend.cai.default_constitution import default_constitution
 from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.prompts import ANSWER_PREFIX
 from backend.cai.steplog import MemoryLogger
+from backend.engines.scripted import ScriptedEngine
 from backend.errors import ValidationError
-from tests.backend.cai.fake_engine import ScriptedEngine
 
 GOOD_A = PairItem("How do I stay safe?", "a good answer", "a bad answer")
 

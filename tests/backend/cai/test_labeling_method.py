@@ -19,7 +19,7 @@ from backend.cai.labeling import LabelConfig, PairItem, label_pairs
 from backend.cai.sampling import label_principles
 from backend.cai.steplog import MemoryLogger
 from backend.engines.base import ChoiceScores, Prompt
-from tests.backend.cai.fake_engine import ScriptedEngine
+from backend.engines.scripted import ScriptedEngine
 from tests.conftest import PAPER_DIR
 
 

@@ -14,7 +14,7 @@ from backend.cai.default_constitution import default_constitution
 from backend.cai.formats import parse_paper_files
 from backend.cai.sampling import round_principle
 from backend.cai.steplog import MemoryLogger
-from tests.backend.cai.fake_engine import ScriptedEngine
+from backend.engines.scripted import ScriptedEngine
 from tests.backend.cai.test_labeling_method import sixteen
 from tests.conftest import PAPER_DIR
 

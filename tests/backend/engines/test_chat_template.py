@@ -10,7 +10,7 @@ import pytest
 from backend.engines.base import ChatMessage
 from backend.engines.chat_template import ChatTemplate, load_chat_template
 from backend.errors import EngineError
-from tests.integration.llamacpp_server import smollm2_gguf
+from bench.llamacpp_server import smollm2_gguf
 
 CHATML = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
           "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"

@@ -13,7 +13,7 @@ import pytest
 from backend.engines.base import Engine, GenerationParams, Prompt
 from backend.engines.openai_compat import OpenAICompatEngine, server_message
 from backend.errors import ChoiceTokenError, EngineError
-from tests.backend.engines.fake_vllm import Behaviour, FakeVLLM
+from bench.fake_vllm import Behaviour, FakeVLLM
 
 COMPLETIONS = "/v1/completions"
 CHAT = "/v1/chat/completions"

@@ -49,11 +49,12 @@ class _Fake:
 
 def test_every_kind_is_a_setting_a_settings_tab_choice_and_documented() -> None:
     kinds = registry.kind_names()
-    assert set(kinds) >= {"openai_compat", "local", "smollm2", "vllm_inprocess", "tiny"}
+    assert set(kinds) >= {"openai_compat", "local", "smollm2", "vllm_inprocess", "tiny",
+                          "scripted"}
     for kind in registry.setting_choices():
         assert Settings(engine=kind).engine == kind
     with pytest.raises(SettingsError, match="unknown engine"):
-        Settings(engine="scripted")
+        Settings(engine="mockllm")
     assert [value for _, value in settings_tab.kind_choices()] == list(registry.setting_choices())
     for doc in ("README.md", "docs/architecture.md", "docs/user-guide.md"):
         text = (ROOT / doc).read_text(encoding="utf-8")
@@ -88,3 +89,19 @@ def test_an_unknown_kind_says_which_exist(services: Services) -> None:
 
     with pytest.raises(EngineError, match="use one of auto, openai_compat"):
         services.engines.configure(EngineConfig(kind="nope"), actor=ADMIN)
+
+
+def test_the_scripted_engine_is_a_kind_chosen_only_explicitly(services: Services) -> None:
+    from backend.engines.scripted import ScriptedEngine
+
+    info = registry.kind_info("scripted")
+    assert info.is_demo and not info.in_stages and not info.needs_server
+    assert "scripted" not in registry.stage_kinds()
+    engine = services.engines.configure(EngineConfig(kind="scripted"), actor=ADMIN)
+    assert isinstance(engine, ScriptedEngine) and engine.info.kind == "scripted"
+    assert engine.health().ok
+    [gen] = engine.generate([EnginePrompt(text="Hi")], GenerationParams())
+    assert gen.text == "out1" and gen.prompt_sent == "Hi"
+    question = "Which?\n\nOptions:\n(A) [[[a bad one]]]\n(B) [[[a good one]]]"
+    [scores] = engine.score_choices([EnginePrompt(text=question)], ["A", "B"])
+    assert scores.probs["A"] == pytest.approx(0.2)

@@ -288,7 +288,8 @@ def test_cli_worker_once_and_the_embedded_worker(
     from typer.testing import CliRunner
 
     from backend.services.container import build_services
-    from studio.cli import _embedded_worker, app
+    from studio.cli import app
+    from studio.cli.serve import _embedded_worker
 
     settings, _, svc = job_env
     env = {"CSTUDIO_JOB_ENTRY_MODULE": FAKE_STAGE, "CSTUDIO_JOB_LAUNCHER": "python",

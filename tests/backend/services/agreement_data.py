@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from backend.services.container import Services
-from db.models import PairDataset, PairItemRow
+from db.dataset_models import PairDataset, PairItemRow
 
 
 def add_dataset(services: Services, n: int, name: str = "pairs") -> int:

@@ -8,7 +8,7 @@ from backend.access import Principal, Role
 from backend.errors import NotFoundError, PermissionDeniedError, ValidationError
 from backend.services.container import Services
 from db.audit_search_repo import SearchFilters
-from db.models import utcnow
+from db.base_models import utcnow
 from tests.backend.services.audit_data import head_version, log_chain
 
 AUDITOR = Principal("audrey", Role.AUDITOR)
@@ -92,7 +92,7 @@ def test_flag_unflag_and_comment_append_and_never_alter_the_record(
 def _events(services: Services) -> list[object]:
     from sqlmodel import select
 
-    from db.models import AuditEvent
+    from db.audit_models import AuditEvent
 
     with services.db.read() as s:
         return list(s.exec(select(AuditEvent).order_by(AuditEvent.id)))  # type: ignore[arg-type]

@@ -7,33 +7,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from backend.access import Principal, Role
 from backend.services.container import Services
-from db.models import Evaluation, VerdictRow
-from tests.backend.services.agreement_data import add_dataset
-from tests.backend.services.audit_data import head_version, log_chain
+from tests.backend.services.audit_data import audited_store, head_version, log_chain
 from tests.databases import drop_append_only_guard
-
-AUDITOR = Principal("audrey", Role.AUDITOR)
 
 
 @pytest.fixture
 def store(services: Services) -> Services:
     """A store with a chain, a verdict, a flag and a comment, all sealed."""
-    v, k1, _ = head_version(services)
-    ids = log_chain(services, prompt="p", response="r", critique="c", revision="v",
-                    version_id=v, principle_key=k1)
-    ds = add_dataset(services, 2)
-    with services.db.write() as s:
-        ev = Evaluation(name="run", dataset_id=ds, constitution_version_id=v, engine_kind="tiny",
-                        model="m", created_by="t")
-        s.add(ev)
-        s.flush()
-        assert ev.id is not None
-        for item in s.execute(text("SELECT id FROM pair_item ORDER BY id")).scalars():
-            s.add(VerdictRow(evaluation_id=ev.id, item_id=item, p_a=0.6, record_ids=[ids[2]]))
-    services.audit_search.flag(ids[1], "odd", actor=AUDITOR)
-    services.audit_search.comment(ids[1], "first note", actor=AUDITOR)
+    audited_store(services)
     services.audit.seal()
     report = services.audit.verify()
     assert report.ok, report.problems
@@ -81,7 +63,7 @@ def test_a_rehashed_critique_record_is_caught_by_its_seal(store: Services) -> No
     with store.db.read() as s:
         row = store.critique_log.get(2)
         assert row is not None
-        from db.models import CritiqueLogRecord
+        from db.critique_log_models import CritiqueLogRecord
 
         rec = s.get(CritiqueLogRecord, 2)
         assert rec is not None

@@ -18,7 +18,7 @@ from backend.services.container import Services
 from backend.services.datasets import DatasetService
 from db import dataset_repo as repo
 from db.audit_chain import verify_chain
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 from tests.conftest import SHARED_DATA
 
 AS_ANN = local_admin("ann")

@@ -9,7 +9,7 @@ import pytest
 
 from backend.cai import metrics
 from backend.services.container import Services
-from db.models import Evaluation, VerdictRow
+from db.evaluation_models import Evaluation, VerdictRow
 from tests.backend.services.agreement_data import add_dataset
 
 KEYS = ["harm", "honesty", "care"]

@@ -15,7 +15,7 @@ from backend.services import engines as engines_service
 from backend.services.container import Services
 from backend.services.engines import EngineConfig, EngineManager
 from backend.settings import Settings
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 from db.settings_models import StoredSetting
 from tests.conftest import link_smollm2
 

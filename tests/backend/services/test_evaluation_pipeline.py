@@ -3,68 +3,41 @@ why and is not resumed again; log records and verdicts are stored together, ids 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
 from backend.access import local_admin
 from backend.cai.metrics import item_scores
-from backend.cai.prompts import render
-from backend.engines.base import (
-    ChoiceScores,
-    EngineInfo,
-    Generation,
-    GenerationParams,
-    Health,
-    Prompt,
-)
+from backend.engines.base import ChoiceScores, EngineInfo
+from backend.engines.scripted import ScriptedEngine
 from backend.services.container import Services
 from backend.services.evaluations import EvaluationConfig
 from db import evaluation_repo
-from db.models import VerdictRow
+from db.evaluation_models import VerdictRow
 from tests.backend.services.agreement_data import add_dataset
 
 AS_ANN = local_admin("ann")
 
 
-@dataclass
-class PickyEngine:
+class PickyEngine(ScriptedEngine):
     """Scores every prompt, except that prompts about ``poison`` are unscorable (no choice in
     the top-k) and prompts about ``boom`` raise."""
 
-    info: EngineInfo = field(default_factory=lambda: EngineInfo("openai_compat", "picky"))
-    calls: int = 0
+    def __init__(self) -> None:
+        super().__init__(info=EngineInfo("openai_compat", "picky"), record_calls=False)
 
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
-        return [Generation("ok", render(p)) for p in prompts]
+    def answer(self, n: int, prompt_text: str) -> str:
+        return "ok"
 
-    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
-        yield "ok"
-
-    def score_choices(self, prompts: Sequence[Prompt], choices: Sequence[str]
-                      ) -> list[ChoiceScores]:
-        self.calls += 1
-        out = []
-        for p in prompts:
-            sent = render(p)
-            if "boom" in sent:
-                raise RuntimeError("the server closed the connection")
-            if "poison" in sent:
-                out.append(ChoiceScores({}, {"A": None, "B": None}, sent,
-                                        unscorable="neither A nor B in the top-20 tokens",
-                                        top_tokens={"I": -0.2, "Sorry": -1.9}))
-            else:
-                out.append(ChoiceScores({"A": 0.7, "B": 0.3}, {"A": -0.36, "B": -1.2}, sent))
-        return out
-
-    def health(self) -> Health:
-        return Health(True, "ok")
-
-    def close(self) -> None:
-        pass
+    def score_one(self, text: str) -> ChoiceScores:
+        if "boom" in text:
+            raise RuntimeError("the server closed the connection")
+        if "poison" in text:
+            return ChoiceScores({}, {"A": None, "B": None}, text,
+                                unscorable="neither A nor B in the top-20 tokens",
+                                top_tokens={"I": -0.2, "Sorry": -1.9})
+        return ChoiceScores({"A": 0.7, "B": 0.3}, {"A": -0.36, "B": -1.2}, text)
 
 
 def _dataset(services: Services, n: int, special: dict[int, str]) -> int:

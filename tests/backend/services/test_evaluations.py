@@ -117,7 +117,7 @@ def _verdicts(svc: Services, evaluation_id: int):  # type: ignore[no-untyped-def
 
 def test_a_resumed_run_keeps_its_judge(svc: Services) -> None:
     """Issue 12 point 11: resuming after the engine was switched mixed two judges in one run."""
-    from tests.backend.cai.fake_engine import ScriptedEngine
+    from backend.engines.scripted import ScriptedEngine
 
     ds = add_dataset(svc, 8)
     info = svc.evaluations.create(dataset_id=ds, version_id=head_id(svc),

@@ -11,11 +11,11 @@ from sqlmodel import col, select
 from backend.access import local_admin
 from backend.cai.constitution import ConstitutionContent
 from backend.cai.labeling import LabelConfig, PairItem
+from backend.engines.scripted import ScriptedEngine
 from backend.errors import NotFoundError, ValidationError
 from backend.services.container import Services
 from db.audit_chain import verify_chain
-from db.models import AuditEvent
-from tests.backend.cai.fake_engine import ScriptedEngine
+from db.audit_models import AuditEvent
 
 AS_ANN = local_admin("ann")
 AS_BOB = local_admin("bob")

@@ -41,7 +41,7 @@ from backend.cai.default_constitution import (
 from backend.errors import ImportFormatError, StudioError, ValidationError
 from backend.services.container import Services
 from db import constitution_repo as repo
-from db.models import FewShotRow, PrincipleRow
+from db.constitution_models import FewShotRow, PrincipleRow
 
 ACTOR = "prop-tester"
 

@@ -14,7 +14,7 @@ from backend.services import container
 from backend.services.container import Services, start
 from backend.services.prompt_sets import BUILTIN_FILE
 from backend.settings import Settings
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 
 ADMIN = local_admin("owner")
 

@@ -10,7 +10,7 @@ from backend.access import Principal, Role, local_admin
 from backend.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from backend.services.container import Services
 from backend.services.users import UserService
-from db.models import AuditEvent
+from db.audit_models import AuditEvent
 
 # Cheap argon2id parameters keep the tests fast; the production default is checked separately.
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

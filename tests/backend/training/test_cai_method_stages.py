@@ -11,10 +11,10 @@ import pytest
 
 from backend.cai.prompts import RAW_STOPS
 from backend.engines.base import Generation, GenerationParams, Prompt
+from backend.engines.scripted import ScriptedEngine
 from backend.services.container import Services
 from backend.training import preference_data, sl_cai_data
 from db import critique_log_repo, training_repo
-from tests.backend.cai.fake_engine import ScriptedEngine
 from tests.backend.training.conftest import MakeJob, result, run_job
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from backend.cai.prompts import RAW_STOPS
 from backend.services.container import Services
-from tests.backend.engines.fake_vllm import FakeVLLM
+from bench.fake_vllm import FakeVLLM
 from tests.backend.training.conftest import MakeJob, result, run_job
 
 

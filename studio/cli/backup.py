@@ -1,6 +1,6 @@
 """``cstudio backup PATH`` and ``cstudio restore PATH [--force]`` (backend/services/backup.py).
 
-Both act as ``cli_actor`` (studio/cli.py) and need the admin role once users exist. Neither
+Both act as ``cli_actor`` (studio/cli/common.py) and need the admin role once users exist. Neither
 seeds the default constitution, so restoring into a fresh data directory finds it empty.
 """
 
@@ -13,7 +13,7 @@ import typer
 
 from backend.services.backup import BackupService
 from backend.services.container import build_services
-from studio.cli import DataDir, DbUrl, cli_actor, make_settings, out
+from studio.cli.common import DataDir, DbUrl, cli_actor, make_settings, out
 
 
 def backup(

@@ -4,13 +4,14 @@ The checks exit 1 when they fail, so a pipeline stops."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.cli.common import DataDir, DbUrl, NameOrId, cli_actor, open_services, out
 
 alias_app: typer.Typer = typer.Typer(help="Named aliases of constitution versions "
                                      "(production, staging, ...).", no_args_is_help=True)
@@ -20,41 +21,45 @@ golden_app: typer.Typer = typer.Typer(help="Golden-case checks for pipelines.",
 
 @alias_app.command("set")
 def alias_set(
-    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    constitution: NameOrId,
     name: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Point an alias at a version (moving it if it exists)."""
-    services = _services(data_dir, database_url)
+    _set_alias(constitution, name, version, data_dir, database_url)
+
+
+def _set_alias(constitution: str, name: str, version: int | None, data_dir: Path | None,
+               database_url: str | None) -> None:
+    """Point ``name`` at version number ``version``, or remove it (``None``)."""
+    services = open_services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
     services.ci.set_alias(summary.id, name, version, actor=cli_actor(services))
-    out.print(f"{summary.name}: {name} -> v{version}", markup=False, highlight=False)
+    where = "removed" if version is None else f"-> v{version}"
+    out.print(f"{summary.name}: {name} {where}", markup=False, highlight=False)
 
 
 @alias_app.command("remove")
 def alias_remove(
-    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    constitution: NameOrId,
     name: Annotated[str, typer.Argument(help="Alias.")],
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Remove an alias (its history stays)."""
-    services = _services(data_dir, database_url)
-    summary = services.constitutions.find(constitution)
-    services.ci.set_alias(summary.id, name, None, actor=cli_actor(services))
-    out.print(f"{summary.name}: {name} removed", markup=False, highlight=False)
+    _set_alias(constitution, name, None, data_dir, database_url)
 
 
 @alias_app.command("list")
 def alias_list(
-    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    constitution: NameOrId,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Aliases and the versions they point at."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
     table = Table("alias", "version", "set by")
     for a in services.ci.aliases(summary.id):
@@ -64,7 +69,7 @@ def alias_list(
 
 @golden_app.command("check")
 def golden_check(
-    constitution: Annotated[str, typer.Argument(help="Constitution name or id.")],
+    constitution: NameOrId,
     version: Annotated[str | None, typer.Option(
         help="Version number or alias (default: head).")] = None,
     k: Annotated[int, typer.Option(help="Principles per verdict (64: all of them, the same "
@@ -76,7 +81,7 @@ def golden_check(
     """Judge every golden case under a version; exit 1 if any verdict is not the expected."""
     from backend.cai.labeling import LabelConfig
 
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
     detail = services.ci.resolve(summary.id, version)
     result = services.ci.golden_check(summary.id, detail, actor=cli_actor(services),
@@ -102,8 +107,8 @@ def eval_compare(
     database_url: DbUrl = None,
 ) -> None:
     """The change of an agreement metric between two runs over the same pairs (registered as
-    `cstudio eval compare` in studio/cli.py)."""
-    services = _services(data_dir, database_url)
+    `cstudio eval compare` by the CLI root)."""
+    services = open_services(data_dir, database_url)
     check = services.ci.regression(first, second, metric=metric, n_boot=n_boot)
     d = check.delta
     verdict = "REGRESSION" if check.regressed else "no regression"

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from backend.errors import StudioError
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.cli.common import DataDir, DbUrl, HubDataDir, cli_actor, open_services, out, print_table
+from studio.cli.files import read_import
 
 prompts_app = typer.Typer(help="Prompt sets for the Playground and the training stages.",
                           no_args_is_help=True)
@@ -32,12 +32,10 @@ def prompts_import(
     database_url: DbUrl = None,
 ) -> None:
     """Import a prompt set from a file."""
-    from studio.cli import read_bounded  # defined below the point where this module loads
-
     if not path.is_file():
         raise StudioError(f"{path} does not exist or is not a file.")
-    services = _services(data_dir, database_url)
-    raw = read_bounded(path, services.settings.max_dataset_bytes, "CSTUDIO_MAX_DATASET_BYTES")
+    services = open_services(data_dir, database_url)
+    raw = read_import(path, services)
     info = services.prompt_sets.import_bytes(path.name, raw, actor=cli_actor(services),
                                              fmt=fmt, name=name)
     out.print(f"Imported prompt set {info.id} {info.name!r}: {info.prompt_count} prompts "
@@ -48,8 +46,7 @@ def prompts_import(
 @prompts_app.command("import-hub")
 def prompts_import_hub(
     repo_id: Annotated[str, typer.Argument(help="Hub dataset.")] = "Anthropic/hh-rlhf",
-    hub_data_dir: Annotated[str | None, typer.Option(
-        "--hub-data-dir", help="Subset folder.")] = "harmless-base",
+    hub_data_dir: HubDataDir = "harmless-base",
     split: str = "test",
     limit: Annotated[int, typer.Option(help="At most N prompts.")] = 2000,
     name: str | None = None,
@@ -58,21 +55,19 @@ def prompts_import_hub(
 ) -> None:
     """Import the first human turns of HH-RLHF from the Hugging Face Hub (needs network and
     the train extra)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.prompt_sets.import_hub(actor=cli_actor(services), repo_id=repo_id,
                                            data_dir=hub_data_dir, split=split, limit=limit,
                                            name=name)
-    out.print(f"Imported prompt set {info.id} {info.name!r}: {info.prompt_count} prompts",
-              markup=False, highlight=False)
+    done = f"Imported prompt set {info.id} {info.name!r}: {info.prompt_count} prompts"
+    out.print(done, markup=False, highlight=False)
 
 
 @prompts_app.command("list")
 def prompts_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List prompt sets (the built-in one is `default`)."""
-    services = _services(data_dir, database_url)
-    table = Table("id", "name", "format", "prompts", "by", "sha256")
-    for p in services.prompt_sets.list_all():
-        table.add_row(str(p.id) + (" (default)" if p.builtin else ""), escape(p.name),
-                      p.source_format, str(p.prompt_count), escape(p.created_by),
-                      p.source_sha256[:12])
-    out.print(table)
+    services = open_services(data_dir, database_url)
+    print_table(("id", "name", "format", "prompts", "by", "sha256"),
+                ((str(p.id) + (" (default)" if p.builtin else ""), escape(p.name),
+                  p.source_format, str(p.prompt_count), escape(p.created_by),
+                  p.source_sha256[:12]) for p in services.prompt_sets.list_all()))

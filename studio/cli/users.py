@@ -2,13 +2,14 @@
 
 Passwords are read from a hidden prompt (typed twice) or, with ``--password-stdin``, from the
 first line of standard input; never from the command line. Changes are made as
-``cli_actor`` (see studio/cli.py): the local user while no users exist, then the studio user
+``cli_actor`` (see studio/cli/common.py): the local user while no users exist, then the studio user
 named by CSTUDIO_USER, who must be an admin (anyone may change their own password).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,11 +18,12 @@ from rich.table import Table
 
 from backend.access import Role
 from backend.errors import ValidationError
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.cli.common import DataDir, DbUrl, cli_actor, open_services, out
 
 user_app = typer.Typer(help="Studio users and roles (sign-in is required once one exists).",
                        no_args_is_help=True)
 
+UserName = Annotated[str, typer.Argument(help="User name.")]
 PasswordStdin = Annotated[bool, typer.Option(
     "--password-stdin", help="Read the password from the first line of standard input.")]
 ROLES = ", ".join(r.value for r in Role)
@@ -48,7 +50,7 @@ def user_add(
     database_url: DbUrl = None,
 ) -> None:
     """Add a user. The first user must be an admin; from then on the studio requires sign-in."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     actor = cli_actor(services)
     first = not services.users.any_users()
     info = services.users.add(name, role, _password(password_stdin), actor=actor)
@@ -59,14 +61,10 @@ def user_add(
 
 
 @user_app.command("passwd")
-def user_passwd(
-    name: Annotated[str, typer.Argument(help="User name.")],
-    password_stdin: PasswordStdin = False,
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def user_passwd(name: UserName, password_stdin: PasswordStdin = False,
+                data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Set a user's password (admins: anyone's; everyone: their own)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     actor = cli_actor(services)
     info = services.users.set_password(name, _password(password_stdin), actor=actor)
     out.print(f"Password of {info.name} changed.", markup=False, highlight=False)
@@ -74,49 +72,41 @@ def user_passwd(
 
 @user_app.command("role")
 def user_role(
-    name: Annotated[str, typer.Argument(help="User name.")],
+    name: UserName,
     role: Annotated[str, typer.Argument(help=f"One of: {ROLES}.")],
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
     """Change a user's role (the last admin cannot be demoted)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.users.set_role(name, role, actor=cli_actor(services))
     out.print(f"{info.name} is now {info.role.value}.", markup=False, highlight=False)
 
 
 @user_app.command("disable")
-def user_disable(
-    name: Annotated[str, typer.Argument(help="User name.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def user_disable(name: UserName, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Stop a user from signing in (their history stays; `enable` undoes it)."""
-    services = _services(data_dir, database_url)
-    info = services.users.set_disabled(name, True, actor=cli_actor(services))
-    out.print(f"{info.name} is disabled.", markup=False, highlight=False)
+    _set_disabled(name, True, data_dir, database_url)
 
 
 @user_app.command("enable")
-def user_enable(
-    name: Annotated[str, typer.Argument(help="User name.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def user_enable(name: UserName, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Let a disabled user sign in again."""
-    services = _services(data_dir, database_url)
-    info = services.users.set_disabled(name, False, actor=cli_actor(services))
-    out.print(f"{info.name} is enabled.", markup=False, highlight=False)
+    _set_disabled(name, False, data_dir, database_url)
+
+
+def _set_disabled(name: str, disabled: bool, data_dir: Path | None,
+                  database_url: str | None) -> None:
+    services = open_services(data_dir, database_url)
+    info = services.users.set_disabled(name, disabled, actor=cli_actor(services))
+    state = "disabled" if disabled else "enabled"
+    out.print(f"{info.name} is {state}.", markup=False, highlight=False)
 
 
 @user_app.command("remove")
-def user_remove(
-    name: Annotated[str, typer.Argument(help="User name.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def user_remove(name: UserName, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Remove a user (the last admin cannot be removed)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.users.remove(name, actor=cli_actor(services))
     out.print(f"Removed {info.name}.", markup=False, highlight=False)
 
@@ -124,7 +114,7 @@ def user_remove(
 @user_app.command("list")
 def user_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List users and their roles."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     users = services.users.list_all()
     if not users:
         out.print("No users: the studio runs for the single local user and binds only to "

@@ -13,7 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from backend.errors import StudioError, ValidationError
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.cli.common import DataDir, DbUrl, cli_actor, open_services, out
+
+JobId = Annotated[int, typer.Argument(help="Job id.")]
 
 job_app: typer.Typer = typer.Typer(help="Training jobs: submit, list, show, logs, cancel, resume.",
                                    no_args_is_help=True)
@@ -55,7 +57,7 @@ def job_submit(
     database_url: DbUrl = None,
 ) -> None:
     """Validate a config and queue the job (a worker runs it: `cstudio worker`)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     config = load_config(config_file, sets or [])
     try:
         info = services.jobs.create(kind, config, actor=cli_actor(services), name=name)
@@ -73,7 +75,7 @@ def job_list(
     database_url: DbUrl = None,
 ) -> None:
     """Jobs, newest first."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     rows, total = services.jobs.list_jobs(limit=limit, statuses=status or None,
                                           kinds=kind or None)
     table = Table("id", "kind", "name", "status", "attempt", "created by", "updated (UTC)")
@@ -85,15 +87,11 @@ def job_list(
 
 
 @job_app.command("show")
-def job_show(
-    job_id: Annotated[int, typer.Argument(help="Job id.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def job_show(job_id: JobId, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """A job's status, config, last step and result."""
     import json
 
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     j = services.jobs.get(job_id)
     lines = [f"Job {j.id} ({j.kind}): {j.name}", f"status: {j.status} (attempt {j.attempt})",
              f"created by {j.created_by} at {j.created_at:%Y-%m-%d %H:%M:%S}",
@@ -107,36 +105,24 @@ def job_show(
 
 
 @job_app.command("logs")
-def job_logs(
-    job_id: Annotated[int, typer.Argument(help="Job id.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def job_logs(job_id: JobId, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """The end of the job's log."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     out.print(services.jobs.log_tail(job_id) or "(no log yet)", markup=False, highlight=False)
 
 
 @job_app.command("cancel")
-def job_cancel(
-    job_id: Annotated[int, typer.Argument(help="Job id.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def job_cancel(job_id: JobId, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Cancel a queued job, or ask a running one to stop."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.jobs.cancel(job_id, actor=cli_actor(services))
     state = "cancel requested" if info.cancel_requested and not info.finished else info.status
     out.print(f"Job {info.id}: {state}", markup=False)
 
 
 @job_app.command("resume")
-def job_resume(
-    job_id: Annotated[int, typer.Argument(help="Job id.")],
-    data_dir: DataDir = None,
-    database_url: DbUrl = None,
-) -> None:
+def job_resume(job_id: JobId, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Queue an interrupted, failed or cancelled job again (continues from its checkpoint)."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.jobs.resume(job_id, actor=cli_actor(services))
     out.print(f"Job {info.id}: queued again as attempt {info.attempt}", markup=False)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from studio.cli import DataDir, DbUrl, _services, cli_actor, out
+from studio.cli.common import DataDir, DbUrl, VersionOpt, cli_actor, open_services, out
 from studio.compare_charts import fmt, ratings_rows
 
 compare_app: typer.Typer = typer.Typer(
@@ -21,7 +21,7 @@ compare_app: typer.Typer = typer.Typer(
 @compare_app.command("policies")
 def compare_policies(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List the policies a comparison can include."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     table = Table("reference", "label", "model")
     for p in services.comparisons.policies.options():
         table.add_row(escape(p.ref), escape(p.label), escape(p.location))
@@ -34,7 +34,7 @@ def compare_create(
         "--policy", "-p", help="A policy: base, job:<id>, server:<model> or a model folder "
         "(give two or more).")],
     constitution: Annotated[str, typer.Option(help="Constitution name or id.")] = "",
-    version: Annotated[int | None, typer.Option(help="Version number (default: head).")] = None,
+    version: VersionOpt = None,
     prompt_set: Annotated[str, typer.Option(help="A .jsonl(.gz) prompt file (default: the "
                                             "configured prompt set).")] = "default",
     max_prompts: int = 20,
@@ -56,7 +56,7 @@ def compare_create(
     """Create a comparison (then `cstudio compare run ID`, or --run)."""
     from backend.services.comparisons import ComparisonConfig
 
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     summary = (services.constitutions.find(constitution) if constitution
                else services.constitutions.list_all()[0])
     detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
@@ -75,7 +75,7 @@ def compare_create(
 
 
 def _run(comparison_id: int, data_dir: DataDir, database_url: DbUrl) -> None:
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     info = services.comparisons.run(
         comparison_id, actor=cli_actor(services),
         on_step=lambda done, total: out.print(f"{done}/{total}", markup=False))
@@ -96,7 +96,7 @@ def compare_run(
 @compare_app.command("list")
 def compare_list(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """List comparisons, newest first."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     table = Table("id", "name", "status", "progress", "judge")
     for c in services.comparisons.list_all():
         table.add_row(str(c.id), escape(c.name), c.status, f"{c.done_count}/{c.total_count}",
@@ -115,7 +115,7 @@ def compare_report(
     database_url: DbUrl = None,
 ) -> None:
     """Win rates, Elo and Bradley–Terry ratings with 95 % bootstrap intervals."""
-    services = _services(data_dir, database_url)
+    services = open_services(data_dir, database_url)
     if since is not None and not as_json:
         table = Table("policy", "Elo before", "Elo now", "change")
         for c in services.comparison_reports.changes(comparison_id, since, n_boot=n_boot):

@@ -75,7 +75,7 @@ def test_show_and_diff(data_dir: Path, tmp_path: Path) -> None:
 
 def test_diff_prints_changed_fields(data_dir: Path) -> None:
     from backend.services.container import start
-    from studio.cli import make_settings
+    from studio.cli.common import make_settings
 
     services = start(make_settings(data_dir))
     head = services.constitutions.head(1)
@@ -134,7 +134,7 @@ def test_bad_import_file_leaves_the_store_unchanged(data_dir: Path, tmp_path: Pa
     assert isinstance(result.exception, ImportFormatError)
     assert "schema_version 7" in str(result.exception)
     from backend.services.container import start
-    from studio.cli import make_settings
+    from studio.cli.common import make_settings
 
     services = start(make_settings(data_dir))
     assert [c.name for c in services.constitutions.list_all()] == ["Studio default"]
