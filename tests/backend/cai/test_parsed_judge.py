@@ -14,8 +14,8 @@ from backend.cai.parsed_judge import hard_counts, hard_label_fields, parse_choic
 from backend.cai.prompts import render
 from backend.cai.steplog import MemoryLogger
 from backend.engines.base import Generation, GenerationParams, Prompt
+from backend.engines.scripted import ScriptedEngine
 from backend.errors import ValidationError
-from tests.backend.cai.fake_engine import ScriptedEngine
 
 
 @pytest.mark.parametrize(("answer", "choice"), [

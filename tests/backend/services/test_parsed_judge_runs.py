@@ -44,7 +44,7 @@ def test_parsed_agreement_run(services: Services) -> None:
 
 
 def test_scored_runs_say_nothing_about_hard_labels(services: Services) -> None:
-    from tests.backend.cai.fake_engine import ScriptedEngine
+    from backend.engines.scripted import ScriptedEngine
 
     services.engines.use(ScriptedEngine())
     ds = add_dataset(services, 2)
