@@ -176,8 +176,7 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
     i: Any = PairItemRow.__table__  # type: ignore[attr-defined]
     conn = session.connection()
-    where = [v.c.evaluation_id == evaluation_id,
-             v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
+    where = [v.c.evaluation_id == evaluation_id]
     one_each = bool(principle) and _one_principle_each(session, evaluation_id)
     if principle and one_each:
         where.append(v.c.principle_key == principle)
@@ -189,6 +188,8 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
             where.append(core_select(keys.c.value).where(keys.c.value == principle).exists())
     if human_label is not None:
         where.append(v.c.human_label == human_label)
+    unranged = list(where)
+    where += [v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
     if only_disagreements:
         parts = [[v.c.disagrees == True]]  # noqa: E712  (SQL, and uses the index)
     elif principle or human_label is not None:
@@ -207,7 +208,7 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     elif known_total is None:
         total = count_matches(
             conn, evaluation_id=evaluation_id, lo=min_confidence, hi=max_confidence,
-            where=where, principle=principle if one_each else None, human_label=human_label,
+            where=unranged, principle=principle if one_each else None, human_label=human_label,
             disagrees=(1,) if only_disagreements else (0, 1) if len(parts) == 2 else None)
     total = total if known_total is None else known_total
     keys_in_order.sort(key=lambda ci: (-ci[0], -ci[1]))
@@ -258,7 +259,7 @@ def count_matches(conn: Any, *, evaluation_id: int, lo: float, hi: float, where:
     """How many of a run's verdicts match a page filter: the ``verdict_count`` rows of the
     buckets wholly inside ``[lo, hi]``, plus an index count of the verdicts in the partial
     buckets at either edge (each under 1 % of the range). ``where``: the page's verdict
-    filters (run, confidence range, principle key, human label); ``disagrees``: the values
+    filters but the confidence range (run, principle key, human label); ``disagrees``: the values
     wanted (None: any, NULL included)."""
     v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
     c: Any = VerdictCount.__table__  # type: ignore[attr-defined]
@@ -267,10 +268,15 @@ def count_matches(conn: Any, *, evaluation_id: int, lo: float, hi: float, where:
         conds.append(v.c.disagrees == True)  # noqa: E712  (SQL, and uses the index)
     elif disagrees is not None:
         conds.append(v.c.disagrees.is_not(None))
+
+    def rows_between(low: Any, high: Any) -> int:
+        # one range per statement: SQLite's planner bounds an index scan by one pair only
+        return int(conn.execute(core_select(func.count()).select_from(v)
+                                .where(*conds, low, high)).scalar() or 0)
+
     whole = _whole_buckets(lo, hi)
     if whole is None:
-        return int(conn.execute(core_select(func.count()).select_from(v).where(*conds))
-                   .scalar() or 0)
+        return rows_between(v.c.confidence >= lo, v.c.confidence <= hi)
     k_lo, k_hi = whole
     counted = [c.c.evaluation_id == evaluation_id, c.c.bucket >= k_lo, c.c.bucket <= k_hi]
     if principle is not None:
@@ -281,12 +287,12 @@ def count_matches(conn: Any, *, evaluation_id: int, lo: float, hi: float, where:
         counted.append(c.c.disagrees.in_(disagrees))
     total = int(conn.execute(core_select(func.coalesce(func.sum(c.c.n), 0)).where(*counted))
                 .scalar() or 0)
-    edges = [v.c.confidence < k_lo / BUCKETS]
-    edges.append(v.c.confidence > 1.0 if k_hi == BUCKETS
-                 else v.c.confidence >= (k_hi + 1) / BUCKETS)
-    for edge in edges:
-        total += int(conn.execute(core_select(func.count()).select_from(v)
-                                  .where(*conds, edge)).scalar() or 0)
+    if lo < k_lo / BUCKETS:
+        total += rows_between(v.c.confidence >= lo, v.c.confidence < k_lo / BUCKETS)
+    if k_hi == BUCKETS and hi > 1.0:
+        total += rows_between(v.c.confidence > 1.0, v.c.confidence <= hi)
+    elif k_hi < BUCKETS and (k_hi + 1) / BUCKETS <= hi:
+        total += rows_between(v.c.confidence >= (k_hi + 1) / BUCKETS, v.c.confidence <= hi)
     return total
 
 
