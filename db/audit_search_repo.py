@@ -1,5 +1,6 @@
 """Searching the critique log: full-text (SQLite FTS5 / PostgreSQL tsvector) plus filters,
-keyset-paginated on the record id, newest first (or oldest first for exports).
+keyset-paginated on the record id, newest first (or oldest first for exports). Flags and
+comments on records are in ``db/audit_annotations_repo.py``.
 
 User query strings are never passed to the FTS engine as syntax: ``fts_terms`` splits them
 into words and "quoted phrases" and the SQL layer quotes each one, so FTS operators, quotes
@@ -28,13 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from db.audit_models import FLAG, AuditComment, AuditFlag
+from db.audit_models import FLAG, AuditFlag
 from db.models import ConstitutionVersion, CritiqueLogRecord, Evaluation, VerdictRow
 from db.provenance_repo import dataset_chains
 
 LOG: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
 _FLAG: Any = AuditFlag.__table__  # type: ignore[attr-defined]
-_COMMENT: Any = AuditComment.__table__  # type: ignore[attr-defined]
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w", re.UNICODE)
 _ALNUM = re.compile(r"[^\W_]+", re.UNICODE)
@@ -322,52 +322,6 @@ def like_scan_ids(session: Session, *, needle: str, limit: int = 50) -> list[int
     return [int(i) for i in session.execute(stmt).scalars()]
 
 
-# --- flags and comments --------------------------------------------------------------------
-
-
-def flag_state(session: Session, *, record_ids: Sequence[int]) -> dict[int, AuditFlag]:
-    """The latest flag row of each record that has one (action "flag" means flagged now)."""
-    if not record_ids:
-        return {}
-    latest = select(func.max(_FLAG.c.id)).where(_FLAG.c.record_id.in_(list(record_ids))
-                                                ).group_by(_FLAG.c.record_id)
-    rows = session.execute(select(AuditFlag).where(_FLAG.c.id.in_(latest))).scalars().all()
-    return {r.record_id: r for r in rows}
-
-
-def flag_history(session: Session, *, record_id: int) -> list[AuditFlag]:
-    return list(session.execute(select(AuditFlag).where(_FLAG.c.record_id == record_id)
-                                .order_by(_FLAG.c.id)).scalars())
-
-
-def add_flag(session: Session, *, record_id: int, action: str, reason: str, actor: str
-             ) -> AuditFlag:
-    row = AuditFlag(record_id=record_id, action=action, reason=reason, actor=actor)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def comments(session: Session, *, record_id: int) -> list[AuditComment]:
-    return list(session.execute(select(AuditComment).where(_COMMENT.c.record_id == record_id)
-                                .order_by(_COMMENT.c.id)).scalars())
-
-
-def comment_counts(session: Session, *, record_ids: Sequence[int]) -> dict[int, int]:
-    if not record_ids:
-        return {}
-    rows = session.execute(select(_COMMENT.c.record_id, func.count()).where(
-        _COMMENT.c.record_id.in_(list(record_ids))).group_by(_COMMENT.c.record_id)).all()
-    return {int(r[0]): int(r[1]) for r in rows}
-
-
-def add_comment(session: Session, *, record_id: int, body: str, actor: str) -> AuditComment:
-    row = AuditComment(record_id=record_id, body=body, actor=actor)
-    session.add(row)
-    session.flush()
-    return row
-
-
 # --- provenance ----------------------------------------------------------------------------
 
 
@@ -414,15 +368,3 @@ def distinct_values(session: Session, *, column_name: str, limit: int = 200) -> 
     rows = session.execute(select(col_).where(col_.is_not(None)).distinct().order_by(col_)
                            .limit(limit)).scalars()
     return [str(v) for v in rows if v]
-
-
-def comments_for(session: Session, *, record_ids: Sequence[int]) -> dict[int, list[AuditComment]]:
-    """Comments of several records at once (for exports), oldest first."""
-    out: dict[int, list[AuditComment]] = {}
-    if not record_ids:
-        return out
-    rows = session.execute(select(AuditComment).where(
-        _COMMENT.c.record_id.in_(list(record_ids))).order_by(_COMMENT.c.id)).scalars()
-    for r in rows:
-        out.setdefault(r.record_id, []).append(r)
-    return out

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backend.services.container import Services
+from db import audit_annotations_repo as notes_repo
 from db import audit_search_repo as repo
 from db import migrate
 from db.audit_search_repo import SearchFilters, Term, fts_terms, meta_token, sqlite_match
@@ -106,9 +107,9 @@ def test_flagged_filter_follows_the_latest_flag_event(
         services: Services, chains: dict[str, list[int]]) -> None:
     lock = chains["lock"]
     with services.db.write() as s:
-        repo.add_flag(s, record_id=lock[0], action="flag", reason="", actor="a")
-        repo.add_flag(s, record_id=lock[1], action="flag", reason="", actor="a")
-        repo.add_flag(s, record_id=lock[1], action="unflag", reason="fine", actor="a")
+        notes_repo.add_flag(s, record_id=lock[0], action="flag", reason="", actor="a")
+        notes_repo.add_flag(s, record_id=lock[1], action="flag", reason="", actor="a")
+        notes_repo.add_flag(s, record_id=lock[1], action="unflag", reason="fine", actor="a")
     assert _ids(services, SearchFilters(flagged=True)) == [lock[0]]
     assert _ids(services, SearchFilters(flagged=True, query="burglary")) == []
 
@@ -155,7 +156,7 @@ def test_keyset_pages_and_capped_count(services: Services) -> None:
 def test_flags_and_comments_are_append_only(services: Services,
                                             chains: dict[str, list[int]]) -> None:
     with services.db.write() as s:
-        repo.add_comment(s, record_id=chains["lock"][0], body="note", actor="a")
+        notes_repo.add_comment(s, record_id=chains["lock"][0], body="note", actor="a")
     for sql in ("UPDATE audit_comment SET body = 'changed'", "DELETE FROM audit_comment",
                 "UPDATE record_seal SET row_hash = 'x'"):
         with pytest.raises(DBAPIError, match="append-only"), services.db.write() as s:
