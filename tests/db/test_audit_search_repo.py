@@ -103,6 +103,28 @@ def test_filters(services: Services, chains: dict[str, list[int]]) -> None:
     assert _ids(services, SearchFilters(record_ids=(lock[0], cake[0]))) == [cake[0], lock[0]]
 
 
+def test_filters_without_text_are_matched_in_the_index_and_checked(
+        services: Services, chains: dict[str, list[int]]) -> None:
+    """Kind + principle (+ version) with no text are intersected in the FTS index's meta
+    tokens; a record whose text merely contains those tokens is not a match."""
+    v, k1, k2 = head_version(services)
+    lock, cake = chains["lock"], chains["cake"]
+    tokens = " ".join([meta_token("kd", "critique"), meta_token("pk", k2),
+                       meta_token("cv", v)])
+    decoy = log_chain(services, prompt=tokens, response=tokens, critique=tokens,
+                      revision=tokens, version_id=v, principle_key=k1)
+    assert _ids(services, SearchFilters(kind="critique", principle_key=k2)) == [cake[1]]
+    assert _ids(services, SearchFilters(kind="critique", principle_key=k1, version_id=v)) == [
+        decoy[1], lock[1]]
+    assert _ids(services, SearchFilters(kind="revision", principle_key=k2,
+                                        version_id=v + 1)) == []
+    with services.db.read() as s:
+        assert repo.count_matches(s, filters=SearchFilters(kind="critique",
+                                                           principle_key=k2)) == 1
+        assert repo.count_matches(s, filters=SearchFilters(kind="revision", principle_key=k1,
+                                                           version_id=v)) == 2
+
+
 def test_flagged_filter_follows_the_latest_flag_event(
         services: Services, chains: dict[str, list[int]]) -> None:
     lock = chains["lock"]
