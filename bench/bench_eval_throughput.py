@@ -14,7 +14,9 @@ studio. (A real vLLM server spends its own CPU/GPU, not the studio's.)
 
 Figures: ``verdicts_per_s`` (items judged per wall second) and ``studio_share``: the share of the
 run's wall time *not* spent inside the engine's calls, i.e. spent in the studio's own code
-(prompt building, labelling, logging, hashing, SQL). The temporary database is removed.
+(prompt building, labelling, logging, hashing, SQL); ``cpu_s`` and ``verdicts_per_cpu_s``: the
+process's CPU time over the run (all threads), which other jobs on a shared machine disturb far
+less than wall time. The temporary database is removed.
 
 Run: python -m bench.bench_eval_throughput [--pairs 20000]
 """
@@ -113,9 +115,10 @@ def main() -> None:
         run = services.evaluations.create(
             dataset_id=dataset_id, version_id=head, actor=ACTOR,
             config=EvaluationConfig(batch_size=args.batch_size))
-        start_t = time.perf_counter()
+        start_t, start_cpu = time.perf_counter(), time.process_time()
         info = services.evaluations.run(run.id, actor=ACTOR)
         wall = time.perf_counter() - start_t
+        cpu = time.process_time() - start_cpu  # every thread of this process
         assert info.status == "done" and info.done_count == args.pairs, info
         records = services.critique_log.count()
         services.close()
@@ -123,10 +126,13 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     rate = args.pairs / wall
     share = 1.0 - engine.busy_s / wall
+    per_cpu_s = args.pairs / cpu
     print(f"{args.pairs} verdicts ({records} log records) in {wall:.2f} s: {rate:.0f} verdicts/s; "
-          f"engine {engine.busy_s:.2f} s, studio share {share:.1%}")
+          f"engine {engine.busy_s:.2f} s, studio share {share:.1%}; CPU {cpu:.2f} s "
+          f"({per_cpu_s:.0f} verdicts per CPU second)")
     record("eval_throughput", {"verdicts_per_s": rate, "studio_share": share,
-                               "pairs": args.pairs, "wall_s": wall},
+                               "pairs": args.pairs, "wall_s": wall, "cpu_s": cpu,
+                               "verdicts_per_cpu_s": per_cpu_s},
            "verdicts/s, share",
            f"{COMMAND} --pairs {args.pairs}",
            f"{args.pairs}-pair no-CoT both-orders run, in-process instant engine, SQLite; "

@@ -65,6 +65,22 @@ Index("ix_verdict_principle_page", _VERDICT.c.evaluation_id, _VERDICT.c.principl
       _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
 Index("ix_verdict_human_page", _VERDICT.c.evaluation_id, _VERDICT.c.human_label,
       _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
+Index("ix_verdict_principle_human_page", _VERDICT.c.evaluation_id, _VERDICT.c.principle_key,
+      _VERDICT.c.human_label, _VERDICT.c.disagrees, _VERDICT.c.confidence, _VERDICT.c.item_id)
+
+
+class VerdictCount(SQLModel, table=True):
+    """How many verdicts a run has per (principle, human label, disagrees, confidence bucket),
+    kept by an insert trigger on ``verdict`` (migration 0015): page counts read these."""
+
+    __tablename__ = "verdict_count"
+
+    evaluation_id: int = Field(primary_key=True)
+    principle_key: str = Field(primary_key=True, max_length=64)  # '' when none
+    human_label: float = Field(primary_key=True)  # -1 when none
+    disagrees: int = Field(primary_key=True)  # 0, 1, or -1 when none
+    bucket: int = Field(primary_key=True)  # see evaluation_repo.confidence_bucket
+    n: int
 
 
 @event.listens_for(VerdictRow, "before_insert")

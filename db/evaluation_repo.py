@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from db.base_models import utcnow
 from db.bulk import insert_rows
 from db.dataset_models import PairItemRow
-from db.evaluation_models import Evaluation, UnscorableItem, VerdictRow
+from db.evaluation_models import Evaluation, UnscorableItem, VerdictCount, VerdictRow
 
 
 class NewEvaluation(TypedDict):
@@ -78,8 +78,12 @@ def judged_item_ids(session: Session, *, evaluation_id: int) -> set[int]:
 
 
 def count_verdicts(session: Session, *, evaluation_id: int) -> int:
-    return session.exec(select(func.count()).select_from(VerdictRow)
-                        .where(VerdictRow.evaluation_id == evaluation_id)).one()
+    """How many verdicts a run has, from ``verdict_count`` (kept by the insert trigger), so
+    a chunk's progress does not count the whole run's index entries again."""
+    c: Any = VerdictCount.__table__  # type: ignore[attr-defined]
+    return int(session.connection().execute(
+        core_select(func.coalesce(func.sum(c.c.n), 0)).where(c.c.evaluation_id == evaluation_id)
+    ).scalar() or 0)
 
 
 def count_bounded_verdicts(session: Session, *, evaluation_id: int) -> int:
@@ -176,8 +180,10 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     first), filtered and paged in SQL; and how many match.
 
     Every filter is a range of one of the verdict indexes (``ix_verdict_page``,
-    ``ix_verdict_confidence``, ``ix_verdict_principle_page``, ``ix_verdict_human_page``), so
-    counts read index entries only and a page reads ``offset + limit`` entries. Where all
+    ``ix_verdict_confidence``, ``ix_verdict_principle_page``, ``ix_verdict_human_page``,
+    ``ix_verdict_principle_human_page``), so a page reads ``offset + limit`` index entries,
+    then fetches only that page's rows; the count is read from ``verdict_count`` (see
+    ``count_matches``; a k > 1 run's principle filter counts index entries). Where all
     verdicts are wanted under a principle or human-label filter, the agreeing and disagreeing
     ranges are each read in order and merged here (an index cannot give that order at once).
     ``known_total``: the count from an earlier page of the same filter and progress (not
@@ -186,9 +192,9 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
     i: Any = PairItemRow.__table__  # type: ignore[attr-defined]
     conn = session.connection()
-    where = [v.c.evaluation_id == evaluation_id,
-             v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
-    if principle and _one_principle_each(session, evaluation_id):
+    where = [v.c.evaluation_id == evaluation_id]
+    one_each = bool(principle) and _one_principle_each(session, evaluation_id)
+    if principle and one_each:
         where.append(v.c.principle_key == principle)
     elif principle:
         if conn.dialect.name == "postgresql":
@@ -198,6 +204,8 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
             where.append(core_select(keys.c.value).where(keys.c.value == principle).exists())
     if human_label is not None:
         where.append(v.c.human_label == human_label)
+    unranged = list(where)
+    where += [v.c.confidence >= min_confidence, v.c.confidence <= max_confidence]
     if only_disagreements:
         parts = [[v.c.disagrees == True]]  # noqa: E712  (SQL, and uses the index)
     elif principle or human_label is not None:
@@ -207,12 +215,17 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
     total = 0
     keys_in_order: list[tuple[float, int]] = []
     for extra in parts:
-        if known_total is None:
-            total += int(conn.execute(core_select(func.count()).select_from(v)
-                                      .where(*where, *extra)).scalar() or 0)
         keys_in_order += [(float(c), int(item)) for c, item in conn.execute(
             core_select(v.c.confidence, v.c.item_id).where(*where, *extra)
             .order_by(v.c.confidence.desc(), v.c.item_id.desc()).limit(offset + limit))]
+    if known_total is None and principle and not one_each:  # k > 1: a JSON list's member
+        total = sum(int(conn.execute(core_select(func.count()).select_from(v)
+                                     .where(*where, *extra)).scalar() or 0) for extra in parts)
+    elif known_total is None:
+        total = count_matches(
+            conn, evaluation_id=evaluation_id, lo=min_confidence, hi=max_confidence,
+            where=unranged, principle=principle if one_each else None, human_label=human_label,
+            disagrees=(1,) if only_disagreements else (0, 1) if len(parts) == 2 else None)
     total = total if known_total is None else known_total
     keys_in_order.sort(key=lambda ci: (-ci[0], -ci[1]))
     wanted = [item for _, item in keys_in_order[offset:offset + limit]]
@@ -228,6 +241,75 @@ def disagreement_page(session: Session, *, evaluation_id: int, principle: str | 
                     json.loads(r[4]), r[5], r[6], r[7], float(r[8]))
             for r in (found[item] for item in wanted)]
     return rows, total
+
+
+BUCKETS = 100  # confidence buckets of width 1 / BUCKETS in verdict_count (migration 0015)
+
+
+def confidence_bucket(confidence: float | None) -> int:
+    """The ``verdict_count`` bucket of a confidence, as the insert trigger computes it: the
+    ``k`` with ``k / 100 <= confidence < (k + 1) / 100`` (100 for 1.0, 101 above, -1 none)."""
+    if confidence is None:
+        return -1
+    if confidence > 1.0:
+        return BUCKETS + 1
+    k = int(confidence * BUCKETS)
+    if confidence >= (k + 1) / BUCKETS:
+        return k + 1
+    return k - 1 if confidence < k / BUCKETS else k
+
+
+def _whole_buckets(lo: float, hi: float) -> tuple[int, int] | None:
+    """The buckets lying wholly inside ``[lo, hi]`` (a contiguous run), if any."""
+    k_lo = next((k for k in range(BUCKETS + 1) if k / BUCKETS >= lo), None)
+    if k_lo is None:
+        return None
+    k_hi = BUCKETS if hi >= 1.0 else max(
+        (k for k in range(BUCKETS) if (k + 1) / BUCKETS <= hi), default=-1)
+    return (k_lo, k_hi) if k_lo <= k_hi else None
+
+
+def count_matches(conn: Any, *, evaluation_id: int, lo: float, hi: float, where: list[Any],
+                  principle: str | None, human_label: float | None,
+                  disagrees: tuple[int, ...] | None) -> int:
+    """How many of a run's verdicts match a page filter: the ``verdict_count`` rows of the
+    buckets wholly inside ``[lo, hi]``, plus an index count of the verdicts in the partial
+    buckets at either edge (each under 1 % of the range). ``where``: the page's verdict
+    filters but the confidence range (run, principle key, human label); ``disagrees``: the values
+    wanted (None: any, NULL included)."""
+    v: Any = VerdictRow.__table__  # type: ignore[attr-defined]
+    c: Any = VerdictCount.__table__  # type: ignore[attr-defined]
+    conds = list(where)
+    if disagrees == (1,):
+        conds.append(v.c.disagrees == True)  # noqa: E712  (SQL, and uses the index)
+    elif disagrees is not None:
+        conds.append(v.c.disagrees.is_not(None))
+
+    def rows_between(low: Any, high: Any) -> int:
+        # one range per statement: SQLite's planner bounds an index scan by one pair only
+        return int(conn.execute(core_select(func.count()).select_from(v)
+                                .where(*conds, low, high)).scalar() or 0)
+
+    whole = _whole_buckets(lo, hi)
+    if whole is None:
+        return rows_between(v.c.confidence >= lo, v.c.confidence <= hi)
+    k_lo, k_hi = whole
+    counted = [c.c.evaluation_id == evaluation_id, c.c.bucket >= k_lo, c.c.bucket <= k_hi]
+    if principle is not None:
+        counted.append(c.c.principle_key == principle)
+    if human_label is not None:
+        counted.append(c.c.human_label == human_label)
+    if disagrees is not None:
+        counted.append(c.c.disagrees.in_(disagrees))
+    total = int(conn.execute(core_select(func.coalesce(func.sum(c.c.n), 0)).where(*counted))
+                .scalar() or 0)
+    if lo < k_lo / BUCKETS:
+        total += rows_between(v.c.confidence >= lo, v.c.confidence < k_lo / BUCKETS)
+    if k_hi == BUCKETS and hi > 1.0:
+        total += rows_between(v.c.confidence > 1.0, v.c.confidence <= hi)
+    elif k_hi < BUCKETS and (k_hi + 1) / BUCKETS <= hi:
+        total += rows_between(v.c.confidence >= (k_hi + 1) / BUCKETS, v.c.confidence <= hi)
+    return total
 
 
 def _one_principle_each(session: Session, evaluation_id: int) -> bool:

@@ -12,6 +12,7 @@ from backend.cai.constitution import Principle
 from backend.errors import NotFoundError, ValidationError
 from backend.services.constitutions import ConstitutionService, VersionDetail
 from backend.services.critique_log import LogEntry
+from db import audit_annotations_repo as notes_repo
 from db import audit_search_repo as repo
 from db import critique_log_repo
 from db.audit_chain import append_event
@@ -121,8 +122,8 @@ class AuditSearchService:
             total = repo.count_matches(s, filters=filters, cap=COUNT_CAP)
             page = rows[:page_size]
             ids = [r.id for r in page if r.id is not None]
-            flags = repo.flag_state(s, record_ids=ids)
-            counts = repo.comment_counts(s, record_ids=ids)
+            flags = notes_repo.flag_state(s, record_ids=ids)
+            counts = notes_repo.comment_counts(s, record_ids=ids)
         hits = [Hit(LogEntry.of(r), _is_flagged(flags.get(r.id or 0)), counts.get(r.id or 0, 0))
                 for r in page]
         more = len(rows) > page_size
@@ -139,8 +140,8 @@ class AuditSearchService:
             entry = LogEntry.of(row)
             chain = [LogEntry.of(r) for r in critique_log_repo.chain_records(
                 s, chain_id=row.chain_id)]
-            flags = repo.flag_history(s, record_id=record_id)
-            notes = repo.comments(s, record_id=record_id)
+            flags = notes_repo.flag_history(s, record_id=record_id)
+            notes = notes_repo.comments(s, record_id=record_id)
             verdicts = [VerdictRef(*v) for v in repo.verdicts_citing(
                 s, record_ids=[e.id for e in chain])]
         by_id = {e.id: e for e in chain}
@@ -189,7 +190,7 @@ class AuditSearchService:
         with self._db.write() as s:
             if critique_log_repo.get_record(s, record_id=record_id) is None:
                 raise NotFoundError(f"No critique-log record with id {record_id}.")
-            history = repo.flag_history(s, record_id=record_id)
+            history = notes_repo.flag_history(s, record_id=record_id)
             flagged = bool(history) and history[-1].action == FLAG
             if flagged == (action == FLAG):
                 raise ValidationError(f"Record {record_id} is already "
@@ -198,7 +199,7 @@ class AuditSearchService:
                 raise ValidationError(
                     f"Write a reason to {'flag' if action == FLAG else 'clear the flag of'} "
                     f"record {record_id}: it goes into the audit trail with your name.")
-            row = repo.add_flag(s, record_id=record_id, action=action, reason=reason,
+            row = notes_repo.add_flag(s, record_id=record_id, action=action, reason=reason,
                                 actor=actor.name)
             append_event(s, actor=actor.name, action=f"audit.{action}",
                          entity_type="critique_log", entity_id=str(record_id),
@@ -214,7 +215,7 @@ class AuditSearchService:
         with self._db.write() as s:
             if critique_log_repo.get_record(s, record_id=record_id) is None:
                 raise NotFoundError(f"No critique-log record with id {record_id}.")
-            row = repo.add_comment(s, record_id=record_id, body=body, actor=actor.name)
+            row = notes_repo.add_comment(s, record_id=record_id, body=body, actor=actor.name)
             append_event(s, actor=actor.name, action="audit.comment",
                          entity_type="critique_log", entity_id=str(record_id),
                          payload={"comment_id": row.id, "body": body})

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from backend.access import Action, Principal, require
 from backend.cai.labeling import LabelConfig, PairItem, Verdict, label_pairs
@@ -114,6 +115,9 @@ class _Running:
 
 
 class EvaluationService(JudgingService):
+    # chunks the writer may store in one commit when it has fallen behind (group commit)
+    commit_group = 4
+
     def __init__(self, db: Database, constitutions: ConstitutionService, engines: EngineManager,
                  critique_log: CritiqueLogService) -> None:
         super().__init__(db, constitutions, engines, critique_log)
@@ -237,7 +241,8 @@ class EvaluationService(JudgingService):
                     | repo.unscorable_item_ids(s, evaluation_id=evaluation_id))
             remaining = [i for i in row.item_ids if i not in done]
         self._set_status(evaluation_id, "running")
-        writer = _ChunkWriter(self._db, evaluation_id, info.total_count, on_chunk, cancel)
+        writer = _ChunkWriter(self._db, evaluation_id, info.total_count, on_chunk, cancel,
+                              group=self.commit_group)
         writer.start()
         cancelled = False
         try:
@@ -309,8 +314,9 @@ class _Chunk:
 
 
 class _ChunkWriter:
-    """One thread that stores chunks from a bounded queue, one transaction per chunk: its
-    critique-log records, its verdicts (or unscorable items) and the run's progress. The model
+    """One thread that stores chunks from a bounded queue, one transaction per chunk (or per
+    group of chunks already waiting, see ``_take``): its critique-log records, its verdicts
+    (or unscorable items) and the run's progress. The model
     calls for the next chunks go on meanwhile; at most ``depth`` chunks wait in the queue.
     ``on_chunk`` is called after each commit (an acknowledged verdict is a stored one). Once
     the run is cancelled, chunks still waiting are dropped (not acknowledged, judged again on
@@ -318,13 +324,14 @@ class _ChunkWriter:
 
     def __init__(self, db: Database, evaluation_id: int, total: int,
                  on_chunk: Callable[[int, int], None] | None, cancel: threading.Event,
-                 depth: int = 4) -> None:
+                 depth: int = 4, group: int = 1) -> None:
         self._db = db
         self._evaluation_id = evaluation_id
         self._total = total
         self._on_chunk = on_chunk
         self._cancel = cancel
         self._queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=depth)
+        self._group = group
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"evaluation-{evaluation_id}-writer")
         self.error: BaseException | None = None
@@ -353,38 +360,70 @@ class _ChunkWriter:
 
     def _loop(self) -> None:
         while True:
-            chunk = self._queue.get()
-            if chunk is None:
+            group = self._take()
+            if not group:
                 return
-            if self._cancel.is_set():  # cancelled: what is not stored yet is judged on resume
-                self.dropped += 1
-                continue
             try:
-                count = self._store(chunk)
-            except IntegrityError:  # another runner stored some of these items first
-                log.warning("evaluation %s: chunk already judged elsewhere", self._evaluation_id)
-                continue
+                counts = self._store_group(group)
             except BaseException as exc:  # the run stops and records why
                 self.error = exc
                 return
             if self._on_chunk is not None:
-                self._on_chunk(count, self._total)
+                for count in counts:
+                    self._on_chunk(count, self._total)
+            if group[-1] is None:
+                return
 
-    def _store(self, chunk: _Chunk) -> int:
-        with self._db.write() as s:
-            ids = chunk.logger.write(s)
-            verdicts, unscorable = [], []
-            for item_id, human, v in zip(chunk.item_ids, chunk.human, chunk.verdicts,
-                                         strict=True):
-                if v.unscorable is not None:
-                    unscorable.append({"item_id": item_id, "reason": v.unscorable[:2000],
-                                       "top_tokens": v.top_tokens,
-                                       "record_ids": [ids.get(x.record_id, x.record_id)
-                                                      for x in v.variants]})
-                else:
-                    verdicts.append(_verdict_row(item_id, v, human, ids))
-            return repo.insert_chunk(s, evaluation_id=self._evaluation_id, verdicts=verdicts,
-                                     unscorable=unscorable)
+    def _take(self) -> list[_Chunk | None]:
+        """The next chunk (waiting for it) and those already waiting behind it, up to
+        ``group`` chunks: when the writer falls behind, one commit stores several (fewer
+        commits, seals and anchor lines per verdict); a chunk is acknowledged only after the
+        commit that holds it. A None (no more) ends the group. Once the run is cancelled,
+        chunks still waiting are dropped."""
+        out: list[_Chunk | None] = []
+        chunk = self._queue.get()
+        while True:
+            if chunk is None:
+                out.append(None)
+                return out
+            if self._cancel.is_set():  # cancelled: what is not stored yet is judged on resume
+                self.dropped += 1
+            else:
+                out.append(chunk)
+            if len(out) >= self._group:
+                return out
+            try:
+                chunk = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+
+    def _store_group(self, group: list[_Chunk | None]) -> list[int]:
+        chunks = [c for c in group if c is not None]
+        if not chunks:
+            return []
+        try:
+            with self._db.write() as s:
+                return [self._store(s, c) for c in chunks]
+        except IntegrityError:  # another runner stored some of these items first
+            if len(chunks) > 1:  # store the others, each on its own
+                return [n for c in chunks for n in self._store_group([c])]
+            log.warning("evaluation %s: chunk already judged elsewhere", self._evaluation_id)
+            return []
+
+    def _store(self, s: Session, chunk: _Chunk) -> int:
+        ids = chunk.logger.write(s)
+        verdicts, unscorable = [], []
+        for item_id, human, v in zip(chunk.item_ids, chunk.human, chunk.verdicts,
+                                     strict=True):
+            if v.unscorable is not None:
+                unscorable.append({"item_id": item_id, "reason": v.unscorable[:2000],
+                                   "top_tokens": v.top_tokens,
+                                   "record_ids": [ids.get(x.record_id, x.record_id)
+                                                  for x in v.variants]})
+            else:
+                verdicts.append(_verdict_row(item_id, v, human, ids))
+        return repo.insert_chunk(s, evaluation_id=self._evaluation_id, verdicts=verdicts,
+                                 unscorable=unscorable)
 
 
 def _verdict_row(item_id: int, verdict: Verdict, human: float | None = None,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from backend.access import Action, Principal, require
 from backend.errors import NotFoundError, ValidationError
 from backend.services.audit_search import filter_problem
+from db import audit_annotations_repo as notes_repo
 from db import audit_search_repo as repo
 from db.anchor import Anchor
 from db.audit_chain import append_event, canonical_json
@@ -156,8 +157,8 @@ class EvidenceExportService:
                 seals = seal_head(s)
                 for page in repo.iter_matches(s, filters=filters, batch=batch):
                     ids = [r.id for r in page if r.id is not None]
-                    flags = repo.flag_state(s, record_ids=ids)
-                    notes = repo.comments_for(s, record_ids=ids)
+                    flags = notes_repo.flag_state(s, record_ids=ids)
+                    notes = notes_repo.comments_for(s, record_ids=ids)
                     for row in page:
                         flagged = getattr(flags.get(row.id or 0), "action", None) == FLAG
                         comments = [{"actor": c.actor, "body": c.body,

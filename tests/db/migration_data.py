@@ -27,7 +27,8 @@ from sqlalchemy import (
     select,
 )
 
-BOOKKEEPING = ("alembic_version", "sqlite_", "critique_fts")
+# derived tables kept by triggers (search index, page counts) are not seeded by hand
+BOOKKEEPING = ("alembic_version", "sqlite_", "critique_fts", "verdict_count")
 Fingerprint = dict[str, tuple[int, str]]
 
 

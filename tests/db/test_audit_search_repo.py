@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from backend.services.container import Services
+from db import audit_annotations_repo as notes_repo
 from db import audit_search_repo as repo
 from db import migrate
 from db.audit_search_repo import SearchFilters, Term, fts_terms, meta_token, sqlite_match
@@ -103,13 +104,35 @@ def test_filters(services: Services, chains: dict[str, list[int]]) -> None:
     assert _ids(services, SearchFilters(record_ids=(lock[0], cake[0]))) == [cake[0], lock[0]]
 
 
+def test_filters_without_text_are_matched_in_the_index_and_checked(
+        services: Services, chains: dict[str, list[int]]) -> None:
+    """Kind + principle (+ version) with no text are intersected in the FTS index's meta
+    tokens; a record whose text merely contains those tokens is not a match."""
+    v, k1, k2 = head_version(services)
+    lock, cake = chains["lock"], chains["cake"]
+    tokens = " ".join([meta_token("kd", "critique"), meta_token("pk", k2),
+                       meta_token("cv", v)])
+    decoy = log_chain(services, prompt=tokens, response=tokens, critique=tokens,
+                      revision=tokens, version_id=v, principle_key=k1)
+    assert _ids(services, SearchFilters(kind="critique", principle_key=k2)) == [cake[1]]
+    assert _ids(services, SearchFilters(kind="critique", principle_key=k1, version_id=v)) == [
+        decoy[1], lock[1]]
+    assert _ids(services, SearchFilters(kind="revision", principle_key=k2,
+                                        version_id=v + 1)) == []
+    with services.db.read() as s:
+        assert repo.count_matches(s, filters=SearchFilters(kind="critique",
+                                                           principle_key=k2)) == 1
+        assert repo.count_matches(s, filters=SearchFilters(kind="revision", principle_key=k1,
+                                                           version_id=v)) == 2
+
+
 def test_flagged_filter_follows_the_latest_flag_event(
         services: Services, chains: dict[str, list[int]]) -> None:
     lock = chains["lock"]
     with services.db.write() as s:
-        repo.add_flag(s, record_id=lock[0], action="flag", reason="", actor="a")
-        repo.add_flag(s, record_id=lock[1], action="flag", reason="", actor="a")
-        repo.add_flag(s, record_id=lock[1], action="unflag", reason="fine", actor="a")
+        notes_repo.add_flag(s, record_id=lock[0], action="flag", reason="", actor="a")
+        notes_repo.add_flag(s, record_id=lock[1], action="flag", reason="", actor="a")
+        notes_repo.add_flag(s, record_id=lock[1], action="unflag", reason="fine", actor="a")
     assert _ids(services, SearchFilters(flagged=True)) == [lock[0]]
     assert _ids(services, SearchFilters(flagged=True, query="burglary")) == []
 
@@ -156,7 +179,7 @@ def test_keyset_pages_and_capped_count(services: Services) -> None:
 def test_flags_and_comments_are_append_only(services: Services,
                                             chains: dict[str, list[int]]) -> None:
     with services.db.write() as s:
-        repo.add_comment(s, record_id=chains["lock"][0], body="note", actor="a")
+        notes_repo.add_comment(s, record_id=chains["lock"][0], body="note", actor="a")
     for sql in ("UPDATE audit_comment SET body = 'changed'", "DELETE FROM audit_comment",
                 "UPDATE record_seal SET row_hash = 'x'"):
         with pytest.raises(DBAPIError, match="append-only"), services.db.write() as s:

@@ -134,7 +134,26 @@ def test_a_cancel_after_every_chunk_was_handed_over_still_ends_cancelled(
 
     run = _run(services, 12, {})
     cancel = threading.Event()
+    services.evaluations.commit_group = 1  # one chunk per commit: the others wait, and drop
     info = services.evaluations.run(run, actor=AS_ANN, cancel=cancel,
                                     on_chunk=lambda done, total: cancel.set())
     assert info.done_count < 12 and info.status == "cancelled"
     assert services.evaluations.run(run, actor=AS_ANN).done_count == 12
+
+
+def test_chunks_stored_together_are_each_acknowledged_after_their_commit(
+        services: Services) -> None:
+    """Group commit: the writer stores the chunks waiting for it in one transaction; each
+    acknowledgement comes after that commit (what it reports is stored), in order."""
+    run = _run(services, 40, {7: "poison"})
+    seen: list[tuple[int, int]] = []
+
+    def stored(done: int, total: int) -> None:
+        with services.db.read() as s:
+            seen.append((done, evaluation_repo.count_verdicts(s, evaluation_id=run)
+                         + evaluation_repo.count_unscorable(s, evaluation_id=run)))
+
+    info = services.evaluations.run(run, actor=AS_ANN, on_chunk=stored)
+    assert info.status == "done" and info.done_count == 40
+    assert [d for d, _ in seen] == list(range(4, 44, 4))
+    assert all(in_store >= done for done, in_store in seen)
