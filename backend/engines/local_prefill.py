@@ -490,6 +490,9 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any,
                                       dropout=dropout, scaling=scaling, **kwargs)
     groups = heads // key.shape[1]
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if queries == 1:
+        return _decode_step_attention(query, key, value, attention_mask, shared, groups,
+                                      scaling)
     prefix_k = repeat_kv(key[:1, :, :shared], groups)
     prefix_v = repeat_kv(value[:1, :, :shared], groups)
     stacked = query.transpose(0, 1).reshape(1, heads, batch * queries, -1)
@@ -508,6 +511,37 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any,
     weight_r = torch.exp(lse_r - lse).nan_to_num_(0.0).unsqueeze(-1)
     out = out_p * weight_p + out_r.nan_to_num(0.0) * weight_r
     return out.transpose(1, 2).contiguous(), None
+
+
+def _decode_step_attention(query: Any, key: Any, value: Any, attention_mask: Any, shared: int,
+                           groups: int, scaling: float | None) -> tuple[Any, None]:
+    """``shared_prefix_attention`` for one new token per row. The query heads that share a
+    key/value head attend together (stacked as that head's queries), so the keys and values
+    are read as cached, never copied once per query head (``repeat_kv``)."""
+    import torch
+
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    batch, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    grouped = query.reshape(batch, kv_heads, groups, dim)
+    stacked = grouped.transpose(0, 1).reshape(1, kv_heads, batch * groups, dim)
+    out_p, lse_p = flash(stacked, key[:1, :, :shared], value[:1, :, :shared], scale=scaling)
+    out_p = out_p.reshape(kv_heads, batch, groups, dim).transpose(0, 1)
+    lse_p = lse_p.reshape(kv_heads, batch, groups).transpose(0, 1)
+    rest_mask = None
+    if attention_mask is not None:
+        rest_mask = attention_mask[..., shared:]
+        if rest_mask.dtype == torch.bool:
+            rest_mask = torch.zeros(rest_mask.shape, dtype=query.dtype,
+                                    device=query.device).masked_fill_(~rest_mask, float("-inf"))
+        rest_mask = rest_mask.expand(batch, 1, groups, rest_mask.shape[-1])
+    out_r, lse_r = flash(grouped, key[:, :, shared:], value[:, :, shared:], attn_mask=rest_mask,
+                         scale=scaling)
+    lse = torch.logaddexp(lse_p, lse_r)
+    weight_p = torch.exp(lse_p - lse).nan_to_num_(0.0).unsqueeze(-1)
+    weight_r = torch.exp(lse_r - lse).nan_to_num_(0.0).unsqueeze(-1)
+    out = out_p * weight_p + out_r.nan_to_num(0.0) * weight_r  # [batch, kv, groups, dim]
+    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 
 def use_shared_prefix_attention(model: Any) -> bool:

@@ -113,6 +113,14 @@ def test_shared_prefix_attention_equals_sdpa(kv_heads: int) -> None:
         cascaded_step, _ = LP.shared_prefix_attention(module, step, key, value, None,
                                                       scaling=dim ** -0.5)
     assert torch.allclose(cascaded_step, plain_step, atol=1e-5)
+    # A decode step with padding holes in some rows.
+    step_mask = mask[:, :, :1]
+    plain_step, _ = sdpa_attention_forward(module, step, key, value, step_mask,
+                                           scaling=dim ** -0.5)
+    with LP.sharing_prefix(shared):
+        cascaded_step, _ = LP.shared_prefix_attention(module, step, key, value, step_mask,
+                                                      scaling=dim ** -0.5)
+    assert torch.allclose(cascaded_step, plain_step, atol=1e-5)
     # Outside a shared-prefix block it is plain SDPA.
     again, _ = LP.shared_prefix_attention(module, query, key, value, mask, scaling=dim ** -0.5)
     assert torch.equal(again, plain)
