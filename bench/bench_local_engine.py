@@ -33,11 +33,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from backend.cai.default_constitution import default_constitution
-from backend.cai.prompts import choice_prompt
-from backend.engines.base import GenerationParams, Prompt
+from backend.cai.labeling import PairItem
+from backend.cai.prompts import choice_prompt, shots_of
+from backend.cai.sampling import eligible, label_principles
+from backend.engines.base import ChatMessage, Engine, GenerationParams, Prompt
 from backend.engines.local import LocalEngine
 from backend.engines.tiny import TINY_MODEL_NAME, build_tiny_model
 from bench.prompts import FALLBACK_PROMPTS
@@ -72,11 +75,13 @@ def critique_prompts(n: int) -> list[Prompt]:
     return prompts
 
 
-def verdict_items(n: int) -> list[tuple[str, str, str]]:
+def verdict_items(n: int, skip: int = 0) -> list[tuple[str, str, str]]:
     """(conversation, response A, response B) from the shared HH-RLHF sample (real lengths),
-    or built-in examples when the file is absent."""
+    or built-in examples when the file is absent; ``skip``: leave out the first usable ones
+    (a validation split)."""
     path = HH_RLHF
     items: list[tuple[str, str, str]] = []
+    n += skip
     if path.is_file():
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             for line in fh:
@@ -88,17 +93,64 @@ def verdict_items(n: int) -> list[tuple[str, str, str]]:
                 if a and b and len(context) < 3000:
                     items.append((context, a, b))
                 if len(items) == n:
-                    return items
+                    return items[skip:]
     return [(QUESTIONS[i % len(QUESTIONS)], ANSWERS[i % len(ANSWERS)],
-             ANSWERS[(i + 1) % len(ANSWERS)]) for i in range(n)]
+             ANSWERS[(i + 1) % len(ANSWERS)]) for i in range(skip, n)]
 
 
-def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int
-                 ) -> tuple[float, float]:
+@dataclass
+class VerdictWorkload:
+    """The two arms' prompts: ``scored`` (the studio's verdict prompts, ending in
+    ``The answer is: (``) and ``asked`` (the same question, a written answer requested)."""
+
+    scored: list[Prompt]
+    asked: list[Prompt]
+    chars_mean: float
+
+    def generate_and_parse(self, engine: Engine, params: GenerationParams) -> list[str | None]:
+        """Generate the asked answers and parse "(A)"/"(B)" out of each (None: not found)."""
+        out = []
+        for g in engine.generate(self.asked, params):
+            found = VERDICT_RE.search(g.text)
+            out.append(found.group(1) if found else None)
+        return out
+
+
+VERDICT_RE = re.compile(r"\(([AB])\)")
+
+
+def verdict_workload(engine: Engine, items: list[tuple[str, str, str]], *,
+                     product: bool = False) -> VerdictWorkload:
+    """``product=False``: one prompt per item, the first principle, no few-shot examples.
+    ``product=True``: exactly what ``label_pairs`` sends with the default constitution and its
+    default config (no CoT, both orders, one principle sampled per pair, the constitution's
+    ``choice`` few-shot examples, chat form)."""
+    content = default_constitution()
+    if product:
+        pool = eligible(content)
+        shots = [f for _, f in shots_of(content.few_shots, "choice")]
+        scored = [choice_prompt(c, *((a, b) if order == "AB" else (b, a)),
+                                label_principles(pool, 1, 0, PairItem(c, a, b).stable_key())[0],
+                                "chat", shots=shots)
+                  for c, a, b in items for order in ("AB", "BA")]
+    else:
+        scored = [choice_prompt(c, a, b, content.principles[0], "chat") for c, a, b in items]
+    # The asked form drops the final "The answer is: (" turn and requests the answer instead.
+    asked = [Prompt(messages=(*p.messages[:-2], ChatMessage(
+        "user", p.messages[-2].content + "\n\nAnswer with (A) or (B).")))
+        for p in scored if p.messages]
+    chars = statistics.mean(len(engine.render_prompt(p)) for p in scored)  # type: ignore[attr-defined]
+    return VerdictWorkload(scored, asked, chars)
+
+
+def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int,
+                 *, warm_up: bool = True) -> tuple[float, float]:
     """Median wall times of two arms run alternately ``rounds`` times (after one warm-up of
-    each), so load from other jobs on the machine falls on both arms alike."""
-    first()
-    second()
+    each unless the caller has just run both), so load from other jobs on the machine falls
+    on both arms alike."""
+    if warm_up:
+        first()
+        second()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
         for arm, fn in enumerate((first, second)):
@@ -129,27 +181,16 @@ def bench_batched_critiques(model: Path) -> dict[str, float]:
 def bench_verdicts(model: Path) -> dict[str, float]:
     engine = LocalEngine(str(model), device="cpu", max_batch_size=64, is_demo=True,
                          display_name=TINY_MODEL_NAME)
-    principle = default_constitution().principles[0]
     items = verdict_items(64)
-    # The studio's own verdict prompts (chat form), scored after "The answer is: (" …
-    scored = [choice_prompt(c, a, b, principle, "chat") for c, a, b in items]
-    # … against the same question asked for a written answer that is then parsed.
-    asked = [Prompt.chat(("user", p.messages[0].content + "\n\nAnswer with (A) or (B)."))
-             for p in scored if p.messages]
-    tokens = statistics.mean(len(engine.render_prompt(p)) for p in scored)
+    # The studio's verdict prompts, scored after "The answer is: (", against the same question
+    # asked for a written answer that is then parsed.
+    work = verdict_workload(engine, items)
     params = GenerationParams(max_tokens=16, temperature=0.0)
-    pattern = re.compile(r"\(([AB])\)")
-
-    def generate_and_parse() -> list[str | None]:
-        out = []
-        for g in engine.generate(asked, params):
-            found = pattern.search(g.text)
-            out.append(found.group(1) if found else None)
-        return out
-
-    parsed = generate_and_parse()
+    parsed = work.generate_and_parse(engine, params)
+    tokens = work.chars_mean
     score_s, generate_s = side_by_side(
-        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=7)
+        lambda: engine.score_choices(work.scored, ["A", "B"]),
+        lambda: work.generate_and_parse(engine, params), rounds=7)
     engine.close()
     print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/64 "
           "(random weights rarely write one; a real model would)")

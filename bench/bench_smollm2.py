@@ -1,12 +1,16 @@
 """Benchmarks on the offline default model, SmolLM2-135M-Instruct (CPU, no network).
 
-(c) verdict_scoring_vs_generation: as in ``bench_local_engine`` (64 no-CoT A/B verdicts on real
-    HH-RLHF pairs: one scoring pass vs generating a 16-token answer and parsing "(A)"/"(B)"),
-    on SmolLM2 instead of the random-weights demo model.
-(e) critiques_vs_hf_generate: critique completions (greedy, EOS ignored so both arms write the
-    same number of tokens) from ``LocalEngine.generate`` vs stock transformers ``generate`` on
-    one left-padded batch with an attention mask (the fair peer: batched too). Texts are
-    compared.
+(c) verdict_scoring_vs_generation: no-CoT A/B verdicts on real HH-RLHF pairs, the prompts
+    exactly as ``label_pairs`` sends them with the default constitution (both orders, one
+    principle sampled per pair, the constitution's ``choice`` few-shot examples, chat form):
+    one scoring pass vs generating a 16-token answer (the same prompts with the answer
+    requested instead of begun) and parsing "(A)"/"(B)"; both arms on ``LocalEngine``.
+(e) critiques_vs_hf_generate: first-round critiques as the critique loop sends them with the
+    default constitution (its critique few-shot examples, one principle sampled per item,
+    chat form) of real HH-RLHF responses; greedy, EOS ignored so both arms write the same
+    number of tokens; ``LocalEngine.generate`` vs stock transformers ``generate`` on one
+    left-padded batch of the same token ids with an attention mask (the fair peer: batched
+    too). Texts are compared.
 (f) smollm2_hh_agreement: SmolLM2 as a judge of HH-RLHF harmlessness pairs, no CoT, both
     orders averaged (the studio's own labelling code, ``label_pairs``, first principle of the
     default constitution sampled per item), against the human labels: accuracy, Cohen's κ,
@@ -14,6 +18,7 @@
     side the human-preferred response is shown on is random per pair.
 
 Run: python -m bench.bench_smollm2 [--parts c,e,f] [--pairs 500] [--threads 1]
+     [--split validation]  (other HH-RLHF items, for tuning; records nothing)
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_local_engine import critique_prompts, side_by_side, verdict_items
+from bench.bench_local_engine import side_by_side, verdict_items, verdict_workload
 from bench.results import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,52 +51,57 @@ def engine_on(model: Path, **kw: Any) -> Any:
     return LocalEngine(str(model), device="cpu", kind="smollm2", display_name=SMOLLM2_NAME, **kw)
 
 
-def bench_verdicts(model: Path, threads: int, items_n: int = 64, rounds: int = 3
-                   ) -> dict[str, float]:
-    import re
-    import statistics
-
+def product_critique_prompts(n: int, skip: int = 0) -> list[Any]:
+    """What the critique loop sends in its first round with the default constitution and its
+    default config (chat form, the constitution's critique few-shot examples, one principle
+    sampled per item): critiques of real HH-RLHF responses."""
+    from backend.cai import prompts as P
     from backend.cai.default_constitution import default_constitution
-    from backend.cai.prompts import choice_prompt
-    from backend.engines.base import GenerationParams, Prompt
+    from backend.cai.sampling import eligible, item_key, round_principle
+
+    content = default_constitution()
+    pool = eligible(content)
+    return [P.critique_prompt(P.Exchange(c, rejected),
+                              round_principle(pool, 0, item_key(c), 1), content.few_shots,
+                              "chat")
+            for c, _, rejected in verdict_items(n, skip)]
+
+
+def bench_verdicts(model: Path, threads: int, items_n: int = 16, rounds: int = 3,
+                   skip: int = 0) -> dict[str, float]:
+    from backend.engines.base import GenerationParams
 
     engine = engine_on(model, max_batch_size=64)
-    principle = default_constitution().principles[0]
-    items = verdict_items(items_n)
-    scored = [choice_prompt(c, a, b, principle, "chat") for c, a, b in items]
-    asked = [Prompt.chat(("user", p.messages[0].content + "\n\nAnswer with (A) or (B)."))
-             for p in scored if p.messages]
-    tokens = statistics.mean(len(engine.render_prompt(p)) for p in scored)
+    work = verdict_workload(engine, verdict_items(items_n, skip), product=True)
     params = GenerationParams(max_tokens=16, temperature=0.0)
-    pattern = re.compile(r"\(([AB])\)")
-
-    def generate_and_parse() -> list[str | None]:
-        out = []
-        for g in engine.generate(asked, params):
-            found = pattern.search(g.text)
-            out.append(found.group(1) if found else None)
-        return out
-
-    parsed = generate_and_parse()
+    began = time.perf_counter()
+    scores = engine.score_choices(work.scored, ["A", "B"])
+    first_score_s = time.perf_counter() - began
+    parsed = work.generate_and_parse(engine, params)
     score_s, generate_s = side_by_side(
-        lambda: engine.score_choices(scored, ["A", "B"]), generate_and_parse, rounds=rounds)
+        lambda: engine.score_choices(work.scored, ["A", "B"]),
+        lambda: work.generate_and_parse(engine, params), rounds=rounds, warm_up=False)
     engine.close()
+    agree = sum(v == max(s.probs, key=s.probs.__getitem__)
+                for v, s in zip(parsed, scores, strict=True))
     print(f"(c) generate+parse found a verdict in {sum(v is not None for v in parsed)}/"
-          f"{len(items)}")
+          f"{len(parsed)}; it agrees with the scored verdict in {agree}; first scoring pass "
+          f"{first_score_s:.1f} s")
     return {"score_s": score_s, "generate_s": generate_s, "speedup": generate_s / score_s,
-            "torch_threads": threads, "items": len(items), "prompt_chars_mean": tokens,
-            "parsed": sum(v is not None for v in parsed)}
+            "torch_threads": threads, "items": items_n, "prompts": len(work.scored),
+            "prompt_chars_mean": work.chars_mean,
+            "parsed": sum(v is not None for v in parsed), "parsed_agrees": agree}
 
 
 def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48,
-                    rounds: int = 3) -> dict[str, float]:
+                    rounds: int = 3, skip: int = 0) -> dict[str, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from backend.engines.base import GenerationParams
 
     engine = engine_on(model, max_batch_size=n, ignore_eos=True)
-    prompts = critique_prompts(n)
+    prompts = product_critique_prompts(n, skip)
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
     tok = AutoTokenizer.from_pretrained(model)
     tok.padding_side = "left"
@@ -110,16 +120,16 @@ def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48
         width = batch["input_ids"].shape[1]
         return [tok.decode(row[width:], skip_special_tokens=True) for row in out]
 
-    ours = engine.generate(prompts, params)
+    ours = engine.generate(prompts, params)  # these two runs are also the warm-up
     theirs = stock()
     same = sum(o.text.strip() == t.strip() for o, t in zip(ours, theirs, strict=True))
     ours_s, stock_s = side_by_side(lambda: engine.generate(prompts, params), stock,
-                                   rounds=rounds)
+                                   rounds=rounds, warm_up=False)
     engine.close()
     print(f"(e) identical texts: {same}/{n}")
     return {"ours_s": ours_s, "hf_generate_s": stock_s, "speedup": stock_s / ours_s,
             "prompts": n, "max_tokens": max_tokens, "identical_texts": same,
-            "torch_threads": threads}
+            "prompt_tokens_mean": sum(map(len, ids)) / n, "torch_threads": threads}
 
 
 def bench_agreement(model: Path, threads: int, pairs: int, seed: int = 0,
@@ -181,7 +191,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="c,e,f")
     parser.add_argument("--pairs", type=int, default=500)
-    parser.add_argument("--items", type=int, default=64, help="verdicts in part c")
+    parser.add_argument("--items", type=int, default=16,
+                        help="HH-RLHF pairs in part c (two verdict prompts each)")
+    parser.add_argument("--critiques", type=int, default=16, help="critique prompts in part e")
+    parser.add_argument("--split", choices=("report", "validation"), default="report",
+                        help="validation: other HH-RLHF items (for tuning; nothing recorded)")
     parser.add_argument("--max-seconds", type=float, default=float("inf"),
                         help="time budget of part f (reports the pairs judged by then)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated repeats, c and e")
@@ -197,21 +211,32 @@ def main() -> None:
     model = smollm2_dir()
     command = f"python -m bench.bench_smollm2 --parts {{}} --threads {args.threads}"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU; model {model}")
+    skip = 1000 if args.split == "validation" else 0
+    if skip:
+        if "c" in parts:
+            print(bench_verdicts(model, args.threads, args.items, args.rounds, skip))
+        if "e" in parts:
+            print(bench_critiques(model, args.threads, args.critiques, rounds=args.rounds,
+                                  skip=skip))
+        return
     with tempfile.TemporaryDirectory(prefix="cstudio-bench-"):
         if "c" in parts:
             c = bench_verdicts(model, args.threads, args.items, args.rounds)
-            summary = ("SmolLM2-135M-Instruct: no-CoT verdicts, one scoring pass vs "
-                       f"generate+parse: {c['speedup']:.1f}× (goal ≥ 3×)")
+            summary = ("SmolLM2-135M-Instruct: no-CoT verdicts as label_pairs sends them "
+                       "(default constitution, few-shot, both orders), one scoring pass vs "
+                       f"generate+parse: {c['speedup']:.1f}× (goal ≥ 3×); shared machine")
             record("verdict_scoring_vs_generation", c, "seconds",
                    command.format("c") + f" --items {args.items} --rounds {args.rounds}", summary)
             print(summary, c)
         if "e" in parts:
-            e = bench_critiques(model, args.threads, rounds=args.rounds)
+            e = bench_critiques(model, args.threads, args.critiques, rounds=args.rounds)
             summary = (f"SmolLM2-135M-Instruct: {int(e['prompts'])} critiques batched by "
                        "LocalEngine vs stock HF generate on a left-padded batch: "
-                       f"{e['speedup']:.2f}× (goal ≥ 1.5×)")
+                       f"{e['speedup']:.2f}× (goal ≥ 1.5×); the critique loop's prompts "
+                       "(default constitution, few-shot); shared machine")
             record("critiques_vs_hf_generate", e, "seconds",
-                   command.format("e") + f" --rounds {args.rounds}", summary)
+                   command.format("e") + f" --critiques {args.critiques} --rounds {args.rounds}",
+                   summary)
             print(summary, e)
         if "f" in parts:
             f = bench_agreement(model, args.threads, args.pairs,

@@ -37,6 +37,9 @@ _DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Scoring batches end before a row shorter than this fraction of the batch's longest row
 # (after any shared prefix): at most ~10% of the tokens read are padding.
 SCORE_SLACK = 0.9
+# The fixed cost of one decode step of a batch (reading the weights), in prompt tokens read:
+# measured ~24 for SmolLM2-135M on one CPU thread (a step costs ~24 + 2.5 per row).
+DECODE_STEP_TOKENS = 24
 
 
 @dataclass(frozen=True)
@@ -295,12 +298,13 @@ class LocalEngine:
             return []
         encoded = [self._encode(p) for p in prompts]
         config = self._generation_config(params)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        order = self._order([e.ids for e in encoded])
         results: list[Generation | None] = [None] * len(encoded)
         torch = self._torch
         with self._lock, self._seeded(params), torch.inference_mode():
             model = self._live_model()
-            for chunk in self._chunks(order, [e.ids for e in encoded]):
+            for chunk in self._score_chunks(order, [e.ids for e in encoded],
+                                            decode_steps=params.max_tokens):
                 began = time.perf_counter()
                 out, width = self._generate_batch(
                     model, [encoded[i].ids for i in chunk], config,
@@ -385,10 +389,10 @@ class LocalEngine:
         encoded = [self._encode(p) for p in prompts]
         torch = self._torch
         results: list[ChoiceScores | None] = [None] * len(encoded)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        order = self._order([e.ids for e in encoded])
         with self._lock, torch.inference_mode():
             model = self._live_model()
-            for indices in self._chunks(order, [e.ids for e in encoded], slack=SCORE_SLACK):
+            for indices in self._score_chunks(order, [e.ids for e in encoded]):
                 chunk = [encoded[i] for i in indices]
                 began = time.perf_counter()
                 last_logits = self._last_token_logits(model, [e.ids for e in chunk])
@@ -407,6 +411,13 @@ class LocalEngine:
                     )
         return [r for r in results if r is not None]
 
+    def _order(self, rows: Sequence[list[int]]) -> list[int]:
+        """Longest rows first; rows that share a long prefix (the two orders of a verdict)
+        next to each other, so they share a batch and their prefix is read once."""
+        if self._cache_prefill:
+            return local_prefill.grouped_order(rows)
+        return sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+
     def _chunks(self, order: list[int], rows: Sequence[list[int]], *, slack: float = 0.0
                 ) -> list[list[int]]:
         """Split indices (sorted longest first) into batches of at most ``max_batch_size``
@@ -418,6 +429,7 @@ class LocalEngine:
         chunks: list[list[int]] = []
         current: list[int] = []
         shared = 0
+        saved = 0  # tokens that rows share with the row before them beyond the batch prefix
         for i in order:
             row = rows[i]
             if current:
@@ -425,19 +437,54 @@ class LocalEngine:
                 common = local_prefill.common_prefix(first, row, shared)
                 width = len(first)
                 counted = common if local_prefill.worth_sharing(common, width) else 0
-                cost = counted + (len(current) + 1) * (width - counted)
+                grouped = (local_prefill.common_prefix(rows[current[-1]], row, len(row) - 1)
+                           - counted) if self._cache_prefill else 0
+                extra = grouped if grouped >= local_prefill.MIN_GROUP_TOKENS else 0
+                cost = counted + (len(current) + 1) * (width - counted) - saved - extra
                 if (len(current) >= self.max_batch_size or cost > self.max_batch_tokens
                         or len(row) - counted < slack * (width - counted)):
                     chunks.append(current)
-                    current, shared = [], len(row)
+                    current, shared, saved = [], len(row), 0
                 else:
-                    shared = common
+                    shared, saved = common, saved + extra
             else:
                 shared = len(row)
             current.append(i)
         if current:
             chunks.append(current)
         return chunks
+
+    def _score_chunks(self, order: list[int], rows: Sequence[list[int]], decode_steps: int = 0
+                      ) -> list[list[int]]:
+        """Split indices (from ``_order``) into the batches that cost least.
+
+        A batch costs the tokens it reads (padding included; a shared prefix once, rows that
+        share more in ``local_prefill``'s grouped layout), a fixed overhead per forward pass,
+        and, for generation, ``decode_steps`` steps whose fixed cost (reading the weights)
+        does not depend on the rows in the batch. Every cut of ``order`` into consecutive
+        batches within the size limits is considered (dynamic programming)."""
+        if not self._cache_prefill:
+            return self._chunks(order, rows, slack=0.0 if decode_steps else SCORE_SLACK)
+        step = local_prefill.PASS_OVERHEAD_TOKENS + decode_steps * DECODE_STEP_TOKENS
+        n = len(order)
+        best = [0.0] + [math.inf] * n
+        cut = [0] * (n + 1)
+        for start in range(n):
+            if best[start] == math.inf:
+                continue
+            for end, cost in local_prefill.batch_costs(
+                    [rows[i] for i in order[start:start + self.max_batch_size]]):
+                if cost > self.max_batch_tokens and end > 1:
+                    break
+                total = best[start] + cost + step
+                if total < best[start + end]:
+                    best[start + end], cut[start + end] = total, start
+        chunks: list[list[int]] = []
+        end = n
+        while end > 0:
+            chunks.append(order[cut[end]:end])
+            end = cut[end]
+        return chunks[::-1]
 
     def choice_token_id(self, choice: str) -> int:
         """The token of ``choice`` after the answer prefix's ``(`` (see ``choice_tokens``)."""

@@ -18,6 +18,13 @@ the keys and values of everything but the last token are computed here, and ``ge
 handed the full ids, the mask and that cache, so it reads only the last column and decodes as
 usual (stop strings, sampling and streaming unchanged). Scoring needs no cache: the body
 includes the last token and only the logits at each row's last position are computed.
+
+Rows can share more than the batch's common prefix: the two orders of one verdict share the
+few-shot examples *and* the conversation and instruction, critiques of one response share
+the exchange. Such rows form a *group* (``plan_groups``); the batch is then read in three
+passes, ``[shared prefix | group part, right-padded | rest of each row, right-padded]``: the
+prefix once, each group's part once for the group, then each row's rest. The padding after a
+short group part is hidden by the attention mask, and explicit position ids skip it.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ _SHARED_KEYS: contextvars.ContextVar[int] = contextvars.ContextVar("cstudio_shar
 # masked attention that its rows' bodies then need (query and key lengths differ).
 MIN_SHARED_TOKENS = 32
 MIN_SHARED_FRACTION = 0.25
+# Rows are grouped when they share at least this many tokens beyond the batch's prefix, and
+# the grouped layout is used when it reads at most this fraction of the plain layout's tokens
+# (it costs one more forward pass and a masked attention).
+MIN_GROUP_TOKENS = 32
+GROUPED_MAX_COST = 0.85
 
 
 def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
@@ -197,6 +209,161 @@ def _prefix_cache(model: Any, prefix: Sequence[int], rows: int, device: str, res
     return cache
 
 
+def clusters(rows: Sequence[Sequence[int]], indices: Sequence[int], base: int
+             ) -> list[tuple[list[int], int]]:
+    """Rows (``indices`` into ``rows``) that share more than their first ``base`` tokens, as
+    (members, shared length) runs; a row alone is a run of one with shared length ``base``.
+
+    The rows are sorted by their tokens, so rows with a long common prefix are neighbours; a
+    run grows while the tokens it saves by taking the next row exceed those its members lose
+    by sharing less. Each member keeps at least its last token out of the shared part."""
+    ordered = sorted(indices, key=lambda i: list(rows[i][base:]))
+    runs: list[tuple[list[int], int]] = []
+    members: list[int] = []
+    common = base
+    for i in ordered:
+        if members:
+            n = common_prefix(rows[members[0]], rows[i], min(common, len(rows[i]) - 1))
+            # taking row i saves n - base tokens; the other members but the first lose some
+            if n - base >= MIN_GROUP_TOKENS and n - base > (common - n) * (len(members) - 1):
+                members.append(i)
+                common = n
+                continue
+            runs.append((members, common if len(members) > 1 else base))
+        members, common = [i], len(rows[i]) - 1
+    if members:
+        runs.append((members, common if len(members) > 1 else base))
+    return runs
+
+
+def grouped_order(rows: Sequence[Sequence[int]]) -> list[int]:
+    """Row indices, longest first, with rows that share a long prefix (``clusters``) next to
+    each other so that they land in the same batch."""
+    if len(rows) < 2:
+        return list(range(len(rows)))
+    base = len(rows[0])
+    for row in rows[1:]:
+        base = common_prefix(rows[0], row, base)
+    runs = clusters(rows, range(len(rows)), min(base, min(len(r) for r in rows) - 1))
+    runs.sort(key=lambda run: (-max(len(rows[i]) for i in run[0]), run[0][0]))
+    return [i for members, _ in runs for i in sorted(members, key=lambda i: -len(rows[i]))]
+
+
+# A forward pass costs about as much as reading this many more tokens (one torch thread).
+PASS_OVERHEAD_TOKENS = 48
+
+
+def batch_costs(rows: Sequence[Sequence[int]]) -> Iterator[tuple[int, float]]:
+    """(k, tokens read for a batch of the first k rows) for k = 1, 2, …: an estimate of what
+    ``last_token_logits`` reads, with rows that share a long prefix next to each other (as
+    ``grouped_order`` leaves them) counted in the grouped layout."""
+    common = len(rows[0])
+    longest = total = 0
+    groups: list[list[int]] = []  # [first row, tokens its rows share, its longest row]
+    for k, row in enumerate(rows, start=1):
+        common = common_prefix(rows[0], row, min(common, len(row) - 1))
+        longest, total = max(longest, len(row)), total + len(row)
+        if groups:
+            first, n, _ = groups[-1]
+            m = common_prefix(rows[first], row, min(n, len(row) - 1))
+            if m - common >= MIN_GROUP_TOKENS:
+                groups[-1][1], groups[-1][2] = m, max(groups[-1][2], len(row))
+            else:
+                groups.append([k - 1, len(row) - 1, len(row)])
+        else:
+            groups.append([k - 1, len(row) - 1, len(row)])
+        shared = common if k > 1 and worth_sharing(common, total / k) else 0
+        plain = float(shared + k * (longest - shared))
+        if k < 3 or len(groups) == k:
+            yield k, plain
+            continue
+        singles = {g[0] for i, g in enumerate(groups)
+                   if (groups[i + 1][0] if i + 1 < len(groups) else k) - g[0] == 1}
+        parts = [0 if g[0] in singles else max(g[1] - shared, 0) for g in groups]
+        rest = max(g[2] - shared - p for g, p in zip(groups, parts, strict=True))
+        grouped = shared + len(groups) * max(parts) + k * rest + PASS_OVERHEAD_TOKENS
+        yield k, min(plain, float(grouped)) if grouped <= GROUPED_MAX_COST * plain else plain
+
+
+@dataclass
+class GroupPlan:
+    """How a batch is read in the grouped layout: each row's group and each group's part."""
+
+    group_of: list[int]  # per row: its group
+    group_len: list[int]  # per group: the tokens its rows share after the batch's prefix
+    first: list[int]  # per group: a row of it
+
+
+def plan_groups(rows: Sequence[Sequence[int]], shared: int) -> GroupPlan | None:
+    """The grouped layout for a batch whose rows share ``shared`` tokens, or None when it would
+    not read clearly fewer tokens than the plain one."""
+    if len(rows) < 3:  # two rows share nothing beyond their common prefix
+        return None
+    runs = clusters(rows, range(len(rows)), shared)
+    if len(runs) == len(rows):
+        return None
+    group_of = [0] * len(rows)
+    for g, (members, _) in enumerate(runs):
+        for i in members:
+            group_of[i] = g
+    group_len = [n - shared for _, n in runs]
+    part = max(group_len)
+    rest = max(len(r) - shared - group_len[group_of[i]] for i, r in enumerate(rows))
+    plain = len(rows) * max(len(r) - shared for r in rows)
+    if len(runs) * part + len(rows) * rest > GROUPED_MAX_COST * plain:
+        return None
+    return GroupPlan(group_of, group_len, [members[0] for members, _ in runs])
+
+
+@dataclass
+class _GroupRead:
+    cache: Any
+    mask: Any  # [rows, columns read]: which cached columns each row sees
+    rest: list[list[int]]  # each row's tokens after its group part
+    logits: Any  # of the rest pass, at the positions asked for (or None)
+
+
+def _read_grouped(model: Any, rows: Sequence[Sequence[int]], shared: int, plan: GroupPlan,
+                  pad_id: int, device: str, *, reserve: int, hold_last: bool,
+                  keep: Any = None) -> _GroupRead:
+    """Read ``rows`` in the grouped layout: the prefix, each group's part, each row's rest
+    (without its last token when ``hold_last``). ``keep``: positions of the rest pass whose
+    logits are wanted."""
+    import torch
+
+    keyword = cache_keyword(model)
+    groups, part = len(plan.group_len), max(plan.group_len)
+    cache = (_prefix_cache(model, rows[0][:shared], groups, device, reserve) if shared
+             else _new_cache(model, reserve))
+    with sharing_prefix(shared):
+        if part:
+            parts = [list(rows[f][shared:shared + n])
+                     for f, n in zip(plan.first, plan.group_len, strict=True)]
+            positions = (shared + torch.arange(part)).expand(groups, -1)
+            model(input_ids=_right_padded(parts, part, pad_id).to(device),
+                  position_ids=positions.to(device), use_cache=True, logits_to_keep=1,
+                  **{keyword: cache})
+        cache.batch_select_indices(torch.tensor(plan.group_of, device=device))
+        starts = [shared + plan.group_len[g] for g in plan.group_of]
+        rest = [list(r[s:len(r) - 1 if hold_last else len(r)])
+                for r, s in zip(rows, starts, strict=True)]
+        width = max(len(r) for r in rest)
+        mask = torch.zeros((len(rows), shared + part + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for i, (g, r) in enumerate(zip(plan.group_of, rest, strict=True)):
+            mask[i, shared:shared + plan.group_len[g]] = 1
+            mask[i, shared + part:shared + part + len(r)] = 1
+        logits = None
+        if width:
+            positions = torch.tensor(starts).unsqueeze(1) + torch.arange(width)
+            out = model(input_ids=_right_padded(rest, width, pad_id).to(device),
+                        attention_mask=mask.to(device), position_ids=positions.to(device),
+                        use_cache=True, logits_to_keep=1 if keep is None else keep,
+                        **{keyword: cache})
+            logits = out.logits if keep is not None else None
+    return _GroupRead(cache, mask, rest, logits)
+
+
 def _right_padded(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> Any:
     import torch
 
@@ -214,6 +381,22 @@ def prefill_for_generation(model: Any, rows: Sequence[Sequence[int]], pad_id: in
     import torch
 
     shared = shared_prefix_length(rows)
+    plan = plan_groups(rows, shared)
+    if plan is not None:
+        read = _read_grouped(model, rows, shared, plan, pad_id, device,
+                             reserve=shared + max(plan.group_len) + max(len(r) for r in rows)
+                             + max_new_tokens, hold_last=True)
+        ids = torch.full((len(rows), read.mask.shape[1] + 1), pad_id, dtype=torch.long)
+        mask = torch.cat([read.mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
+        part = max(plan.group_len)
+        for i, (row, g) in enumerate(zip(rows, plan.group_of, strict=True)):
+            n = plan.group_len[g]
+            ids[i, :shared + n] = torch.tensor(list(row[:shared + n]), dtype=torch.long)
+            rest = read.rest[i]
+            ids[i, shared + part:shared + part + len(rest)] = torch.tensor(rest,
+                                                                          dtype=torch.long)
+            ids[i, -1] = int(row[-1])
+        return Prefilled(ids.to(device), mask.to(device), read.cache, shared)
     bodies = [list(r[shared:-1]) for r in rows]
     body_width = max(len(b) for b in bodies)
     width = shared + body_width + 1
@@ -244,6 +427,15 @@ def last_token_logits(model: Any, rows: Sequence[Sequence[int]], pad_id: int, de
     import torch
 
     shared = shared_prefix_length(rows) if prefix_cache else 0
+    plan = plan_groups(rows, shared) if prefix_cache else None
+    if plan is not None:
+        starts = [shared + plan.group_len[g] for g in plan.group_of]
+        last = torch.tensor([len(r) - s - 1 for r, s in zip(rows, starts, strict=True)])
+        keep = torch.unique(last)
+        read = _read_grouped(model, rows, shared, plan, pad_id, device, reserve=0,
+                             hold_last=False, keep=keep.to(device))
+        index = torch.searchsorted(keep, last).to(read.logits.device)
+        return read.logits[torch.arange(len(rows), device=read.logits.device), index, :]
     bodies = [list(r[shared:]) for r in rows]
     width = max(len(b) for b in bodies)
     ids = _right_padded(bodies, width, pad_id).to(device)
@@ -298,6 +490,9 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any,
                                       dropout=dropout, scaling=scaling, **kwargs)
     groups = heads // key.shape[1]
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if queries == 1:
+        return _decode_step_attention(query, key, value, attention_mask, shared, groups,
+                                      scaling)
     prefix_k = repeat_kv(key[:1, :, :shared], groups)
     prefix_v = repeat_kv(value[:1, :, :shared], groups)
     stacked = query.transpose(0, 1).reshape(1, heads, batch * queries, -1)
@@ -316,6 +511,37 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any,
     weight_r = torch.exp(lse_r - lse).nan_to_num_(0.0).unsqueeze(-1)
     out = out_p * weight_p + out_r.nan_to_num(0.0) * weight_r
     return out.transpose(1, 2).contiguous(), None
+
+
+def _decode_step_attention(query: Any, key: Any, value: Any, attention_mask: Any, shared: int,
+                           groups: int, scaling: float | None) -> tuple[Any, None]:
+    """``shared_prefix_attention`` for one new token per row. The query heads that share a
+    key/value head attend together (stacked as that head's queries), so the keys and values
+    are read as cached, never copied once per query head (``repeat_kv``)."""
+    import torch
+
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    batch, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    grouped = query.reshape(batch, kv_heads, groups, dim)
+    stacked = grouped.transpose(0, 1).reshape(1, kv_heads, batch * groups, dim)
+    out_p, lse_p = flash(stacked, key[:1, :, :shared], value[:1, :, :shared], scale=scaling)
+    out_p = out_p.reshape(kv_heads, batch, groups, dim).transpose(0, 1)
+    lse_p = lse_p.reshape(kv_heads, batch, groups).transpose(0, 1)
+    rest_mask = None
+    if attention_mask is not None:
+        rest_mask = attention_mask[..., shared:]
+        if rest_mask.dtype == torch.bool:
+            rest_mask = torch.zeros(rest_mask.shape, dtype=query.dtype,
+                                    device=query.device).masked_fill_(~rest_mask, float("-inf"))
+        rest_mask = rest_mask.expand(batch, 1, groups, rest_mask.shape[-1])
+    out_r, lse_r = flash(grouped, key[:, :, shared:], value[:, :, shared:], attn_mask=rest_mask,
+                         scale=scaling)
+    lse = torch.logaddexp(lse_p, lse_r)
+    weight_p = torch.exp(lse_p - lse).nan_to_num_(0.0).unsqueeze(-1)
+    weight_r = torch.exp(lse_r - lse).nan_to_num_(0.0).unsqueeze(-1)
+    out = out_p * weight_p + out_r.nan_to_num(0.0) * weight_r  # [batch, kv, groups, dim]
+    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 
 def use_shared_prefix_attention(model: Any) -> bool:

@@ -113,6 +113,14 @@ def test_shared_prefix_attention_equals_sdpa(kv_heads: int) -> None:
         cascaded_step, _ = LP.shared_prefix_attention(module, step, key, value, None,
                                                       scaling=dim ** -0.5)
     assert torch.allclose(cascaded_step, plain_step, atol=1e-5)
+    # A decode step with padding holes in some rows.
+    step_mask = mask[:, :, :1]
+    plain_step, _ = sdpa_attention_forward(module, step, key, value, step_mask,
+                                           scaling=dim ** -0.5)
+    with LP.sharing_prefix(shared):
+        cascaded_step, _ = LP.shared_prefix_attention(module, step, key, value, step_mask,
+                                                      scaling=dim ** -0.5)
+    assert torch.allclose(cascaded_step, plain_step, atol=1e-5)
     # Outside a shared-prefix block it is plain SDPA.
     again, _ = LP.shared_prefix_attention(module, query, key, value, mask, scaling=dim ** -0.5)
     assert torch.equal(again, plain)
@@ -166,3 +174,93 @@ def test_models_with_other_caches_use_plain_batches() -> None:
     assert LP.supports_cache_prefill(model(sliding_window=4096, use_sliding_window=False))
     assert not LP.supports_cache_prefill(model(sliding_window=4096))
     assert not LP.supports_cache_prefill(model(is_encoder_decoder=True))
+
+
+def _paired_prompts(items: int) -> list[Prompt]:
+    """Both orders of a few A/B questions: all rows share SHARED, the two orders of one
+    question share its long conversation too, and they end differently."""
+    prompts = []
+    for k in range(items):
+        talk = f"Human: question {k}? " + "and some more words " * (6 + 3 * k)
+        for first, second in (("yes", "no thanks"), ("no thanks", "yes")):
+            prompts.append(Prompt.raw(SHARED + talk + f"Options: (A) {first} (B) {second}. "
+                                      "The answer is: ("))
+    return prompts
+
+
+def test_pairs_are_grouped_and_next_to_each_other(tiny_engine: LocalEngine) -> None:
+    rows = _rows(tiny_engine, _paired_prompts(3))
+    order = LP.grouped_order(list(reversed(rows)))
+    assert sorted(order) == list(range(6))
+    partners = {frozenset(order[i:i + 2]) for i in range(0, 6, 2)}
+    assert partners == {frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5})}
+    shared = LP.shared_prefix_length(rows)
+    plan = LP.plan_groups(rows, shared)
+    assert plan is not None
+    assert plan.group_of == [0, 0, 1, 1, 2, 2] or len(set(plan.group_of)) == 3
+    for i, g in enumerate(plan.group_of):
+        n = shared + plan.group_len[g]
+        assert rows[i][:n] == rows[plan.first[g]][:n] and n < len(rows[i])
+    assert LP.plan_groups(rows[::2], LP.shared_prefix_length(rows[::2])) is None  # no pairs
+
+
+def _count_grouped_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = LP._read_grouped
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(LP, "_read_grouped", counted)
+    return calls
+
+
+def test_grouped_scores_equal_a_full_forward_pass(tiny_engine: LocalEngine,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    calls = _count_grouped_reads(monkeypatch)
+    prompts = _paired_prompts(3)
+    rows = _rows(tiny_engine, prompts)
+    assert LP.plan_groups(rows, LP.shared_prefix_length(rows)) is not None
+    scores = tiny_engine.score_choices(prompts, ["A", "B"])
+    ids = [tiny_engine.choice_token_id(c) for c in ("A", "B")]
+    with torch.inference_mode():
+        for row, s in zip(rows, scores, strict=True):
+            logits = tiny_engine._model(input_ids=torch.tensor([row])).logits[0, -1].double()
+            expected = torch.log_softmax(logits, dim=0)[ids].tolist()
+            assert [s.logprobs["A"], s.logprobs["B"]] == pytest.approx(expected, abs=1e-4)
+    assert calls and sum(calls) >= 3  # the grouped layout was used
+
+
+def test_grouped_generation_equals_one_at_a_time(eos_free_engine: LocalEngine,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_grouped_reads(monkeypatch)
+    prompts = _paired_prompts(3)
+    params = GenerationParams(max_tokens=24)
+    batched = eos_free_engine.generate(prompts, params)
+    assert calls == [6]
+    single = [eos_free_engine.generate([p], params)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+
+
+def test_greedy_equals_stock_hf_generate(tiny_model_path: Path,
+                                         eos_free_engine: LocalEngine) -> None:
+    """Our batched greedy output equals transformers' own generate, one prompt at a time on a
+    separately loaded model (no prefix sharing, no custom attention)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
+    prompts = [*_paired_prompts(2), *_shared_prompts(2), Prompt.chat(("user", "Hi there"))]
+    params = GenerationParams(max_tokens=12)
+    ours = eos_free_engine.generate(prompts, params)
+    for prompt, got in zip(prompts, ours, strict=True):
+        ids = torch.tensor([eos_free_engine._encode(prompt).ids])
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                                 pad_token_id=eos_free_engine._pad_id)
+        assert eos_free_engine._tok.decode(out[0, ids.shape[1]:].tolist(),
+                                           skip_special_tokens=True) == got.text
