@@ -56,9 +56,14 @@ def _write_row(data: dict[str, object]) -> None:
     shown = ", ".join(f"{k}={v:g}" for k, v in figures.items())
     row = (f"| {data['name']} | {data['summary']} | {shown} ({data['unit']}) | {data['machine']} "
            f"| {data['date']} | `{data['command']}` |\n")
-    pattern = re.compile(rf"^\| {re.escape(str(data['name']))} \|.*\n", re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(row, text)
+    # a row is one benchmark measured by one script: two scripts may report the same figure
+    # name (e.g. the tiny model's and SmolLM2's verdict speed-up), and each keeps its own row
+    script = str(data["command"]).split()[:3]
+    same = [m for m in re.finditer(rf"^\| {re.escape(str(data['name']))} \|.*\n", text,
+                                   re.MULTILINE)
+            if m.group(0).rstrip().rsplit("| `", 1)[-1].split()[:3] == script]
+    if same:
+        text = text[:same[0].start()] + row + text[same[0].end():]
     else:  # a new row goes at the end of the table, before any notes below it
         rows = list(re.finditer(r"^\|.*\|\n", text, re.MULTILINE))
         end = rows[-1].end() if rows else len(text)

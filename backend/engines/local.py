@@ -14,7 +14,6 @@ import contextlib
 import gc
 import inspect
 import math
-import os
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -32,6 +31,7 @@ from backend.engines.base import (
     Prompt,
 )
 from backend.errors import EngineError
+from backend.hub import hub_offline
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Scoring batches end before a row shorter than this fraction of the batch's longest row
@@ -46,10 +46,6 @@ DECODE_STEP_TOKENS = 24
 class _Encoded:
     text: str  # the exact text the model sees (chat template applied)
     ids: list[int]
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -117,7 +113,7 @@ class LocalEngine:
                 "config.json. Point at the folder that holds config.json, the weights and the "
                 "tokenizer files (the output of save_pretrained)."
             )
-        local_only = _offline() or path.exists()
+        local_only = hub_offline() or path.exists()
         try:
             source = str(path) if path.exists() else self.model_path
             # A .gguf file (or a folder holding one) loads directly, dequantised to fp32; the
