@@ -1,4 +1,4 @@
-"""Constitution CI from the command line: ``cstudio alias set|remove|list``, ``cstudio golden
+"""Constitution CI from the command line: ``cstudio alias set|move|remove|list``, ``cstudio golden
 check`` and ``cstudio eval compare --fail-on-regression`` (backend/services/constitution_ci.py).
 The checks exit 1 when they fail, so a pipeline stops."""
 
@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from backend.errors import NotFoundError
 from studio.cli.common import DataDir, DbUrl, NameOrId, cli_actor, open_services, out
 
 alias_app: typer.Typer = typer.Typer(help="Named aliases of constitution versions "
@@ -41,6 +42,25 @@ def _set_alias(constitution: str, name: str, version: int | None, data_dir: Path
     out.print(f"{summary.name}: {name} {where}", markup=False, highlight=False)
 
 
+@alias_app.command("move")
+def alias_move(
+    constitution: NameOrId,
+    name: Annotated[str, typer.Argument(help="An existing alias.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Move an existing alias to another version (unlike `set`, a mistyped alias is an error,
+    not a new alias)."""
+    services = open_services(data_dir, database_url)
+    summary = services.constitutions.find(constitution)
+    names = [a.name for a in services.ci.aliases(summary.id)]
+    if name not in names:
+        raise NotFoundError(f"{summary.name} has no alias {name!r} (aliases: "
+                            f"{', '.join(names) or 'none'}); create it with `cstudio alias set`.")
+    _set_alias(constitution, name, version, data_dir, database_url)
+
+
 @alias_app.command("remove")
 def alias_remove(
     constitution: NameOrId,
@@ -55,12 +75,22 @@ def alias_remove(
 @alias_app.command("list")
 def alias_list(
     constitution: NameOrId,
+    history: Annotated[bool, typer.Option(
+        "--history", help="Every setting, move and removal, newest first.")] = False,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Aliases and the versions they point at."""
+    """Aliases and the versions they point at (or, with --history, how they moved)."""
     services = open_services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
+    if history:
+        moves = Table("when", "alias", "version", "set by")
+        for m in services.ci.alias_history(summary.id):
+            moves.add_row(f"{m.at:%Y-%m-%d %H:%M:%S}", escape(m.name),
+                          "removed" if m.version_number is None else f"v{m.version_number}",
+                          escape(m.set_by))
+        out.print(moves)
+        return
     table = Table("alias", "version", "set by")
     for a in services.ci.aliases(summary.id):
         table.add_row(escape(a.name), f"v{a.version_number}", escape(a.set_by))

@@ -1,5 +1,6 @@
-"""``cstudio compare policies|create|run|list|report``: comparisons of policies under a
-constitution (backend/services/comparisons.py), with the same checks as the Compare tab."""
+"""``cstudio compare policies|create|run|list|report|vote|votes|adjudicate``: comparisons of
+policies under a constitution (backend/services/comparisons.py) and the people's votes on their
+pairs (backend/services/comparison_votes.py), with the same checks as the Compare tab."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from rich.table import Table
 
 from studio.cli.common import DataDir, DbUrl, VersionOpt, cli_actor, open_services, out
 from studio.compare_charts import fmt, ratings_rows
+
+JUDGES = ("scored", "parsed")
+JudgeOpt = Annotated[str, typer.Option(
+    help="scored: soft labels from the judge's logprobs; parsed: hard labels read from its "
+    "written answer (for APIs without logprobs).")]
+
+
+def check_judge(judge: str) -> str:
+    """The --judge value, or a usage error naming the choices."""
+    if judge not in JUDGES:
+        raise typer.BadParameter("must be scored or parsed", param_hint="--judge")
+    return judge
+
 
 compare_app: typer.Typer = typer.Typer(
     help="Compare policies (base model, trained jobs, server models) under a constitution: "
@@ -45,6 +59,7 @@ def compare_create(
     both_orders: Annotated[bool, typer.Option("--both-orders/--one-order")] = True,
     k: Annotated[int, typer.Option(help="Principles per verdict.")] = 1,
     seed: int = 0,
+    judge: JudgeOpt = "scored",
     reward_model: Annotated[list[str] | None, typer.Option(
         "--reward-model", "-r", help="Also score every response with a reward job's model "
         "(job:<id>); repeatable.")] = None,
@@ -56,6 +71,7 @@ def compare_create(
     """Create a comparison (then `cstudio compare run ID`, or --run)."""
     from backend.services.comparisons import ComparisonConfig
 
+    check_judge(judge)
     services = open_services(data_dir, database_url)
     summary = (services.constitutions.find(constitution) if constitution
                else services.constitutions.list_all()[0])
@@ -63,7 +79,7 @@ def compare_create(
     config = ComparisonConfig(max_prompts=max_prompts, max_new_tokens=max_new_tokens,
                               temperature=temperature, batch_size=batch_size, cot=cot,
                               both_orders=both_orders, k_principles=k, seed=seed,
-                              reward_models=tuple(reward_model or ()))
+                              judge=judge, reward_models=tuple(reward_model or ()))
     actor = cli_actor(services)
     info = services.comparisons.create(policies=policy, version_id=detail.info.id,
                                        config=config, actor=actor, prompt_set=prompt_set,
@@ -129,6 +145,7 @@ def compare_report(
             return {k: getattr(i, k) for k in ("value", "low", "high")}
 
         data = {"comparison": comparison_id, "verdicts": report.verdicts,
+                "judge": report.judge, "unparsed": report.unparsed,
                 "policies": [{"ref": r.ref, "label": r.label, "win_rate": iv(r.win_rate),
                               "elo": iv(r.elo), "bt": iv(r.bt)} for r in report.ratings],
                 "by_axis": {k: [iv(i) for i in v] for k, v in report.by_axis.items()},
@@ -139,7 +156,67 @@ def compare_report(
         return
     out.print(f"Comparison {comparison_id}: {report.verdicts} judged pairs; Elo relative to "
               f"{report.comparison.policies[0].label}", markup=False, highlight=False)
+    out.print(f"Judge: {report.judge_note}", markup=False, highlight=False)
     table = Table("policy", "win rate", "Elo", "Bradley–Terry")
     for row in ratings_rows(report):
         table.add_row(*(escape(c) for c in row))
     out.print(table)
+
+
+def _label(value: float) -> str:
+    return "A" if value > 0.5 else "B" if value < 0.5 else "tie"
+
+
+@compare_app.command("vote")
+def compare_vote(
+    comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
+    pair: Annotated[int, typer.Argument(help="Judged pair id (see the response browser).")],
+    label: Annotated[str, typer.Argument(help="A, B or tie.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Vote A, B or tie on a judged pair (your newest vote counts)."""
+    services = open_services(data_dir, database_url)
+    actor = cli_actor(services)
+    services.comparison_votes.vote(comparison_id, pair, label, actor=actor)
+    out.print(f"Comparison {comparison_id} pair #{pair}: {actor.name} votes {label}",
+              markup=False, highlight=False)
+
+
+@compare_app.command("votes")
+def compare_votes(
+    comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """The voted pairs: each voter's vote, whether they disagree, and the ruling if any."""
+    services = open_services(data_dir, database_url)
+    pairs = services.comparison_votes.pair_votes(comparison_id)
+    table = Table("pair", "votes", "disputed", "ruling")
+    for p in pairs:
+        votes = ", ".join(f"{voter}: {_label(v)}" for voter, v in sorted(p.votes.items()))
+        ruling = "—" if p.ruling is None else f"{_label(p.ruling)} by {p.adjudicator}" + (
+            f" ({p.reason})" if p.reason else "")
+        table.add_row(f"#{p.verdict_id}", escape(votes), "yes" if p.disputed else "no",
+                      escape(ruling))
+    out.print(f"Comparison {comparison_id}: {len(pairs)} voted pairs, "
+              f"{sum(p.disputed for p in pairs)} disputed", markup=False, highlight=False)
+    out.print(table)
+
+
+@compare_app.command("adjudicate")
+def compare_adjudicate(
+    comparison_id: Annotated[int, typer.Argument(help="Comparison id.")],
+    pair: Annotated[int, typer.Argument(help="A disputed pair's id (see `compare votes`).")],
+    label: Annotated[str, typer.Argument(help="A, B or tie.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Rule on a pair whose voters disagree (editors and admins); the ruling becomes the pair's
+    label in the votes dataset, and a later ruling replaces it."""
+    services = open_services(data_dir, database_url)
+    ruled = services.comparison_votes.adjudicate(comparison_id, pair, label,
+                                                  actor=cli_actor(services), reason=reason)
+    out.print(f"Comparison {comparison_id} pair #{pair}: ruled {label} by {ruled.adjudicator}",
+              markup=False, highlight=False)

@@ -8,6 +8,7 @@ import typer
 
 from backend.threads import apply_torch_threads
 from studio.cli.common import DataDir, DbUrl, NameOrId, VersionOpt, cli_actor, open_services, out
+from studio.cli.compare import JudgeOpt, check_judge
 
 RunId = Annotated[int, typer.Argument(help="Run id.")]
 
@@ -31,6 +32,7 @@ def eval_create(
         "--few-shots/--no-few-shots", help="The constitution's labelling examples.")] = True,
     form: Annotated[str, typer.Option(help="Prompt form: chat (the model's chat template) or "
                                            "raw (Human:/Assistant: text).")] = "chat",
+    judge: JudgeOpt = "scored",
     data_dir: DataDir = None,
     database_url: DbUrl = None,
 ) -> None:
@@ -39,12 +41,13 @@ def eval_create(
 
     if form not in ("chat", "raw"):
         raise typer.BadParameter("must be chat or raw", param_hint="--form")
+    check_judge(judge)
     services = open_services(data_dir, database_url)
     summary = services.constitutions.find(constitution)
     detail = services.constitutions.version_by_number(summary.id, version or summary.head.number)
     config = EvaluationConfig(sample_size=sample, seed=seed, cot=cot, both_orders=both_orders,
                               k_principles=k, batch_size=batch_size, use_few_shots=few_shots,
-                              form=form)
+                              form=form, judge=judge)
     info = services.evaluations.create(dataset_id=dataset, version_id=detail.info.id,
                                        config=config, actor=cli_actor(services))
     out.print(f"Created run {info.id}: {info.total_count} pairs", markup=False)
@@ -69,8 +72,12 @@ def eval_run(run_id: RunId, data_dir: DataDir = None, database_url: DbUrl = None
 
 @eval_app.command("report")
 def eval_report(run_id: RunId, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
-    """Print agreement metrics with bootstrap intervals."""
+    """Print agreement metrics with bootstrap intervals, and how the verdicts were made."""
+    from backend.services.comparison_report import judge_note
     from studio.agreement_charts import metrics_table
 
     services = open_services(data_dir, database_url)
-    out.print(metrics_table(services.agreement.report(run_id)), markup=False, highlight=False)
+    report = services.agreement.report(run_id)
+    out.print(metrics_table(report), markup=False, highlight=False)
+    out.print(f"Judge: {judge_note(report.judge, report.unparsed_verdicts, report.summary.n)}",
+              markup=False, highlight=False)

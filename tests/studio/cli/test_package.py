@@ -42,6 +42,11 @@ def test_every_command_and_group_is_on_the_console_script() -> None:
                         "golden"}
     evals = click.commands["eval"].commands  # type: ignore[attr-defined]
     assert set(evals) == {"create", "run", "report", "compare"}
+    compare = click.commands["compare"].commands  # type: ignore[attr-defined]
+    assert set(compare) == {"policies", "create", "run", "list", "report", "vote", "votes",
+                            "adjudicate"}
+    aliases = click.commands["alias"].commands  # type: ignore[attr-defined]
+    assert set(aliases) == {"set", "move", "remove", "list"}
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'cstudio = "studio.cli:main"' in pyproject
 
