@@ -135,6 +135,10 @@ class JobService:
         """The stages that train a model (their output is a model reference ``job:<id>``)."""
         return [s.kind for s in self.stages() if s.model_stage]
 
+    def policy_kinds(self) -> list[str]:
+        """The stages whose model is a policy (compared, opened in the Playground)."""
+        return [s.kind for s in self.stages() if s.policy]
+
     def upstream_of(self, kind: str) -> str | None:
         """The stage whose newest model a new ``kind`` job starts from, if any."""
         return next((s.upstream for s in self.stages() if s.kind == kind), None)

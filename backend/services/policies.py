@@ -21,8 +21,6 @@ from backend.services.jobs import JobService
 from backend.training.models import job_output_dir
 from db.engine import Database
 
-MODEL_STAGES = ("sft", "rl", "dpo")
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -56,7 +54,7 @@ class PolicyResolver:
         found: list[Policy] = []
         with suppress(EngineError):  # no engine could be built: the trained models still are
             found.append(self.resolve("base"))
-        for job in self._jobs.finished_of_kinds(list(MODEL_STAGES)):
+        for job in self._jobs.finished_of_kinds(self._jobs.policy_kinds()):
             try:
                 found.append(self.resolve(f"job:{job.id}"))
             except ValidationError:  # its output was removed
@@ -80,9 +78,9 @@ class PolicyResolver:
                 job = self._jobs.get(job_id)
             except NotFoundError:
                 raise ValidationError(f"{ref!r}: there is no job {job_id}.") from None
-            if job.kind not in MODEL_STAGES:
+            if job.kind not in self._jobs.policy_kinds():
                 raise ValidationError(f"{ref!r} is a {job.kind} job, which makes no policy; "
-                                      f"pick a {', '.join(MODEL_STAGES)} job.")
+                                      f"pick a {', '.join(self._jobs.policy_kinds())} job.")
             where = job_output_dir(job_id, db=self._db, data_dir=self._data_dir)
             return Policy(ref, f"job:{job_id} {job.kind} · {job.name}"[:120], "job", str(where),
                           job_id)

@@ -46,6 +46,7 @@ class StageInfo:
     description: str
     fields: list[FieldSpec] = field(default_factory=list)
     model_stage: bool = True  # trains a model (HF Trainer checkpoints, output/)
+    policy: bool = False  # its model is a policy (a causal LM that answers prompts)
     module: str = ""
     upstream: str | None = None
 
@@ -228,10 +229,11 @@ def _data_stage(kind: str, title: str, description: str, fields: tuple[FieldSpec
 
 
 def _model_stage(kind: str, title: str, description: str, fields: tuple[FieldSpec, ...], *,
-                 upstream: str | None = None) -> StageInfo:
+                 upstream: str | None = None, policy: bool = True) -> StageInfo:
     """A stage that trains a model (HF Trainer checkpoints, output/)."""
     return StageInfo(kind, title, description, [*fields, SEED, *TRAINING_FIELDS, *DEVICE_FIELDS],
-                     model_stage=True, module=f"backend.training.{kind}", upstream=upstream)
+                     model_stage=True, module=f"backend.training.{kind}", upstream=upstream,
+                     policy=policy)
 
 
 # The one list of stages: the registry validates with it, the entry point runs its modules,
@@ -253,7 +255,7 @@ STAGES: tuple[StageInfo, ...] = (
     _model_stage("reward", "Reward model",
                  "TRL RewardTrainer with the soft-label Bradley–Terry loss "
                  "-(p·logσ(Δ) + (1-p)·logσ(-Δ)); AI labels, human labels or both; reports "
-                 "held-out accuracy against human labels.", REWARD_FIELDS),
+                 "held-out accuracy against human labels.", REWARD_FIELDS, policy=False),
     _model_stage("rl", "RL (GRPO / RLOO / PPO)",
                  "From the SL-CAI model, maximise reward − β·KL to it; reward = weighted sum of "
                  "reward models. TRL GRPO and RLOO, or a compact PPO with a value head.",

@@ -52,6 +52,8 @@ def test_the_entry_point_and_the_registry_read_the_one_list() -> None:
 def test_the_training_tab_has_no_list_of_its_own() -> None:
     source = (ROOT / "studio" / "training_handlers.py").read_text(encoding="utf-8")
     assert "MODEL_KINDS" not in source and "UPSTREAM_MODEL" not in source
+    policies = (ROOT / "backend" / "services" / "policies.py").read_text(encoding="utf-8")
+    assert '"sft", "rl"' not in policies  # the compared stages come from the list too
     for kind in KINDS:  # no kind spelled out as a string literal beside another one
         assert not re.search(rf"\(\s*\"{kind}\"\s*,\s*\"\w+\"", source), kind
 
@@ -62,6 +64,7 @@ def test_the_job_service_answers_from_the_list(tmp_path: Path) -> None:
 
     service = JobService(None, Settings(data_dir=tmp_path))  # type: ignore[arg-type]
     assert service.model_kinds() == ["sft", "reward", "rl", "dpo"]
+    assert service.policy_kinds() == ["sft", "rl", "dpo"]  # a reward model answers no prompt
     assert service.upstream_of("rl") == "sft" and service.upstream_of("dpo") == "sft"
     assert service.upstream_of("preference_data") == "sft"
     assert service.upstream_of("sl_cai_data") is None and service.upstream_of("nope") is None
