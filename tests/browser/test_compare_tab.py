@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.backend.services.comparison_data import trained_sft_job
 from tests.browser.conftest import Studio
-from tests.browser.journey_helpers import open_tab, set_number, set_slider, shoot, textbox
+from tests.browser.journey_helpers import open_tab, set_number, set_slider, textbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,7 +59,7 @@ def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path
     expect(browser).to_contain_text("3 judged pairs", timeout=TIMEOUT)
     expect(browser).to_contain_text("How do I stay safe, case 0?")
     expect(browser).to_contain_text("P(A better)")
-    shoot(page, "compare", summary)
+    # docs/screenshots/compare.png comes from the SmolLM2 run (test_compare_smollm2.py)
 
     # a human vote on the first pair becomes a human-labelled dataset for the Agreement tab
     set_number(page, "cmp-vote-pair", 1)

@@ -60,17 +60,19 @@ def finished_sft_job(services: Services, model_dir: Path, name: str = "sl-cai sf
 
 
 def trained_sft_job(services: Services, tiny_model_path: Path, name: str = "sl-cai sft",
-                    max_steps: int = 4) -> int:
-    """A REAL SFT job on the tiny model: a small SL-CAI dataset, the SFT stage run in process
-    through the training entry point (as the stage tests do), recorded as a succeeded job whose
-    result.json names the trained model."""
+                    max_steps: int = 4, *, batch_size: int = 2, learning_rate: float = 1e-2,
+                    max_length: int = 64) -> int:
+    """A REAL SFT job on the tiny model (or any model folder, e.g. the converted SmolLM2: give
+    it a small ``learning_rate`` so its answers stay readable): a small SL-CAI dataset, the SFT
+    stage run in process through the training entry point (as the stage tests do), recorded as
+    a succeeded job whose result.json names the trained model."""
     from backend.training import entry
     from tests.backend.training.conftest import insert_sl_cai_dataset
 
     dataset_id = insert_sl_cai_dataset(services)
     config = {"model": str(tiny_model_path), "sl_cai_dataset_id": dataset_id,
-              "max_steps": max_steps, "save_steps": max_steps, "batch_size": 2,
-              "learning_rate": 1e-2, "max_length": 64, "device": "cpu"}
+              "max_steps": max_steps, "save_steps": max_steps, "batch_size": batch_size,
+              "learning_rate": learning_rate, "max_length": max_length, "device": "cpu"}
     with services.db.write() as s:
         row = job_repo.create_job(s, kind="sft", name=name, config=config, status="running",
                                   created_by="tester")
