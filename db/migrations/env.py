@@ -14,6 +14,7 @@ import db.audit_models
 import db.comparison_models
 import db.job_models
 import db.models
+import db.pipeline_models
 import db.prompt_set_models
 import db.settings_models
 import db.training_models
