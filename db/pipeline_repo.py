@@ -77,8 +77,8 @@ def stop_blocked(session: Session) -> list[int]:
             sa_select(col(JobDependency.job_id), dep.c.id, dep.c.kind, dep.c.status, dep.c.error)
             .join(dep, dep.c.id == JobDependency.depends_on_id)
             .join(Job, col(Job.id) == JobDependency.job_id)
-            .where(Job.status == "queued").where(dep.c.status.in_(BLOCKING))
-            .order_by(JobDependency.job_id)).all()
+            .where(col(Job.status) == "queued").where(dep.c.status.in_(BLOCKING))
+            .order_by(col(JobDependency.job_id))).all()
         if not rows:
             break
         for job_id, up_id, up_kind, up_status, up_error in rows:
