@@ -15,6 +15,7 @@ from backend.services.constitution_ci import ConstitutionCI
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
+from backend.services.dataset_export import DatasetExportService
 from backend.services.datasets import DatasetService
 from backend.services.engines import EngineManager
 from backend.services.evaluations import EvaluationService
@@ -60,6 +61,7 @@ class Services:
     comparison_votes: ComparisonVotes
     ci: ConstitutionCI
     pipelines: PipelineService
+    dataset_exports: DatasetExportService
 
     def close(self) -> None:
         self.pipelines.stop_watcher()
@@ -114,6 +116,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         comparison_votes=ComparisonVotes(db, comparisons, datasets),
         ci=ConstitutionCI(db, constitutions, engines, critique_log, golden, agreement),
         pipelines=PipelineService(db, settings.data_dir, jobs, comparisons, constitutions),
+        dataset_exports=DatasetExportService(db, settings.data_dir / "exports" / "datasets"),
     )
 
 
