@@ -354,9 +354,12 @@ class PipelineService:
         require(actor, Action.LAUNCH_PIPELINE)
         info = self.get(pipeline_id)
         stage_actor = Principal(actor.name, Role.OPERATOR)
-        for st in info.stages:
-            if not st.job.finished:
-                self._jobs.cancel(st.job.id, actor=stage_actor)
+        for st in reversed(info.stages):  # the last first, so none starts meanwhile
+            if not self._jobs.get(st.job.id).finished:
+                try:
+                    self._jobs.cancel(st.job.id, actor=stage_actor)
+                except ValidationError:  # it finished (or was stopped) just now
+                    continue
         if info.comparison is not None and info.comparison.status in ("queued", "running"):
             self._comparisons.cancel(info.comparison.id, actor=Principal(actor.name, Role.AUTHOR))
         return self.advance(pipeline_id)
