@@ -57,6 +57,10 @@ class PipelineHandlers:
             "sl_cai_data": {"max_prompts": n}, "sft": {"max_steps": k},
             "preference_data": {"max_prompts": n}, "reward": {"max_steps": k},
             "rl": {"max_steps": k, "max_prompts": n, "algorithm": algorithm or "grpo"}}
+        comparison: dict[str, Any] = {"max_prompts": int(compare_prompts or 8)}
+        more = extra.pop("comparison", None)
+        if isinstance(more, dict):
+            comparison.update(more)
         for stage, values in extra.items():
             if isinstance(values, dict):
                 stages.setdefault(str(stage), {}).update(values)
@@ -67,7 +71,7 @@ class PipelineHandlers:
                             prompt_set=(prompt_set or "default").strip(),
                             device=(device or "auto").strip(), name=name or "",
                             stages=stages,
-                            comparison={"max_prompts": int(compare_prompts or 8)})
+                            comparison=comparison)
         try:
             info = self.s.pipelines.launch(spec, actor=principal(self.s, request))
         except StudioError as exc:

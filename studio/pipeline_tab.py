@@ -30,7 +30,8 @@ def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
         algorithm = gr.Radio(["grpo", "rloo", "ppo"], value="grpo", label="RL algorithm",
                              elem_id="pl-algorithm")
         device = gr.Textbox(label="Device", value="auto", elem_id="pl-device")
-    overrides = gr.Code(label='More stage settings (JSON, e.g. {"sft": {"lora": true}})',
+    overrides = gr.Code(label='More settings (JSON: per stage, e.g. {"sft": {"lora": true}}, '
+                        'and "comparison")',
                         language="json", value="", elem_id="pl-overrides")
     launch_btn = gr.Button("Launch pipeline", variant="primary", elem_id="pl-launch")
     launch_result = gr.Markdown(elem_id="pl-launch-result")

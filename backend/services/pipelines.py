@@ -152,6 +152,16 @@ def stage_configs(spec: PipelineSpec, version_id: int, ids: dict[str, int]
     return out
 
 
+def _prompt_item(value: object) -> PromptItem:
+    """A comparison prompt: a text, or {"text": ..., "tags": [...]} (tags such as helpful or
+    red-team put it on an axis of the report)."""
+    if isinstance(value, dict):
+        tags = value.get("tags") or []
+        return PromptItem(str(value.get("text", "")),
+                          tuple(str(t) for t in tags) if isinstance(tags, list) else ())
+    return PromptItem(str(value))
+
+
 class PipelineService:
     def __init__(self, db: Database, settings_data_dir: Path, jobs: JobService,
                  comparisons: ComparisonService, constitutions: ConstitutionService) -> None:
@@ -295,14 +305,17 @@ class PipelineService:
         spec = info.config
         config = self._comparison_config(PipelineSpec(
             seed=int(spec.get("seed", 0)), comparison=dict(spec.get("comparison") or {})))
+        # the pipeline's reward model, and any named in the comparison settings (a judge
+        # trained elsewhere, e.g. on human labels)
+        rewards = [f"job:{info.job_of('reward').id}", *config.reward_models]
         config = ComparisonConfig.of({**config.as_dict(),
-                                      "reward_models": [f"job:{info.job_of('reward').id}"]})
+                                      "reward_models": list(dict.fromkeys(rewards))})
         from backend.training.models import resolve
 
         base = resolve(str(spec.get("base_model") or "tiny"), db=self._db,
                        data_dir=self._data_dir, build_tiny=True)
         texts = (spec.get("comparison") or {}).get("prompts")
-        prompts = [PromptItem(str(t)) for t in texts] if isinstance(texts, list) else None
+        prompts = [_prompt_item(t) for t in texts] if isinstance(texts, list) else None
         actor = Principal(info.created_by, Role.AUTHOR)  # the launch authorised the comparison
         comparison = self._comparisons.create(
             policies=[base.location, f"job:{info.job_of('sft').id}",
