@@ -54,7 +54,7 @@ def hh_prompts(lines: list[str]) -> list[tuple[str, str]]:
 
     seen: dict[str, str] = {}
     for line in lines:
-        prompt = first_human_turn(json.loads(line)["chosen"]).strip()
+        prompt = (first_human_turn(json.loads(line)["chosen"]) or "").strip()
         if prompt and prompt not in seen:
             seen[prompt] = line
     return list(seen.items())
