@@ -25,6 +25,7 @@ class Action(StrEnum):
     RUN_PREVIEW = "run previews"  # playground critiques and verdicts
     RUN_EVALUATION = "run evaluations"  # datasets, evaluations, golden cases
     LAUNCH_JOB = "launch jobs"
+    LAUNCH_PIPELINE = "launch pipelines"  # a chain of jobs ending in a comparison (issue 17)
     CANCEL_JOB = "cancel jobs"
     CONFIGURE = "change engine settings"
     MANAGE_USERS = "manage users"
@@ -33,8 +34,9 @@ class Action(StrEnum):
 
 _AUDITOR = frozenset({Action.READ, Action.FLAG, Action.EXPORT})
 _AUTHOR = frozenset({Action.READ, Action.EDIT_CONSTITUTION, Action.RUN_PREVIEW,
-                     Action.RUN_EVALUATION})
-_OPERATOR = frozenset({Action.READ, Action.LAUNCH_JOB, Action.CANCEL_JOB})
+                     Action.RUN_EVALUATION, Action.LAUNCH_PIPELINE})
+_OPERATOR = frozenset({Action.READ, Action.LAUNCH_JOB, Action.CANCEL_JOB,
+                       Action.LAUNCH_PIPELINE})
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ}),

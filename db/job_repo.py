@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from db.base_models import utcnow
 from db.job_models import Job, JobChanges, JobMetric, NewJob
+from db.pipeline_models import JobDependency
 
 
 def create_job(session: Session, **fields: Unpack[NewJob]) -> Job:
@@ -74,11 +75,19 @@ def claim_next(session: Session, *, worker: str, kinds: Sequence[str] | None = N
     On PostgreSQL the candidate is picked ``FOR UPDATE SKIP LOCKED``: a row another worker's
     transaction is claiming is passed over at once (no waiting on its lock, no lost race), so
     workers on several hosts sharing one queue each take a different job. SQLite has no row
-    locks; its writers serialise on ``BEGIN IMMEDIATE`` (``Database.write``)."""
+    locks; its writers serialise on ``BEGIN IMMEDIATE`` (``Database.write``).
+
+    A job that needs other jobs (``job_dependency``, issue 17's pipelines) is a candidate only
+    when every job it needs has succeeded."""
     bind = session.get_bind()
+    upstream = Job.__table__.alias("upstream")  # type: ignore[attr-defined]
+    waiting = (select(JobDependency.job_id)
+               .join(upstream, upstream.c.id == JobDependency.depends_on_id)
+               .where(JobDependency.job_id == Job.id)
+               .where(upstream.c.status != "succeeded").exists())
     skip_locked = bind.dialect.name == "postgresql"
     for _ in range(20):
-        query = select(Job.id).where(Job.status == "queued")
+        query = select(Job.id).where(Job.status == "queued").where(~waiting)
         if kinds:
             query = query.where(col(Job.kind).in_(kinds))
         query = query.order_by(col(Job.id)).limit(1)

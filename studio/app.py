@@ -16,6 +16,7 @@ from studio.audit_tab import build_audit_tab
 from studio.compare_tab import build_compare_tab
 from studio.compression import app_kwargs as compression_kwargs
 from studio.constitution_tab import build_constitution_tab
+from studio.pipeline_tab import build_pipeline_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
 from studio.security_middleware import guard_middleware
@@ -77,6 +78,8 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                 build_training_tab(services, demo, tr_tab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
                 build_compare_tab(services, demo)
+            with gr.Tab("Pipelines", id="pipelines", elem_id="tab-pipelines"):
+                build_pipeline_tab(services, demo)
             with gr.Tab("Audit", id="audit", elem_id="tab-audit") as au_tab:
                 build_audit_tab(services, demo, au_tab)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):

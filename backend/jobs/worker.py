@@ -30,6 +30,7 @@ from backend.common.job_files import JobDir
 from backend.errors import FileVersionError, StudioError
 from backend.jobs import metrics as metrics_file
 from backend.jobs.accelerate_config import write_launch_configs
+from backend.jobs.dependencies import fill_dataset_refs
 from backend.jobs.devices import DevicePlan, plan_devices, visible_gpus
 from backend.jobs.launch import LaunchCommand, launch_command
 from backend.jobs.process import JOB_DIR_ENV, JOB_ID_ENV, terminate_group
@@ -37,7 +38,7 @@ from backend.jobs.ray_runner import RaySubmission, make_client
 from backend.jobs.reaper import reap_stale
 from backend.settings import Settings
 from backend.threads import THREADS_ENV
-from db import job_repo
+from db import job_repo, pipeline_repo
 from db.base_models import utcnow
 from db.engine import Database
 from db.job_models import Job
@@ -81,6 +82,7 @@ class Worker:
     def run_one(self) -> int | None:
         """Claim the oldest queued job and run it to its end; its id, or None if none."""
         with self.db.write() as s:
+            pipeline_repo.stop_blocked(s)  # jobs whose upstream stage failed never start
             job = job_repo.claim_next(s, worker=self.name)
         if job is None:
             return None
@@ -145,6 +147,7 @@ class Worker:
 
             note(f"attempt {job.attempt} of job {job.id} ({job.kind}) claimed by {self.name}")
             try:
+                fill_dataset_refs(self.db, job)  # a pipeline's upstream datasets
                 plan = plan_devices(job.config, self._gpu_count)
                 write_launch_configs(plan, job_dir.accelerate_yaml, job_dir.deepspeed_json)
                 command = self.command(job_dir, plan)

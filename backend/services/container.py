@@ -15,12 +15,14 @@ from backend.services.constitution_ci import ConstitutionCI
 from backend.services.constitution_io import ConstitutionIO
 from backend.services.constitutions import ConstitutionService
 from backend.services.critique_log import CritiqueLogService
+from backend.services.dataset_export import DatasetExportService
 from backend.services.datasets import DatasetService
 from backend.services.engines import EngineManager
 from backend.services.evaluations import EvaluationService
 from backend.services.evidence_export import EvidenceExportService
 from backend.services.golden import GoldenCaseService
 from backend.services.jobs import JobService
+from backend.services.pipelines import PipelineService
 from backend.services.playground import PlaygroundService
 from backend.services.policies import PolicyResolver
 from backend.services.policy_engines import PolicyEngines
@@ -58,8 +60,11 @@ class Services:
     comparison_reports: ComparisonReports
     comparison_votes: ComparisonVotes
     ci: ConstitutionCI
+    pipelines: PipelineService
+    dataset_exports: DatasetExportService
 
     def close(self) -> None:
+        self.pipelines.stop_watcher()
         if self.playground.policies is not None:
             self.playground.policies.close()
         self.engines.close()
@@ -110,6 +115,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         comparison_reports=ComparisonReports(db, comparisons),
         comparison_votes=ComparisonVotes(db, comparisons, datasets),
         ci=ConstitutionCI(db, constitutions, engines, critique_log, golden, agreement),
+        pipelines=PipelineService(db, settings.data_dir, jobs, comparisons, constitutions),
+        dataset_exports=DatasetExportService(db, settings.data_dir / "exports" / "datasets"),
     )
 
 

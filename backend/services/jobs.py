@@ -143,9 +143,11 @@ class JobService:
         """The stage whose newest model a new ``kind`` job starts from, if any."""
         return next((s.upstream for s in self.stages() if s.kind == kind), None)
 
-    def validate(self, kind: str, config: Mapping[str, object]) -> dict[str, object]:
+    def validate(self, kind: str, config: Mapping[str, object], *,
+                 deferred: frozenset[str] = frozenset()) -> dict[str, object]:
         """The normalised config, or ValidationError naming each bad field (stage fields by the
-        stage registry, then the device fields against the GPUs visible here)."""
+        stage registry, then the device fields against the GPUs visible here). ``deferred``:
+        fields naming outputs of jobs not run yet (a pipeline's ``job:<id>``), checked later."""
         try:
             if self._validator is not None:
                 normalised = self._validator(kind, config)
@@ -153,7 +155,8 @@ class JobService:
                 from backend.training import registry
 
                 normalised = registry.validate(kind, config, db=self._db,
-                                               data_dir=self._settings.data_dir)
+                                               data_dir=self._settings.data_dir,
+                                               deferred=deferred)
         except ValidationError as exc:
             # report the device problems too, so one round trip shows everything to fix
             named = {p.split(":", 1)[0] for p in exc.problems}

@@ -74,6 +74,19 @@ def _set_threads() -> None:
         print(f"torch threads: {threads}", flush=True)
 
 
+def _record_constitution(result: StageResult, record: dict[str, Any]) -> None:
+    """The constitution version's content hash in result.json, and the model card beside a
+    trained model (issue 17: every artifact records the constitution it was made under)."""
+    constitution = record.get("constitution")
+    if constitution:
+        result.outputs["constitution"] = constitution
+    model_dir = result.outputs.get("model_dir")
+    if isinstance(model_dir, str) and Path(model_dir).is_dir():
+        from backend.training import model_card
+
+        model_card.write(Path(model_dir), record, result.summary)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.training.entry",
                                      description="Run one training stage in its job directory.")
@@ -114,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.db.dispose()
     if main_process:
         manifest.finish(ctx, record, status="succeeded")
+        _record_constitution(result, record)
         ctx.files.write_result(result.outputs, result.summary)
     print(f"stage {ctx.kind} succeeded: {result.outputs}", flush=True)
     return 0

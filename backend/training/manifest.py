@@ -48,14 +48,37 @@ def git_commit(root: Path = REPO_ROOT) -> str | None:
 def constitution_info(db: Database, version_id: int | None) -> dict[str, Any] | None:
     if version_id is None:
         return None
-    from db.constitution_models import ConstitutionVersion
+    from db.constitution_models import Constitution, ConstitutionVersion
 
     with db.read() as s:
         row = s.get(ConstitutionVersion, version_id)
+        parent = None if row is None else s.get(Constitution, row.constitution_id)
     if row is None:
         return {"version_id": version_id, "content_hash": None}
     return {"version_id": version_id, "content_hash": row.content_hash,
-            "constitution_id": row.constitution_id, "number": row.number}
+            "constitution_id": row.constitution_id, "number": row.number,
+            "name": None if parent is None else parent.name}
+
+
+def job_constitution_version(ctx: StageContext) -> int | None:
+    """The constitution version of the run: the config's, else the job row's (a pipeline's
+    training stages carry the pipeline's version there; issue 17)."""
+    version = ctx.config.get("constitution_version_id")
+    if isinstance(version, int):
+        return version
+    if ctx.job_id is None:
+        return None
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with ctx.db.read() as s:
+            row = s.connection().execute(
+                text("SELECT constitution_version_id FROM job WHERE id = :id"),
+                {"id": ctx.job_id}).first()
+    except SQLAlchemyError:
+        return None
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def sha256_json(value: Any) -> str:
@@ -80,7 +103,7 @@ def start(ctx: StageContext) -> dict[str, Any]:
         "kind": ctx.kind,
         "config": ctx.config,
         "config_sha256": sha256_json(ctx.config),
-        "constitution": constitution_info(ctx.db, ctx.config.get("constitution_version_id")),
+        "constitution": constitution_info(ctx.db, job_constitution_version(ctx)),
         "datasets": {},
         "models": {},
         "packages": package_versions(),

@@ -35,9 +35,11 @@ def stage(kind: str) -> StageInfo:
                           [f"kind: {kind!r} is not one of {names}"])
 
 
-def validate(kind: str, config: Mapping[str, object], *, db: Database, data_dir: Path
-             ) -> dict[str, object]:
-    """The normalised config (defaults filled in) or ValidationError naming each bad field."""
+def validate(kind: str, config: Mapping[str, object], *, db: Database, data_dir: Path,
+             deferred: frozenset[str] = frozenset()) -> dict[str, object]:
+    """The normalised config (defaults filled in) or ValidationError naming each bad field.
+    Fields in ``deferred`` name outputs of jobs that have not run yet (a pipeline's ``job:<id>``
+    references): kept as given, checked when the job is claimed and its stage starts."""
     info = stage(kind)
     problems: list[str] = []
     known = {f.name for f in info.fields}
@@ -47,12 +49,17 @@ def validate(kind: str, config: Mapping[str, object], *, db: Database, data_dir:
             problems.append(f"{name}: unknown field for {kind}")
     for spec in info.fields:
         raw = config.get(spec.name, spec.default)
+        if spec.name in deferred:
+            out[spec.name] = raw
+            continue
         try:
             out[spec.name] = _coerce(spec, raw)
         except ValueError as exc:
             problems.append(f"{spec.name}: {exc}")
     if not problems:
-        problems.extend(_check_references(kind, out, db=db, data_dir=data_dir))
+        checked = {k: v for k, v in out.items() if k not in deferred}
+        problems.extend(_check_references(kind, checked, db=db, data_dir=data_dir))
+        out.update(checked)  # the check fills in the default constitution version
         problems.extend(_check_device(out))
         problems.extend(_check_stage(kind, out))
         problems.extend(_check_processes(info, out))

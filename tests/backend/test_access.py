@@ -11,8 +11,8 @@ EXPECTED = {
     Role.VIEWER: {Action.READ},
     Role.AUDITOR: {Action.READ, Action.FLAG, Action.EXPORT},
     Role.AUTHOR: {Action.READ, Action.EDIT_CONSTITUTION, Action.RUN_PREVIEW,
-                  Action.RUN_EVALUATION},
-    Role.OPERATOR: {Action.READ, Action.LAUNCH_JOB, Action.CANCEL_JOB},
+                  Action.RUN_EVALUATION, Action.LAUNCH_PIPELINE},
+    Role.OPERATOR: {Action.READ, Action.LAUNCH_JOB, Action.CANCEL_JOB, Action.LAUNCH_PIPELINE},
     Role.ADMIN: set(Action),
 }
 

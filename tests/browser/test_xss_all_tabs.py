@@ -222,3 +222,30 @@ def test_issue16_views_render_as_text(studio: Studio, page: Page) -> None:
     expect(page.locator("#pg-sbs-b")).to_contain_text("Round 1 · revision", timeout=120_000)
     expect(page.locator("#pg-sbs-a")).to_contain_text("Policy: base")
     _assert_inert(page)
+
+
+def test_issue17_pipeline_view_renders_as_text(studio: Studio, page: Page) -> None:
+    """The Pipelines tab: a hostile pipeline name, a stage's error (log text) and the final
+    comparison's policy labels are shown as text."""
+    from db import job_repo, pipeline_repo
+    from tests.backend.services.pipeline_data import tiny_spec
+
+    services = studio.services
+    v, key, _ = head_version(services)
+    info = services.pipelines.launch(tiny_spec(name=f"pl {PAYLOAD}"), actor=OWNER)
+    ids = log_chain(services, prompt="p", response="r", critique="c", revision="v",
+                    version_id=v, principle_key=key)
+    _seed_comparison(services, v, ids[2])
+    with services.db.write() as s:
+        job_repo.update_job(s, job_id=info.stages[0].job.id, status="failed",
+                            error=f"boom {PAYLOAD}")
+        pipeline_repo.set_comparison(s, pipeline_id=info.id,
+                                     comparison_id=services.comparisons.list_all()[0].id)
+    page.goto(studio.url)
+    page.get_by_role("tab", name="Pipelines").click()
+    summary = page.locator("#pl-summary")
+    expect(summary).to_contain_text(f"pl zebra {IMG}", timeout=TIMEOUT)
+    expect(page.locator("#pl-stages")).to_contain_text(f"boom zebra {IMG}", timeout=TIMEOUT)
+    expect(page.locator("#pl-stages")).to_contain_text("Not run: the sl_cai_data stage")
+    expect(page.locator("#pl-result")).to_contain_text(f"job {SCRIPT}", timeout=TIMEOUT)
+    _assert_inert(page)

@@ -22,6 +22,7 @@ import db.critique_log_models
 import db.dataset_models
 import db.evaluation_models
 import db.job_models
+import db.pipeline_models
 import db.prompt_set_models
 import db.settings_models
 import db.training_models

@@ -335,6 +335,32 @@ def _comparison_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     return call
 
 
+def _prep_pipeline(s: Studio, role: Role) -> Ctx:
+    from tests.backend.services.pipeline_data import tiny_spec
+
+    info = s.services.pipelines.launch(tiny_spec(name=f"pipeline of {role.value}"), actor=ROOT)
+    return {"pipeline_id": info.id}
+
+
+def _prep_cancelled_pipeline(s: Studio, role: Role) -> Ctx:
+    ctx = _prep_pipeline(s, role)
+    s.services.pipelines.cancel(ctx["pipeline_id"], actor=ROOT)
+    return ctx
+
+
+def _launch_pipeline(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/pipeline_load")
+    return c.predict(f"pipeline by {role.value}", None, "tiny", "default", 2, 1, 2, "grpo",
+                     "cpu", "", api_name="/pipeline_launch")
+
+
+def _pipeline_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
+    def call(c: Client, role: Role, ctx: Ctx) -> Any:
+        c.predict(api_name="/pipeline_load")  # the picker learns the new pipeline
+        return c.predict(ctx["pipeline_id"], api_name=endpoint)
+    return call
+
+
 def _prep_judged_pair(s: Studio, role: Role) -> Ctx:
     """A comparison with one judged pair (written directly: no model needed)."""
     from db import comparison_repo
@@ -545,6 +571,12 @@ WRITES: dict[str, Write] = {
                                    prep=_prep_voted_pair),
     "compare_adjudicate": Write(Action.EDIT_CONSTITUTION, _adjudicate, "Adjudicated pair #",
                                 prep=_prep_disputed_pair),
+    # Pipelines tab (issue 17): authors and operators launch, auditors read
+    "pipeline_launch": Write(Action.LAUNCH_PIPELINE, _launch_pipeline, "Queued pipeline #"),
+    "pipeline_cancel": Write(Action.LAUNCH_PIPELINE, _pipeline_action("/pipeline_cancel"),
+                             r"Pipeline #\d+ cancelled", prep=_prep_pipeline),
+    "pipeline_resume": Write(Action.LAUNCH_PIPELINE, _pipeline_action("/pipeline_resume"),
+                             r"Pipeline #\d+ resumed", prep=_prep_cancelled_pipeline),
     # Constitution tab: version aliases (issue 16 point 8)
     "alias_set": Write(Action.EDIT_CONSTITUTION, _alias_set, r"Set production|Moved production",
                        prep=_prep_constitution_id),
@@ -604,6 +636,7 @@ READS = {
     "compare_browse", "compare_changes", "aliases_load", "aliases_show",
     "playground_policies", "compare_playground_links",
     "compare_votes_view",
+    "pipeline_load", "pipeline_view", "pipeline_refresh", "pipeline_tick",
     "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",
