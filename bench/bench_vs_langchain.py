@@ -275,8 +275,12 @@ def lcel_batch_loop(llm: Any, content: ConstitutionContent, plans: list[list[Pri
                     prompts: list[str]) -> Callable[[], list[str]]:
     """The critique loop as LangChain's docs recommend for many inputs: LCEL ``prompt | llm``
     runnables and ``.batch()`` per step (response, then critique and revision per round),
-    with our prompt texts (equal prefill) and the principles our loop samples."""
+    with our prompt texts (equal prefill), our stop strings and the principles our loop
+    samples."""
     question, critique, revision = same_prompt_templates(content)
+    # the stop strings our loop sends in the raw layout (invented turns), asked for the
+    # LangChain way; HuggingFacePipeline does not apply them (its _generate ignores ``stop``)
+    llm = llm.bind(stop=list(P.RAW_STOPS))
     answer_chain = question | llm
     critique_chain = critique | llm
     revision_chain = revision | llm

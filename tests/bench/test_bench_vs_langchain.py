@@ -98,4 +98,4 @@ def test_lcel_arms_ask_for_our_raw_stop_strings(engine: object,
     llm = bench.make_batch_llm(engine, params)
     bench.lcel_batch_loop(llm, content, bench.planned_principles(content, PROMPTS), PROMPTS)()
     assert len(seen) == 1 + 2 * bench.ROUNDS
-    assert all(set(P.RAW_STOPS) <= set(stop) for stop in seen)
+    assert all(set(P.RAW_STOPS) <= set(stop) for stop in seen), seen
