@@ -37,7 +37,11 @@ when it is absent), the same principles and the same greedy settings:
 default and the recorded ``critique_loop_vs_langchain`` row), ``smollm2`` (SmolLM2-135M-Instruct,
 converted offline as the tests do; row ``critique_loop_vs_langchain_smollm2``, only ours and
 the two batched LangChain arms: the one-prompt-at-a-time chains take too long on a CPU) or a
-model folder (nothing recorded).
+model folder (nothing recorded). On a trained model our loop's raw-layout stop strings may end
+rows early; the work check below then fails rather than report unequal work. Not yet run on
+SmolLM2: from critiques_vs_hf_generate (one 16-row critique call: ours 30 s, stock HF 75 s)
+its full run (validation sweep, checks, warm-up, 3 repeats) would take about two hours on the
+shared 2-CPU machine.
 
 The engine ignores EOS, so every call decodes exactly ``MAX_TOKENS`` tokens on every arm
 (random weights could otherwise stop early and make the arms do different amounts of work);
@@ -55,7 +59,13 @@ and decode), where a one-prompt call must read all of it every time. (2) Rows ar
 right-padded without an attention mask (PyTorch's fused causal kernel) and decoded together
 from one cache that grows in place. An engine that also cached prefixes *across* calls
 (vLLM's automatic prefix caching) would give the one-prompt-at-a-time chains part of (1) too;
-``LocalEngine`` shares prefixes only within a call.
+``LocalEngine`` shares prefixes only within a call. Against the HF peer the batching is the
+same (one pipeline call per step at its best batch size), so the ratio is (1) and (2) against
+stock transformers ``generate`` on a left-padded batch with an attention mask: every row
+reads and attends to its own copy of the shared few-shot prefix, in prefill and in each decode
+step (as in ``critiques_vs_hf_generate``). The LCEL arms bind our raw-layout stop strings, as
+our loop sends them; ``HuggingFacePipeline`` ignores ``stop`` (it neither stops nor cuts), so
+the peer is spared that check.
 
 One torch thread, as in bench_local_engine (set CSTUDIO_BENCH_THREADS to change). Arms are run
 alternately, after one warm-up each, and the median of the repeats is reported.
