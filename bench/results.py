@@ -61,7 +61,8 @@ def _write_row(data: dict[str, object]) -> None:
     script = str(data["command"]).split()[:3]
     same = [m for m in re.finditer(rf"^\| {re.escape(str(data['name']))} \|.*\n", text,
                                    re.MULTILINE)
-            if m.group(0).rstrip().rsplit("| `", 1)[-1].split()[:3] == script]
+            if m.group(0).rstrip().rstrip("|").rstrip().rstrip("`").rsplit("| `", 1)[-1]
+            .split()[:3] == script]
     if same:
         text = text[:same[0].start()] + row + text[same[0].end():]
     else:  # a new row goes at the end of the table, before any notes below it

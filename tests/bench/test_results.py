@@ -29,9 +29,11 @@ def test_a_rerun_replaces_its_own_row_and_leaves_another_scripts_row(doc: Path) 
     results.record("speed", {"x": 1.0}, "x", "python -m bench.tiny --n 1", "tiny first")
     results.record("speed", {"x": 2.0}, "x", "python -m bench.real --n 1", "real first")
     results.record("speed", {"x": 3.0}, "x", "python -m bench.tiny --n 2", "tiny again")
+    results.record("speed", {"x": 4.0}, "x", "python -m bench.real", "real, no flags")
+    results.record("speed", {"x": 5.0}, "x", "python -m bench.real", "real again")
 
     rows = _rows(doc)
     assert len(rows) == 2
     assert "tiny again" in rows[0] and "x=3" in rows[0]
-    assert "real first" in rows[1]
+    assert "real again" in rows[1] and "x=5" in rows[1]
     assert doc.read_text(encoding="utf-8").rstrip().endswith("## Notes")
