@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", default="1,2", help="torch thread counts, e.g. 1,2")
+    parser.add_argument("--note", default="machine shared with other work",
+                        help="how loaded the machine was, for the row")
     args = parser.parse_args()
     thread_counts = [int(t) for t in str(args.threads).split(",") if t.strip()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
@@ -168,7 +170,7 @@ def main() -> None:
     summary = (f"SFT {args.steps} steps (batch {args.batch_size}) on the tiny model, same "
                f"training arguments in both arms (bf16 off), medians of {args.repeats} "
                f"alternating repeats: " + "; ".join(parts) + f" (goal ≤ 10 %, {verdict}); "
-               "machine shared with other work")
+               f"{args.note}")
     print(summary)
     record("job_overhead", figures, "seconds and ratio",
            COMMAND + f" --steps {args.steps} --repeats {args.repeats} --batch-size "
