@@ -27,6 +27,7 @@ from studio.cli.datasets import dataset_app
 from studio.cli.evals import eval_app
 from studio.cli.files import disk_full_line
 from studio.cli.jobs import job_app
+from studio.cli.pipelines import job_export_data, pipeline_app
 from studio.cli.prompts import prompts_app
 from studio.cli.serve import db_app, serve, worker
 from studio.cli.users import user_app
@@ -37,13 +38,15 @@ app = typer.Typer(help="Constitution Studio: write, test and train on AI constit
 GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("db", db_app), ("constitution", constitution_app), ("audit", audit_app),
     ("dataset", dataset_app), ("eval", eval_app), ("user", user_app), ("prompts", prompts_app),
-    ("compare", compare_app), ("job", job_app), ("alias", alias_app), ("golden", golden_app))
+    ("compare", compare_app), ("job", job_app), ("alias", alias_app), ("golden", golden_app),
+    ("pipeline", pipeline_app))
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("serve", serve), ("worker", worker), ("backup", backup), ("restore", restore))
 for _name, _group in GROUPS:
     app.add_typer(_group, name=_name)
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
+job_app.command("export-data")(job_export_data)  # the datasets that jobs made
 eval_app.command("compare")(eval_compare)  # a CI check, kept with the other checks in ci.py
 
 

@@ -39,9 +39,13 @@ def test_every_command_and_group_is_on_the_console_script() -> None:
     commands = set(click.commands)  # type: ignore[attr-defined]
     assert commands == {"serve", "worker", "backup", "restore", "db", "constitution", "audit",
                         "dataset", "eval", "user", "prompts", "compare", "job", "alias",
-                        "golden"}
+                        "golden", "pipeline"}
     evals = click.commands["eval"].commands  # type: ignore[attr-defined]
     assert set(evals) == {"create", "run", "report", "compare"}
+    pipelines = click.commands["pipeline"].commands  # type: ignore[attr-defined]
+    assert set(pipelines) == {"launch", "list", "show", "cancel", "resume"}
+    jobs = click.commands["job"].commands  # type: ignore[attr-defined]
+    assert set(jobs) == {"submit", "list", "show", "logs", "cancel", "resume", "export-data"}
     compare = click.commands["compare"].commands  # type: ignore[attr-defined]
     assert set(compare) == {"policies", "create", "run", "list", "report", "vote", "votes",
                             "adjudicate"}
