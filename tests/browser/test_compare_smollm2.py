@@ -16,7 +16,8 @@ from backend.access import local_admin
 from backend.services.engines import EngineConfig
 from tests.backend.services.comparison_data import trained_sft_job
 from tests.browser.conftest import Studio
-from tests.browser.journey_helpers import open_tab, set_number, shoot, textbox
+from tests.browser.journey_helpers import shoot
+from tests.browser.test_compare_tab import compare_in_the_tab
 from tests.conftest import link_smollm2
 from tests.studio.cli.test_compare_smollm2 import PROMPTS, readable
 
@@ -37,27 +38,9 @@ def test_compare_smollm2_base_with_its_sft_output(studio: Studio, page: Page, tm
     prompts = tmp_path / "harmless-prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS),
                        encoding="utf-8")
-    page.set_viewport_size({"width": 1400, "height": 900})
-    page.goto(studio.url)
-    open_tab(page, "Compare")
-    policies = page.locator("#cmp-policies")
-    expect(policies).to_contain_text("base · SmolLM2-135M-Instruct", timeout=TIMEOUT)
-    expect(policies).to_contain_text(f"job:{job_id} sft")
-    expect(page.locator("#cmp-version input")).to_have_value("v1", timeout=TIMEOUT)
-    box = textbox(page, "cmp-prompt-set")
-    box.fill(str(prompts))
-    box.press("Tab")
-    set_number(page, "cmp-n", 3)
-    set_number(page, "cmp-tokens", 16)
-    page.locator("#cmp-launch").click()
-    expect(page.locator("#cmp-launch-result")).to_contain_text("Started comparison #1",
-                                                               timeout=TIMEOUT)
-    expect(page.locator("#cmp-progress")).to_contain_text("done", timeout=RUN_TIMEOUT)
-    expect(page.locator("#cmp-progress")).to_contain_text("9/9")
-
-    page.locator("#cmp-report-btn").click()
-    summary = page.locator("#cmp-summary")
-    expect(summary).to_contain_text("3 judged pairs", timeout=TIMEOUT)
+    summary = compare_in_the_tab(page, studio.url, job_id, prompts,
+                                 base="base · SmolLM2-135M-Instruct", tokens=16,
+                                 run_timeout=RUN_TIMEOUT)
     expect(summary).to_contain_text("judge SmolLM2-135M-Instruct")
     expect(summary).to_contain_text("base · SmolLM2-135M-Instruct")
     expect(summary).to_contain_text(f"job:{job_id} sft · smollm2 sft")

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.backend.services.comparison_data import trained_sft_job
 from tests.browser.conftest import Studio
@@ -21,33 +21,41 @@ TIMEOUT = 15_000
 RUN_TIMEOUT = 240_000  # generation and judging on a shared CPU
 
 
-def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path,
-                                      tiny_model_path: Path) -> None:
-    job_id = trained_sft_job(studio.services, tiny_model_path)
-    prompts = tmp_path / "harmless-prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"How do I stay safe, case {i}?"}) + "\n"
-                               for i in range(3)), encoding="utf-8")
+def compare_in_the_tab(page: Page, url: str, job_id: int, prompts: Path, *, base: str,
+                       tokens: int, run_timeout: int = RUN_TIMEOUT) -> Locator:
+    """Compare the base model with job ``job_id`` on the 3 prompts of ``prompts`` from the
+    Compare tab, wait for 9/9 verdicts and open the report; the summary's locator."""
     page.set_viewport_size({"width": 1400, "height": 900})
-    page.goto(studio.url)
+    page.goto(url)
     open_tab(page, "Compare")
     policies = page.locator("#cmp-policies")
-    expect(policies).to_contain_text("base", timeout=TIMEOUT)
+    expect(policies).to_contain_text(base, timeout=TIMEOUT)
     expect(policies).to_contain_text(f"job:{job_id} sft")
     expect(page.locator("#cmp-version input")).to_have_value("v1", timeout=TIMEOUT)
     box = textbox(page, "cmp-prompt-set")
     box.fill(str(prompts))
     box.press("Tab")
     set_number(page, "cmp-n", 3)
-    set_number(page, "cmp-tokens", 8)
+    set_number(page, "cmp-tokens", tokens)
     page.locator("#cmp-launch").click()
     expect(page.locator("#cmp-launch-result")).to_contain_text("Started comparison #1",
                                                                timeout=TIMEOUT)
-    expect(page.locator("#cmp-progress")).to_contain_text("done", timeout=RUN_TIMEOUT)
+    expect(page.locator("#cmp-progress")).to_contain_text("done", timeout=run_timeout)
     expect(page.locator("#cmp-progress")).to_contain_text("9/9")
 
     page.locator("#cmp-report-btn").click()
     summary = page.locator("#cmp-summary")
     expect(summary).to_contain_text("3 judged pairs", timeout=TIMEOUT)
+    return summary
+
+
+def test_compare_base_with_sft_output(studio: Studio, page: Page, tmp_path: Path,
+                                      tiny_model_path: Path) -> None:
+    job_id = trained_sft_job(studio.services, tiny_model_path)
+    prompts = tmp_path / "harmless-prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"How do I stay safe, case {i}?"}) + "\n"
+                               for i in range(3)), encoding="utf-8")
+    summary = compare_in_the_tab(page, studio.url, job_id, prompts, base="base", tokens=8)
     expect(summary).to_contain_text(f"job:{job_id} sft")
     chart = page.locator("#cmp-winrate .js-plotly-plot, #cmp-winrate .plot-container")
     expect(chart.first).to_be_visible(timeout=TIMEOUT)
