@@ -189,13 +189,20 @@ NEAR_PX = 150
 
 
 def assert_beside(button: Locator, result: Locator) -> None:
-    """The result starts right of the button on its row, or at most NEAR_PX below its bottom."""
-    b, r = button.bounding_box(), result.bounding_box()
-    assert b is not None and r is not None
-    below = r["y"] - (b["y"] + b["height"])
-    on_row = r["x"] >= b["x"] + b["width"] and r["y"] < b["y"] + b["height"] \
-        and r["y"] + r["height"] > b["y"]
-    assert on_row or -2 <= below <= NEAR_PX, f"button {b}, result {r} ({below:.0f} px below)"
+    """The result starts right of the button on its row, or at most NEAR_PX below its bottom.
+    Both boxes are read in one script (a refresh that follows a click can move the page between
+    two reads), and again for up to 3 s while the layout settles."""
+    measure = ("(el, other) => [el, other].map(e => { const r = e.getBoundingClientRect(); "
+               "return {x: r.x, y: r.y, width: r.width, height: r.height}; })")
+    for _ in range(10):
+        b, r = button.evaluate(measure, result.element_handle())
+        below = r["y"] - (b["y"] + b["height"])
+        on_row = r["x"] >= b["x"] + b["width"] and r["y"] < b["y"] + b["height"] \
+            and r["y"] + r["height"] > b["y"]
+        if on_row or -2 <= below <= NEAR_PX:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"button {b}, result {r} ({below:.0f} px below)")
 
 
 def test_results_appear_beside_their_buttons(studio: Studio, page: Page,
