@@ -59,6 +59,12 @@ class GenerationParams:
                 "top_p": self.top_p, "stop": list(self.stop), "seed": self.seed}
 
 
+def storable_text(text: str) -> str:
+    """Model output as the store can hold it: a NUL (which a byte-level vocabulary can emit)
+    becomes U+FFFD, since PostgreSQL text refuses NUL bytes."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str
@@ -67,6 +73,9 @@ class Generation:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_s: float = 0.0
+
+    def __post_init__(self) -> None:  # every engine's text passes here on its way to the store
+        object.__setattr__(self, "text", storable_text(self.text))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from backend.engines.base import (
     GenerationParams,
     Health,
     Prompt,
+    storable_text,
 )
 from backend.errors import EngineError
 from backend.hub import hub_offline
@@ -357,7 +358,7 @@ class LocalEngine:
         buffer = ""
         try:
             for delta in streamer:
-                buffer += delta
+                buffer += storable_text(delta)
                 buffer, stopped = cut_at_stop(buffer, params.stop)
                 if stopped:
                     if buffer:

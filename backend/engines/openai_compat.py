@@ -42,6 +42,7 @@ from backend.engines.base import (
     GenerationParams,
     Health,
     Prompt,
+    storable_text,
 )
 from backend.engines.chat_template import ChatTemplate, load_chat_template
 from backend.engines.choice_tokens import (
@@ -550,7 +551,7 @@ class OpenAICompatEngine:
                     delta, dict) else None
                 if isinstance(text, str) and text:
                     started = True
-                    yield text
+                    yield storable_text(text)
                 if isinstance(first, dict) and first.get("finish_reason"):
                     finished = True
         except httpx.TransportError as exc:
