@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.ddl import create_append_only, drop_append_only
+
 revision: str = '0016'
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
@@ -39,23 +41,11 @@ def upgrade() -> None:
                               ['comparison_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_comparison_adjudication_verdict_id'),
                               ['verdict_id'], unique=False)
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {TABLE}_no_{verb.lower()} BEFORE {verb} ON {TABLE} "
-                       f"BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END")
-    elif dialect == "postgresql":
-        op.execute(f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-                   "FOR EACH ROW EXECUTE FUNCTION cstudio_append_only()")
+    create_append_only(TABLE)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        op.execute(f"DROP TRIGGER IF EXISTS {TABLE}_no_update")
-        op.execute(f"DROP TRIGGER IF EXISTS {TABLE}_no_delete")
-    elif dialect == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}")
+    drop_append_only(TABLE)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_comparison_adjudication_verdict_id'))
         batch_op.drop_index(batch_op.f('ix_comparison_adjudication_comparison_id'))
