@@ -452,3 +452,29 @@ class TrainingHandlers:
             return str(self.s.jobs.export_archive(int(job_id), "output")), ""
         except StudioError as exc:
             return None, f"**No download.** {escape_md(exc.message)}"
+
+    def export_dataset(self, job_id: int | None, repo: str, request: gr.Request | None
+                       ) -> tuple[Any, str]:
+        """Export the dataset the picked job made as a Hugging Face ``datasets`` folder and
+        Parquet file (a zip to download); with a repo id, also push it to the Hub."""
+        if job_id is None:
+            return None, "**Pick a job** (an SL-CAI data or preference data job)."
+        exports = self.s.dataset_exports
+        try:
+            actor = principal(self.s, request)
+            dataset_id = exports.job_dataset(int(job_id))
+            done = exports.export(dataset_id, actor=actor)
+            archive = exports.archive(done)
+            message = (f"Exported {done.rows} rows of {done.kind} dataset {done.dataset_id} "
+                       f"(load the unzipped `hf/` folder with `datasets.load_from_disk`; the "
+                       f"Parquet file is beside it). On the server: "
+                       f"{escape_md(str(done.folder))}.")
+        except StudioError as exc:
+            return None, f"**Not exported.** {escape_md(exc.message)}"
+        if (repo or "").strip():
+            try:
+                url = exports.push(dataset_id, repo, actor=actor)
+                message += f" Pushed to {escape_md(url)}."
+            except StudioError as exc:
+                message += f"\n\n**Not pushed.** {escape_md(exc.message)}"
+        return str(archive), message

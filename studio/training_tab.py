@@ -155,6 +155,12 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
             download_file = gr.Button("Download file", elem_id="tr-download-file", scale=1)
             download_model = gr.Button("Download model (zip of output/)",
                                        elem_id="tr-download-model", scale=1)
+        with gr.Row():
+            hub_repo = gr.Textbox(label="Also push to the Hub as (owner/name, online only)",
+                                  placeholder="leave empty to export only", max_length=200,
+                                  elem_id="tr-hub-repo", scale=3)
+            export_data = gr.Button("Export dataset (Hugging Face datasets + Parquet)",
+                                    elem_id="tr-export-dataset", scale=1)
         download = gr.File(label="Download", interactive=False, elem_id="tr-download")
         download_msg = gr.Markdown(elem_id="tr-download-msg")
     with gr.Accordion("Compare runs", open=False):
@@ -250,6 +256,8 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
                         outputs=[download, download_msg], api_name="job_download_file")
     download_model.click(h.download_model, inputs=job, outputs=[download, download_msg],
                          api_name="job_download_model")
+    export_data.click(h.export_dataset, inputs=[job, hub_repo], outputs=[download, download_msg],
+                      api_name="job_export_dataset")
 
 
 def _launcher(h: TrainingHandlers, kind: str, name: Any, components: dict[str, Any]) -> Any:

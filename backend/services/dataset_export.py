@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,23 @@ class DatasetExportService:
                                   "rows_sha256": provenance["rows_sha256"]})
         return DatasetExport(dataset_id, kind, folder, hf_dir, parquet, len(rows),
                              constitution.get("content_hash"))
+
+    def job_dataset(self, job_id: int) -> int:
+        """The id of the dataset a stage job made (SL-CAI data or preference data)."""
+        with self._db.read() as s:
+            for kind in ("sl_cai", "preference"):
+                row = training_repo.dataset_of_job(s, job_id=job_id, kind=kind)
+                if row is not None and row.id is not None:
+                    return row.id
+        raise NotFoundError(f"Job {job_id} made no dataset: pick an SL-CAI data or preference "
+                            "data job (training jobs make models; download those instead).")
+
+    def archive(self, done: DatasetExport) -> Path:
+        """A zip of an export's folder (``hf/``, the Parquet file, ``provenance.json``), for
+        a browser download; made in a fresh temporary folder."""
+        target = Path(tempfile.mkdtemp(prefix=f"cstudio-dataset{done.dataset_id}-"))
+        return Path(shutil.make_archive(str(target / done.folder.name), "zip",
+                                        root_dir=done.folder))
 
     def push(self, dataset_id: int, repo_id: str, *, actor: Principal,
              token: str | None = None, private: bool = True) -> str:

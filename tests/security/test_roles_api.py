@@ -496,6 +496,27 @@ def _job_call(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     return call
 
 
+def _prep_job_with_dataset(s: Studio, role: Role) -> Ctx:
+    from db import training_repo
+
+    ctx = _prep_job(s, role)
+    with s.services.db.write() as session:
+        row = training_repo.create_dataset(
+            session, kind="sl_cai", name=f"made for {role.value}", job_id=ctx["job_id"],
+            constitution_version_id=None, model="tiny", config={}, source="job",
+            source_sha256="0" * 64, created_by="root")
+        assert row.id is not None
+        training_repo.insert_sl_cai_samples(session, dataset_id=row.id, rows=[
+            {"position": 0, "prompt": "p", "response": "r", "revision": "v", "chain_id": "c",
+             "record_ids": [], "principle_keys": ["k"], "content_hash": "0" * 64}])
+    return ctx
+
+
+def _export_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
+    c.predict(api_name="/jobs_load")  # the job picker learns the new job
+    return c.predict(ctx["job_id"], "", api_name="/job_export_dataset")
+
+
 def _prep_cancelled_job(s: Studio, role: Role) -> Ctx:
     ctx = _prep_job(s, role)
     s.services.jobs.cancel(ctx["job_id"], actor=ROOT)
@@ -612,6 +633,8 @@ WRITES: dict[str, Write] = {
                         prep=_prep_cancelled_job),
     "prompt_set_import": Write(Action.LAUNCH_JOB, _prompt_import, "Imported prompt set",
                                prep=_prep_prompt_file),
+    "job_export_dataset": Write(Action.EXPORT, _export_dataset, "Exported 1 rows",
+                                prep=_prep_job_with_dataset),
 }
 # The other stages' forms need inputs (datasets, reward models) that an empty studio lacks, so
 # with their defaults a permitted role gets past the role check to the form's own checks.

@@ -145,3 +145,41 @@ def test_view_tick_compare_and_downloads(services: Services, h: TrainingHandlers
     assert path is None and "No download" in message
     path, message = h.download_model(a.id)
     assert path is None and "no folder" in message
+
+
+def test_export_dataset_of_a_job_downloads_a_zip_that_loads_back(
+        services: Services, h: TrainingHandlers, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    from datasets import load_from_disk
+
+    from db import training_repo
+
+    job = services.jobs.create("sl_cai_data", {}, actor=ADMIN, name="data")
+    with services.db.write() as s:
+        row = training_repo.create_dataset(
+            s, kind="sl_cai", name="made", job_id=job.id, constitution_version_id=None,
+            model="tiny", config={}, source="job", source_sha256="0" * 64, created_by="t")
+        assert row.id is not None
+        training_repo.insert_sl_cai_samples(s, dataset_id=row.id, rows=[
+            {"position": i, "prompt": f"<b>prompt {i}</b>", "response": "r",
+             "revision": f"revised {i}", "chain_id": f"c{i}", "record_ids": [],
+             "principle_keys": ["k"], "content_hash": f"{i:064d}"} for i in range(3)])
+    path, message = h.export_dataset(job.id, "", None)
+    assert message.startswith(f"Exported 3 rows of sl_cai dataset {row.id}")
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    loaded = load_from_disk(str(tmp_path / "unzipped" / "hf"))
+    assert loaded["revision"] == ["revised 0", "revised 1", "revised 2"]
+    assert loaded[0]["prompt"] == "<b>prompt 0</b>"
+    assert (tmp_path / "unzipped" / f"sl_cai-{row.id}.parquet").is_file()
+
+    monkeypatch.setattr(services.dataset_exports, "_online", lambda: False)
+    path, message = h.export_dataset(job.id, "me/data", None)  # exported, not pushed
+    assert path is not None and "**Not pushed.**" in message and "not reachable" in message
+
+    sft = services.jobs.create("sft", sft_config(row.id), actor=ADMIN)
+    path, message = h.export_dataset(sft.id, "", None)
+    assert path is None and "**Not exported.**" in message and "made no dataset" in message
+    assert h.export_dataset(None, "", None)[0] is None
