@@ -217,13 +217,14 @@ class LocalEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
-    def _last_token_logits(self, model: Any, rows: Sequence[list[int]]) -> Any:
+    def _last_token_logits(self, model: Any, rows: Sequence[list[int]],
+                           memo: local_prefill.PrefixMemo | None = None) -> Any:
         """Next-token logits after each row, from one forward pass over right-padded rows
         with no attention mask (see ``local_prefill``); a long prefix that every row shares
-        is read once."""
+        is read once (once per call when ``memo`` holds it)."""
         return local_prefill.last_token_logits(
             model, rows, self._pad_id, self.device, keeps_last_logits=self._keeps_last_logits,
-            prefix_cache=self._cache_prefill)
+            prefix_cache=self._cache_prefill, memo=memo)
 
     def _generate_batch(self, model: Any, rows: Sequence[list[int]], config: Any,
                         **kwargs: Any) -> tuple[Any, int]:
@@ -387,12 +388,16 @@ class LocalEngine:
         torch = self._torch
         results: list[ChoiceScores | None] = [None] * len(encoded)
         order = self._order([e.ids for e in encoded])
+        rows = [e.ids for e in encoded]
+        paid = local_prefill.call_prefix(rows) if self._cache_prefill else 0
         with self._lock, torch.inference_mode():
             model = self._live_model()
-            for indices in self._score_chunks(order, [e.ids for e in encoded]):
+            memo = (local_prefill.read_prefix(model, rows[0][:paid], self.device) if paid
+                    else None)
+            for indices in self._score_chunks(order, rows, paid=paid):
                 chunk = [encoded[i] for i in indices]
                 began = time.perf_counter()
-                last_logits = self._last_token_logits(model, [e.ids for e in chunk])
+                last_logits = self._last_token_logits(model, [e.ids for e in chunk], memo)
                 logprobs = torch.log_softmax(last_logits.float(), dim=-1)
                 picked = logprobs[:, choice_ids].double().cpu().tolist()
                 latency = time.perf_counter() - began
@@ -451,17 +456,21 @@ class LocalEngine:
             chunks.append(current)
         return chunks
 
-    def _score_chunks(self, order: list[int], rows: Sequence[list[int]], decode_steps: int = 0
-                      ) -> list[list[int]]:
+    def _score_chunks(self, order: list[int], rows: Sequence[list[int]], decode_steps: int = 0,
+                      *, paid: int = 0) -> list[list[int]]:
         """Split indices (from ``_order``) into the batches that cost least.
 
         A batch costs the tokens it reads (padding included; a shared prefix once, rows that
         share more in ``local_prefill``'s grouped layout), a fixed overhead per forward pass,
         and, for generation, ``decode_steps`` steps whose fixed cost (reading the weights)
         does not depend on the rows in the batch. Every cut of ``order`` into consecutive
-        batches within the size limits is considered (dynamic programming)."""
+        batches within the size limits is considered (dynamic programming). ``paid``: the
+        leading tokens of every row already read once for the call (``PrefixMemo``), which
+        no batch reads again."""
         if not self._cache_prefill:
             return self._chunks(order, rows, slack=0.0 if decode_steps else SCORE_SLACK)
+        if paid:
+            rows = [r[paid:] for r in rows]
         step = local_prefill.PASS_OVERHEAD_TOKENS + decode_steps * DECODE_STEP_TOKENS
         n = len(order)
         best = [0.0] + [math.inf] * n

@@ -193,15 +193,65 @@ def cache_keyword(model: Any) -> str:
         "past_key_values")
 
 
-def _prefix_cache(model: Any, prefix: Sequence[int], rows: int, device: str, reserve: int = 0
-                  ) -> Any:
-    """A cache holding the prefix's keys and values, repeated for ``rows`` rows."""
+@dataclass
+class PrefixMemo:
+    """The keys and values of a prefix that every prompt of one call begins with (the system
+    prompt and few-shot examples of a verdict run), read once for the call instead of once per
+    batch: batches then cost only what their rows add, so they can be as small as the rows
+    that share a long part (the two orders of one verdict) with no prefix read again."""
+
+    tokens: list[int]
+    cache: Any  # a one-row DynamicCache holding ``tokens``
+
+
+def call_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Tokens that every row of a call begins with (each row keeps at least one more), when
+    worth a memo (``MIN_SHARED_TOKENS``); else 0."""
+    if len(rows) < 2:
+        return 0
+    n = min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        n = common_prefix(rows[0], row, n)
+    return n if n >= MIN_SHARED_TOKENS else 0
+
+
+def read_prefix(model: Any, tokens: Sequence[int], device: str) -> PrefixMemo:
+    """Read ``tokens`` once into a one-row cache (see ``PrefixMemo``)."""
     import torch
     from transformers import DynamicCache
 
     single: Any = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([list(prefix)], dtype=torch.long, device=device),
+    model(input_ids=torch.tensor([list(tokens)], dtype=torch.long, device=device),
           use_cache=True, logits_to_keep=1, **{cache_keyword(model): single})
+    return PrefixMemo(list(tokens), single)
+
+
+def memo_covers(memo: PrefixMemo | None, rows: Sequence[Sequence[int]]) -> int:
+    """The memo's length when every row begins with its tokens and has more; else 0."""
+    if memo is None:
+        return 0
+    n = len(memo.tokens)
+    ok = all(len(r) > n and list(r[:n]) == memo.tokens for r in rows)
+    return n if ok else 0
+
+
+def _prefix_cache(model: Any, prefix: Sequence[int], rows: int, device: str, reserve: int = 0,
+                  memo: PrefixMemo | None = None) -> Any:
+    """A cache holding the prefix's keys and values, repeated for ``rows`` rows; the part of
+    the prefix that ``memo`` holds is copied from it instead of read."""
+    import torch
+    from transformers import DynamicCache
+
+    single: Any = DynamicCache(config=model.config)
+    start = 0
+    if memo is not None and len(memo.tokens) <= len(prefix) \
+            and list(prefix[:len(memo.tokens)]) == memo.tokens:
+        for index, layer in enumerate(memo.cache.layers):  # clones: the memo stays as it is
+            single.update(layer.keys.clone(), layer.values.clone(), index)
+        start = len(memo.tokens)
+    if start < len(prefix):
+        model(input_ids=torch.tensor([list(prefix[start:])], dtype=torch.long, device=device),
+              use_cache=True, logits_to_keep=1, **{cache_keyword(model): single})
     cache = _new_cache(model, reserve)
     for index, layer in enumerate(single.layers):
         cache.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1),
@@ -325,7 +375,7 @@ class _GroupRead:
 
 def _read_grouped(model: Any, rows: Sequence[Sequence[int]], shared: int, plan: GroupPlan,
                   pad_id: int, device: str, *, reserve: int, hold_last: bool,
-                  keep: Any = None) -> _GroupRead:
+                  keep: Any = None, memo: PrefixMemo | None = None) -> _GroupRead:
     """Read ``rows`` in the grouped layout: the prefix, each group's part, each row's rest
     (without its last token when ``hold_last``). ``keep``: positions of the rest pass whose
     logits are wanted."""
@@ -333,7 +383,7 @@ def _read_grouped(model: Any, rows: Sequence[Sequence[int]], shared: int, plan: 
 
     keyword = cache_keyword(model)
     groups, part = len(plan.group_len), max(plan.group_len)
-    cache = (_prefix_cache(model, rows[0][:shared], groups, device, reserve) if shared
+    cache = (_prefix_cache(model, rows[0][:shared], groups, device, reserve, memo) if shared
              else _new_cache(model, reserve))
     with sharing_prefix(shared):
         if part:
@@ -420,26 +470,29 @@ def prefill_for_generation(model: Any, rows: Sequence[Sequence[int]], pad_id: in
 
 
 def last_token_logits(model: Any, rows: Sequence[Sequence[int]], pad_id: int, device: str, *,
-                      keeps_last_logits: bool, prefix_cache: bool) -> Any:
+                      keeps_last_logits: bool, prefix_cache: bool,
+                      memo: PrefixMemo | None = None) -> Any:
     """Next-token logits after each row (``[rows, vocab]``), from one pass over the rows
-    (plus one over their shared prefix, if any). Only the logits at the rows' last positions
-    are computed when the model can be told so (``logits_to_keep``)."""
+    (plus one over their shared prefix, if any, less what ``memo`` already holds). Only the
+    logits at the rows' last positions are computed when the model can be told so
+    (``logits_to_keep``)."""
     import torch
 
-    shared = shared_prefix_length(rows) if prefix_cache else 0
+    shared = max(shared_prefix_length(rows), memo_covers(memo, rows)) if prefix_cache else 0
     plan = plan_groups(rows, shared) if prefix_cache else None
     if plan is not None:
         starts = [shared + plan.group_len[g] for g in plan.group_of]
         last = torch.tensor([len(r) - s - 1 for r, s in zip(rows, starts, strict=True)])
         keep = torch.unique(last)
         read = _read_grouped(model, rows, shared, plan, pad_id, device, reserve=0,
-                             hold_last=False, keep=keep.to(device))
+                             hold_last=False, keep=keep.to(device), memo=memo)
         index = torch.searchsorted(keep, last).to(read.logits.device)
         return read.logits[torch.arange(len(rows), device=read.logits.device), index, :]
     bodies = [list(r[shared:]) for r in rows]
     width = max(len(b) for b in bodies)
     ids = _right_padded(bodies, width, pad_id).to(device)
-    cache = _prefix_cache(model, rows[0][:shared], len(rows), device) if shared else None
+    cache = (_prefix_cache(model, rows[0][:shared], len(rows), device, memo=memo) if shared
+             else None)
     last = torch.tensor([len(b) - 1 for b in bodies], dtype=torch.long)
     extra: dict[str, Any] = {cache_keyword(model): cache, "use_cache": cache is not None}
     with sharing_prefix(shared):

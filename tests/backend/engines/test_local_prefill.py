@@ -216,22 +216,58 @@ def _count_grouped_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def _expected_logprobs(engine: LocalEngine, row: list[int]) -> list[float]:
+    import torch
+
+    ids = [engine.choice_token_id(c) for c in ("A", "B")]
+    with torch.inference_mode():
+        logits = engine._model(input_ids=torch.tensor([row])).logits[0, -1].double()
+    return list(torch.log_softmax(logits, dim=0)[ids].tolist())
+
+
 def test_grouped_scores_equal_a_full_forward_pass(tiny_engine: LocalEngine,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
     calls = _count_grouped_reads(monkeypatch)
-    prompts = _paired_prompts(3)
-    rows = _rows(tiny_engine, prompts)
+    rows = _rows(tiny_engine, _paired_prompts(3))
     assert LP.plan_groups(rows, LP.shared_prefix_length(rows)) is not None
-    scores = tiny_engine.score_choices(prompts, ["A", "B"])
     ids = [tiny_engine.choice_token_id(c) for c in ("A", "B")]
     with torch.inference_mode():
-        for row, s in zip(rows, scores, strict=True):
-            logits = tiny_engine._model(input_ids=torch.tensor([row])).logits[0, -1].double()
-            expected = torch.log_softmax(logits, dim=0)[ids].tolist()
-            assert [s.logprobs["A"], s.logprobs["B"]] == pytest.approx(expected, abs=1e-4)
-    assert calls and sum(calls) >= 3  # the grouped layout was used
+        logits = LP.last_token_logits(tiny_engine._model, rows, tiny_engine._pad_id, "cpu",
+                                      keeps_last_logits=True, prefix_cache=True)
+        got = torch.log_softmax(logits.double(), dim=-1)[:, ids].tolist()
+    for row, pair in zip(rows, got, strict=True):
+        assert pair == pytest.approx(_expected_logprobs(tiny_engine, row), abs=1e-4)
+    assert calls == [6]  # the grouped layout was used
+
+
+def test_scores_read_the_call_prefix_once(tiny_engine: LocalEngine,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The few-shot prefix that every prompt of a call shares is read once for the call; the
+    batches are then the verdicts' order pairs (what they share beyond it read once each), and
+    the scores equal a full forward pass of each prompt."""
+    reads: list[int] = []
+    real = LP.read_prefix
+
+    def counted(model: Any, tokens: Any, device: str) -> Any:
+        reads.append(len(tokens))
+        return real(model, tokens, device)
+
+    monkeypatch.setattr(LP, "read_prefix", counted)
+    prompts = _paired_prompts(3)
+    rows = _rows(tiny_engine, prompts)
+    paid = LP.call_prefix(rows)
+    assert paid >= LP.shared_prefix_length(rows) > 0
+    chunks = tiny_engine._score_chunks(tiny_engine._order(rows), rows, paid=paid)
+    assert {frozenset(c) for c in chunks} == {frozenset({i, i + 1}) for i in range(0, 6, 2)}
+    scores = tiny_engine.score_choices(prompts, ["A", "B"])
+    assert reads == [paid]
+    for row, s in zip(rows, scores, strict=True):
+        assert [s.logprobs["A"], s.logprobs["B"]] == pytest.approx(
+            _expected_logprobs(tiny_engine, row), abs=1e-4)
+    single = tiny_engine.score_choices(prompts[:1], ["A", "B"])  # one prompt: no memo
+    assert reads == [paid] and single[0].logprobs == pytest.approx(scores[0].logprobs, abs=1e-4)
 
 
 def test_grouped_generation_equals_one_at_a_time(eos_free_engine: LocalEngine,
