@@ -227,11 +227,12 @@ class LocalEngine:
             prefix_cache=self._cache_prefill, memo=memo)
 
     def _generate_batch(self, model: Any, rows: Sequence[list[int]], config: Any,
+                        memo: local_prefill.PrefixMemo | None = None,
                         **kwargs: Any) -> tuple[Any, int]:
         """``model.generate`` on one batch; the generated ids and the input width."""
         if self._cache_prefill:
             pre = local_prefill.prefill_for_generation(model, rows, self._pad_id, self.device,
-                                                       int(config.max_new_tokens))
+                                                       int(config.max_new_tokens), memo)
             if pre.cache is not None:
                 kwargs[self._cache_kw] = pre.cache
             ids, mask = pre.input_ids, pre.attention_mask
@@ -299,13 +300,17 @@ class LocalEngine:
         order = self._order([e.ids for e in encoded])
         results: list[Generation | None] = [None] * len(encoded)
         torch = self._torch
+        rows = [e.ids for e in encoded]
+        paid = local_prefill.call_prefix(rows) if self._cache_prefill else 0
         with self._lock, self._seeded(params), torch.inference_mode():
             model = self._live_model()
-            for chunk in self._score_chunks(order, [e.ids for e in encoded],
-                                            decode_steps=params.max_tokens):
+            memo = (local_prefill.read_prefix(model, rows[0][:paid], self.device) if paid
+                    else None)
+            for chunk in self._score_chunks(order, rows, decode_steps=params.max_tokens,
+                                            paid=paid):
                 began = time.perf_counter()
                 out, width = self._generate_batch(
-                    model, [encoded[i].ids for i in chunk], config,
+                    model, [encoded[i].ids for i in chunk], config, memo,
                     tokenizer=self._tok if params.stop else None)
                 new = out[:, width:].tolist()
                 latency = time.perf_counter() - began

@@ -425,17 +425,18 @@ def _right_padded(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> Any
 
 
 def prefill_for_generation(model: Any, rows: Sequence[Sequence[int]], pad_id: int,
-                           device: str, max_new_tokens: int = 0) -> Prefilled:
+                           device: str, max_new_tokens: int = 0,
+                           memo: PrefixMemo | None = None) -> Prefilled:
     """Read every row but its last token; return the ids, mask and cache ``generate`` needs
-    (with room reserved for ``max_new_tokens`` more)."""
+    (with room reserved for ``max_new_tokens`` more); what ``memo`` holds is not read again."""
     import torch
 
-    shared = shared_prefix_length(rows)
+    shared = max(shared_prefix_length(rows), memo_covers(memo, rows))
     plan = plan_groups(rows, shared)
     if plan is not None:
         read = _read_grouped(model, rows, shared, plan, pad_id, device,
                              reserve=shared + max(plan.group_len) + max(len(r) for r in rows)
-                             + max_new_tokens, hold_last=True)
+                             + max_new_tokens, hold_last=True, memo=memo)
         ids = torch.full((len(rows), read.mask.shape[1] + 1), pad_id, dtype=torch.long)
         mask = torch.cat([read.mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
         part = max(plan.group_len)
@@ -459,7 +460,7 @@ def prefill_for_generation(model: Any, rows: Sequence[Sequence[int]], pad_id: in
         mask[i, :shared + len(body)] = 1
         mask[i, -1] = 1
     reserve = width + max_new_tokens
-    cache = (_prefix_cache(model, rows[0][:shared], len(rows), device, reserve) if shared
+    cache = (_prefix_cache(model, rows[0][:shared], len(rows), device, reserve, memo) if shared
              else None)
     if body_width:
         cache = cache if cache is not None else _new_cache(model, reserve)
