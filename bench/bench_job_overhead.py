@@ -47,6 +47,7 @@ from backend.engines.tiny import build_tiny_model
 from backend.jobs.worker import Worker
 from backend.services.container import build_services
 from backend.settings import Settings
+from backend.threads import THREADS_ENV
 from bench.results import record
 from db import training_repo
 
@@ -108,13 +109,16 @@ def main() -> None:
     config = {"model": str(model), "sl_cai_dataset_id": dataset_id, "max_steps": args.steps,
               "save_steps": args.steps, "batch_size": args.batch_size, "max_length": 128,
               "learning_rate": 1e-4, "device": "cpu", "mixed_precision": "no"}
-    worker = Worker(settings, services.db)
     figures: dict[str, float] = {"steps": args.steps, "repeats": args.repeats}
     parts: list[str] = []
     overheads: list[float] = []
     for threads in thread_counts:
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+        # Every arm gets the same thread count: the worker passes its Settings.torch_threads to
+        # the stage (default: half the cores, i.e. 1 here), so it is set per thread count too.
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT),
+                   **{THREADS_ENV: str(threads)})
         os.environ["OMP_NUM_THREADS"] = str(threads)
+        worker = Worker(settings.model_copy(update={"torch_threads": threads}), services.db)
         times: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
         cpu: dict[str, list[float]] = {"direct": [], "job": [], "stage": []}
         for i in range(args.repeats):
