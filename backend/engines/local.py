@@ -297,17 +297,15 @@ class LocalEngine:
             return []
         encoded = [self._encode(p) for p in prompts]
         config = self._generation_config(params)
-        order = self._order([e.ids for e in encoded])
+        rows = [e.ids for e in encoded]
+        order = self._order(rows)
         results: list[Generation | None] = [None] * len(encoded)
         torch = self._torch
-        rows = [e.ids for e in encoded]
-        paid = local_prefill.call_prefix(rows) if self._cache_prefill else 0
         with self._lock, self._seeded(params), torch.inference_mode():
             model = self._live_model()
-            memo = (local_prefill.read_prefix(model, rows[0][:paid], self.device) if paid
-                    else None)
+            memo = self._call_memo(model, rows)
             for chunk in self._score_chunks(order, rows, decode_steps=params.max_tokens,
-                                            paid=paid):
+                                            paid=len(memo.tokens) if memo else 0):
                 began = time.perf_counter()
                 out, width = self._generate_batch(
                     model, [encoded[i].ids for i in chunk], config, memo,
@@ -392,14 +390,12 @@ class LocalEngine:
         encoded = [self._encode(p) for p in prompts]
         torch = self._torch
         results: list[ChoiceScores | None] = [None] * len(encoded)
-        order = self._order([e.ids for e in encoded])
         rows = [e.ids for e in encoded]
-        paid = local_prefill.call_prefix(rows) if self._cache_prefill else 0
+        order = self._order(rows)
         with self._lock, torch.inference_mode():
             model = self._live_model()
-            memo = (local_prefill.read_prefix(model, rows[0][:paid], self.device) if paid
-                    else None)
-            for indices in self._score_chunks(order, rows, paid=paid):
+            memo = self._call_memo(model, rows)
+            for indices in self._score_chunks(order, rows, paid=len(memo.tokens) if memo else 0):
                 chunk = [encoded[i] for i in indices]
                 began = time.perf_counter()
                 last_logits = self._last_token_logits(model, [e.ids for e in chunk], memo)
@@ -417,6 +413,13 @@ class LocalEngine:
                         latency_s=latency,
                     )
         return [r for r in results if r is not None]
+
+    def _call_memo(self, model: Any, rows: Sequence[list[int]]
+                   ) -> local_prefill.PrefixMemo | None:
+        """The prefix every row of this call shares, read once (None: no prefix caching)."""
+        if not self._cache_prefill:
+            return None
+        return local_prefill.call_memo(model, rows, self.device)
 
     def _order(self, rows: Sequence[list[int]]) -> list[int]:
         """Longest rows first; rows that share a long prefix (the two orders of a verdict)

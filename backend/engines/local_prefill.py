@@ -53,15 +53,20 @@ MIN_GROUP_TOKENS = 32
 GROUPED_MAX_COST = 0.85
 
 
+def all_share(rows: Sequence[Sequence[int]]) -> int:
+    """Tokens that every row begins with, leaving each row at least its last token."""
+    n = min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        n = common_prefix(rows[0], row, n)
+    return n
+
+
 def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     """Tokens that every row begins with, leaving each row at least its last token, or 0 when
     reading them once is not worth it (a single row, or a short prefix)."""
     if len(rows) < 2:
         return 0
-    first = rows[0]
-    n = min(len(r) for r in rows) - 1
-    for row in rows[1:]:
-        n = common_prefix(first, row, n)
+    n = all_share(rows)
     return n if worth_sharing(n, sum(len(r) for r in rows) / len(rows)) else 0
 
 
@@ -203,27 +208,19 @@ class PrefixMemo:
     tokens: list[int]
     cache: Any  # a one-row DynamicCache holding ``tokens``
 
-
-def call_prefix(rows: Sequence[Sequence[int]]) -> int:
-    """Tokens that every row of a call begins with (each row keeps at least one more), when
-    worth a memo (``MIN_SHARED_TOKENS``); else 0."""
-    if len(rows) < 2:
-        return 0
-    n = min(len(r) for r in rows) - 1
-    for row in rows[1:]:
-        n = common_prefix(rows[0], row, n)
-    return n if n >= MIN_SHARED_TOKENS else 0
+    def begins(self, row: Sequence[int]) -> bool:
+        """Whether ``row`` begins with the memo's tokens."""
+        return list(row[:len(self.tokens)]) == self.tokens
 
 
-def read_prefix(model: Any, tokens: Sequence[int], device: str) -> PrefixMemo:
-    """Read ``tokens`` once into a one-row cache (see ``PrefixMemo``)."""
-    import torch
-    from transformers import DynamicCache
-
-    single: Any = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([list(tokens)], dtype=torch.long, device=device),
-          use_cache=True, logits_to_keep=1, **{cache_keyword(model): single})
-    return PrefixMemo(list(tokens), single)
+def call_memo(model: Any, rows: Sequence[Sequence[int]], device: str) -> PrefixMemo | None:
+    """The prefix every row of a call begins with (each row keeps at least one more token),
+    read once, when it is worth a memo (``MIN_SHARED_TOKENS``); else None."""
+    if len(rows) < 2 or (n := all_share(rows)) < MIN_SHARED_TOKENS:
+        return None
+    single: Any = _one_row_cache(model)
+    _read_into(model, single, rows[0][:n], device)
+    return PrefixMemo(list(rows[0][:n]), single)
 
 
 def memo_covers(memo: PrefixMemo | None, rows: Sequence[Sequence[int]]) -> int:
@@ -231,27 +228,35 @@ def memo_covers(memo: PrefixMemo | None, rows: Sequence[Sequence[int]]) -> int:
     if memo is None:
         return 0
     n = len(memo.tokens)
-    ok = all(len(r) > n and list(r[:n]) == memo.tokens for r in rows)
-    return n if ok else 0
+    return n if all(len(r) > n and memo.begins(r) for r in rows) else 0
+
+
+def _one_row_cache(model: Any) -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache(config=model.config)
+
+
+def _read_into(model: Any, cache: Any, tokens: Sequence[int], device: str) -> None:
+    """Extend a one-row ``cache`` by ``tokens`` (one forward pass, no logits kept)."""
+    import torch
+
+    model(input_ids=torch.tensor([list(tokens)], dtype=torch.long, device=device),
+          use_cache=True, logits_to_keep=1, **{cache_keyword(model): cache})
 
 
 def _prefix_cache(model: Any, prefix: Sequence[int], rows: int, device: str, reserve: int = 0,
                   memo: PrefixMemo | None = None) -> Any:
     """A cache holding the prefix's keys and values, repeated for ``rows`` rows; the part of
     the prefix that ``memo`` holds is copied from it instead of read."""
-    import torch
-    from transformers import DynamicCache
-
-    single: Any = DynamicCache(config=model.config)
+    single = _one_row_cache(model)
     start = 0
-    if memo is not None and len(memo.tokens) <= len(prefix) \
-            and list(prefix[:len(memo.tokens)]) == memo.tokens:
+    if memo is not None and len(memo.tokens) <= len(prefix) and memo.begins(prefix):
         for index, layer in enumerate(memo.cache.layers):  # clones: the memo stays as it is
             single.update(layer.keys.clone(), layer.values.clone(), index)
         start = len(memo.tokens)
     if start < len(prefix):
-        model(input_ids=torch.tensor([list(prefix[start:])], dtype=torch.long, device=device),
-              use_cache=True, logits_to_keep=1, **{cache_keyword(model): single})
+        _read_into(model, single, prefix[start:], device)
     cache = _new_cache(model, reserve)
     for index, layer in enumerate(single.layers):
         cache.update(layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1),
@@ -291,10 +296,7 @@ def grouped_order(rows: Sequence[Sequence[int]]) -> list[int]:
     each other so that they land in the same batch."""
     if len(rows) < 2:
         return list(range(len(rows)))
-    base = len(rows[0])
-    for row in rows[1:]:
-        base = common_prefix(rows[0], row, base)
-    runs = clusters(rows, range(len(rows)), min(base, min(len(r) for r in rows) - 1))
+    runs = clusters(rows, range(len(rows)), all_share(rows))
     runs.sort(key=lambda run: (-max(len(rows[i]) for i in run[0]), run[0][0]))
     return [i for members, _ in runs for i in sorted(members, key=lambda i: -len(rows[i]))]
 

@@ -248,16 +248,18 @@ def test_scores_read_the_call_prefix_once(tiny_engine: LocalEngine,
     batches are then the verdicts' order pairs (what they share beyond it read once each), and
     the scores equal a full forward pass of each prompt."""
     reads: list[int] = []
-    real = LP.read_prefix
+    real = LP.call_memo
 
-    def counted(model: Any, tokens: Any, device: str) -> Any:
-        reads.append(len(tokens))
-        return real(model, tokens, device)
+    def counted(model: Any, rows: Any, device: str) -> Any:
+        memo = real(model, rows, device)
+        if memo is not None:
+            reads.append(len(memo.tokens))
+        return memo
 
-    monkeypatch.setattr(LP, "read_prefix", counted)
+    monkeypatch.setattr(LP, "call_memo", counted)
     prompts = _paired_prompts(3)
     rows = _rows(tiny_engine, prompts)
-    paid = LP.call_prefix(rows)
+    paid = LP.all_share(rows)
     assert paid >= LP.shared_prefix_length(rows) > 0
     chunks = tiny_engine._score_chunks(tiny_engine._order(rows), rows, paid=paid)
     assert {frozenset(c) for c in chunks} == {frozenset({i, i + 1}) for i in range(0, 6, 2)}
