@@ -473,7 +473,7 @@ class TrainingHandlers:
             return None, f"**Not exported.** {escape_md(exc.message)}"
         if (repo or "").strip():
             try:
-                url = exports.push(dataset_id, repo, actor=actor)
+                url = exports.publish(done, repo, actor=actor)
                 message += f" Pushed to {escape_md(url)}."
             except StudioError as exc:
                 message += f"\n\n**Not pushed.** {escape_md(exc.message)}"

@@ -138,10 +138,16 @@ class DatasetExportService:
              token: str | None = None, private: bool = True) -> str:
         """Export, then push to the Hub as ``repo_id``; refused offline (the export stays)."""
         require(actor, Action.EXPORT)
-        repo = repo_id.strip()
-        if not repo or "/" not in repo:
-            raise ValidationError("Give the Hub repository as owner/name to push to.")
-        done = self.export(dataset_id, actor=actor)
+        _hub_repo(repo_id)  # a bad repo id is refused before anything is written
+        return self.publish(self.export(dataset_id, actor=actor), repo_id, actor=actor,
+                            token=token, private=private)
+
+    def publish(self, done: DatasetExport, repo_id: str, *, actor: Principal,
+                token: str | None = None, private: bool = True) -> str:
+        """Push an export already made (``export``) to the Hub as ``repo_id``; refused
+        offline, naming the export folder."""
+        require(actor, Action.EXPORT)
+        repo = _hub_repo(repo_id)
         if not self._online():
             raise ValidationError(
                 f"The Hugging Face Hub is not reachable from here (offline, or HF_HUB_OFFLINE "
@@ -152,6 +158,13 @@ class DatasetExportService:
         load_from_disk(str(done.hf_dir)).push_to_hub(repo, token=token, private=private)
         with self._db.write() as s:
             append_event(s, actor=actor.name, action="dataset.push_hub",
-                         entity_type="training_dataset", entity_id=str(dataset_id),
+                         entity_type="training_dataset", entity_id=str(done.dataset_id),
                          payload={"repo_id": repo, "rows": done.rows})
         return f"https://huggingface.co/datasets/{repo}"
+
+
+def _hub_repo(repo_id: str) -> str:
+    repo = repo_id.strip()
+    if not repo or "/" not in repo:
+        raise ValidationError("Give the Hub repository as owner/name to push to.")
+    return repo

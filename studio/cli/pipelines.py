@@ -126,5 +126,5 @@ def job_export_data(
               f"{done.hf_dir} (datasets.load_from_disk), {done.parquet}", markup=False,
               highlight=False)
     if push:
-        url = services.dataset_exports.push(dataset_id, push, actor=actor)
+        url = services.dataset_exports.publish(done, push, actor=actor)
         out.print(f"Pushed to {url}", markup=False, highlight=False)
