@@ -32,7 +32,7 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,21 +143,28 @@ def verdict_workload(engine: Engine, items: list[tuple[str, str, str]], *,
     return VerdictWorkload(scored, asked, chars)
 
 
-def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int,
-                 *, warm_up: bool = True) -> tuple[float, float]:
-    """Median wall times of two arms run alternately ``rounds`` times (after one warm-up of
-    each unless the caller has just run both), so load from other jobs on the machine falls
-    on both arms alike."""
+def alternated(arms: Sequence[Callable[[], object]], rounds: int, *, warm_up: bool = True
+               ) -> list[float]:
+    """Median wall times of ``arms`` run in turn ``rounds`` times (after one warm-up of each
+    unless the caller has just run them), so load from other jobs on the machine falls on
+    every arm alike."""
     if warm_up:
-        first()
-        second()
-    times: tuple[list[float], list[float]] = ([], [])
+        for fn in arms:
+            fn()
+    times: list[list[float]] = [[] for _ in arms]
     for _ in range(rounds):
-        for arm, fn in enumerate((first, second)):
+        for arm, fn in enumerate(arms):
             began = time.perf_counter()
             fn()
             times[arm].append(time.perf_counter() - began)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
+
+
+def side_by_side(first: Callable[[], object], second: Callable[[], object], rounds: int,
+                 *, warm_up: bool = True) -> tuple[float, float]:
+    """``alternated`` for two arms."""
+    a, b = alternated([first, second], rounds, warm_up=warm_up)
+    return a, b
 
 
 def bench_batched_critiques(model: Path) -> dict[str, float]:

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.bench_local_engine import side_by_side, verdict_items, verdict_workload
+from bench.bench_local_engine import alternated, side_by_side, verdict_items, verdict_workload
 from bench.results import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +68,28 @@ def product_critique_prompts(n: int, skip: int = 0) -> list[Any]:
             for c, _, rejected in verdict_items(n, skip)]
 
 
+def stock_model(model: Path) -> tuple[Any, Any, int]:
+    """Stock transformers tokenizer and model (fp32, eval) of ``model``, and its pad id."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok: Any = AutoTokenizer.from_pretrained(model)
+    hf: Any = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    hf.eval()
+    return tok, hf, tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def left_padded(rows: list[list[int]], pad: int) -> dict[str, Any]:
+    """``generate`` inputs for ``rows`` as a stock user batches them: left-padded, with an
+    attention mask."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    return {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
+            "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r)
+                                            for r in rows])}
+
+
 def stock_generate_and_parse(model: Path, ids: list[list[int]], batch_size: int,
                              max_tokens: int) -> Callable[[], list[str | None]]:
     """The fair peer of exact scoring: stock transformers ``generate`` (greedy, stops at EOS)
@@ -76,25 +97,18 @@ def stock_generate_and_parse(model: Path, ids: list[list[int]], batch_size: int,
     sorted by length first (the least padding a user could give it), then "(A)"/"(B)" parsed
     out of each answer. ``ids``: the very token ids the studio's engine reads."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bench.bench_local_engine import VERDICT_RE
 
-    tok: Any = AutoTokenizer.from_pretrained(model)
-    hf: Any = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
-    hf.eval()
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    tok, hf, pad = stock_model(model)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
     def run() -> list[str | None]:
         out: list[str | None] = [None] * len(ids)
         for batch in batches:
-            rows = [ids[i] for i in batch]
-            width = max(len(r) for r in rows)
-            inputs = {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
-                      "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r)
-                                                      for r in rows])}
+            inputs = left_padded([ids[i] for i in batch], pad)
+            width = inputs["input_ids"].shape[1]
             with torch.inference_mode():
                 made = hf.generate(**inputs, max_new_tokens=max_tokens, do_sample=False,
                                    pad_token_id=pad)
@@ -123,16 +137,10 @@ def bench_verdicts(model: Path, threads: int, items_n: int = 32, rounds: int = 3
     first_score_s = time.perf_counter() - began
     parsed = work.generate_and_parse(engine, params)
     peer_parsed = peer()
-    times: list[list[float]] = [[], [], []]
-    arms = (lambda: engine.score_choices(work.scored, ["A", "B"]), peer,
-            lambda: work.generate_and_parse(engine, params))
-    for _ in range(rounds):
-        for arm, fn in enumerate(arms):
-            start = time.perf_counter()
-            fn()
-            times[arm].append(time.perf_counter() - start)
+    score_s, peer_s, generate_s = alternated(
+        [lambda: engine.score_choices(work.scored, ["A", "B"]), peer,
+         lambda: work.generate_and_parse(engine, params)], rounds=rounds, warm_up=False)
     engine.close()
-    score_s, peer_s, generate_s = (statistics.median(t) for t in times)
     scored = [max(s.probs, key=s.probs.__getitem__) for s in scores]
     agree = sum(v == s for v, s in zip(parsed, scored, strict=True))
     peer_agree = sum(v == s for v, s in zip(peer_parsed, scored, strict=True))
@@ -153,22 +161,16 @@ def bench_verdicts(model: Path, threads: int, items_n: int = 32, rounds: int = 3
 def bench_critiques(model: Path, threads: int, n: int = 16, max_tokens: int = 48,
                     rounds: int = 3, skip: int = 0) -> dict[str, float]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from backend.engines.base import GenerationParams
 
     engine = engine_on(model, max_batch_size=n, ignore_eos=True)
     prompts = product_critique_prompts(n, skip)
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-    tok = AutoTokenizer.from_pretrained(model)
+    tok, hf, pad = stock_model(model)
     tok.padding_side = "left"
-    hf = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
     ids = [engine._encode(p).ids for p in prompts]  # the very tokens our engine reads
-    width = max(len(row) for row in ids)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    batch = {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in ids]),
-             "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r)
-                                             for r in ids])}
+    batch = left_padded(ids, pad)
 
     def stock() -> list[str]:
         with torch.inference_mode():
