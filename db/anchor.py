@@ -196,7 +196,7 @@ def _seal_issue(sid: int, seals: dict[int, str], item: dict[str, Any]) -> str:
 def protect(db: Database, data_dir: Path, *, sealed_tables: tuple[str, ...]) -> Anchor:
     """Seal inserted rows of ``sealed_tables`` in each write transaction and anchor the heads
     after each commit that changed them."""
-    from db.record_seal import seal_new_rows
+    from db.record_seal import KNOWN_ROWS, TRACK_ROWS, seal_new_rows
 
     anchor = Anchor(data_dir)
     anchor.key()
@@ -205,6 +205,8 @@ def protect(db: Database, data_dir: Path, *, sealed_tables: tuple[str, ...]) -> 
     @event.listens_for(db.write_engine, "begin")
     def _fresh(conn: Connection) -> None:
         conn.info.pop("cstudio_inserted", None)
+        conn.info.pop(KNOWN_ROWS, None)  # row values noted by a transaction that rolled back
+        conn.info[TRACK_ROWS] = True
 
     @event.listens_for(db.write_engine, "before_cursor_execute")
     def _note_insert(conn: Connection, cursor: Any, statement: str, params: Any,

@@ -15,6 +15,7 @@ from db.base_models import utcnow
 from db.bulk import insert_rows
 from db.critique_log_models import CritiqueLogRecord
 from db.paging import iter_by_id
+from db.record_seal import note_inserted
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
         for row, record_id in zip(values, ids, strict=True):
             row["id"] = record_id
         insert_rows(conn, table, values)
+        note_inserted(conn, table.name, values)  # sealed at commit without a read-back
         return ids
     result = conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), values)

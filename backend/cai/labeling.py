@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import fmean
+from functools import cached_property
 from typing import Literal
 
 from backend.cai import prompts as P
@@ -118,10 +118,12 @@ class Verdict:
     def winner(self) -> str:
         return "A" if self.p_a > 0.5 else "B" if self.p_a < 0.5 else "tie"
 
-    @property
+    @cached_property  # read several times per verdict when it is stored
     def per_principle(self) -> dict[str, float]:
-        keys = dict.fromkeys(v.principle_key for v in self.variants)
-        return {k: fmean(v.p_a for v in self.variants if v.principle_key == k) for k in keys}
+        groups: dict[str, list[float]] = {}
+        for v in self.variants:
+            groups.setdefault(v.principle_key, []).append(v.p_a)
+        return {k: _mean(ps) for k, ps in groups.items()}
 
     @property
     def position_consistent(self) -> bool | None:
@@ -209,13 +211,18 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
     return [_verdict(chains[i], vs, why[i], config) for i, vs in enumerate(by_item)]
 
 
+def _mean(values: list[float]) -> float:
+    """statistics.fmean's value (fsum / n) without its per-item overhead."""
+    return math.fsum(values) / len(values)
+
+
 def _verdict(chain: str, variants: list[VariantVerdict], why: ChoiceScores | None,
              config: LabelConfig) -> Verdict:
     if not variants:
         return Verdict(chain, math.nan, (), config.seed,
                        unscorable=(why.unscorable if why else None) or "not scored",
                        top_tokens=dict(why.top_tokens) if why else {}, judge=config.judge)
-    mean = fmean(v.p_a for v in variants)
+    mean = _mean([v.p_a for v in variants])
     p_a = mean
     # the paper clamps the final CoT label (soft labels only: hard labels stay hard)
     if config.cot and config.cot_clamp is not None and config.judge == "scored":
