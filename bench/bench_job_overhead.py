@@ -29,6 +29,7 @@ alternating repeats each; it records each thread count's medians and range, and 
 the median over the thread counts of (median job − median direct) / median direct.
 
 Run: python -m bench.bench_job_overhead [--steps 300] [--repeats 5] [--threads 1,2]
+[--no-stage-arm]
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", default="1,2", help="torch thread counts, e.g. 1,2")
+    parser.add_argument("--no-stage-arm", action="store_true",
+                        help="leave out the stage-alone arm (the breakdown): a third less time")
     parser.add_argument("--note", default="machine shared with other work",
                         help="how loaded the machine was, for the row")
     args = parser.parse_args()
@@ -146,6 +149,11 @@ def main() -> None:
             assert info.status == "succeeded", info.error
             steps = services.jobs.metrics(job.id).last_step
             assert steps == args.steps, steps
+            if args.no_stage_arm:
+                print(f"{threads} thread(s), round {i + 1}: wall: direct "
+                      f"{times['direct'][-1]:.1f} s, job system {times['job'][-1]:.1f} s",
+                      flush=True)
+                continue
             stage_dir = tmp / f"stage-{threads}-{i}"
             stage_dir.mkdir()
             job_json = json.loads((Path(info.artifact_dir) / "job.json").read_text())
@@ -159,15 +167,18 @@ def main() -> None:
             print(f"{threads} thread(s), round {i + 1}: wall: direct {times['direct'][-1]:.1f} "
                   f"s, job system {times['job'][-1]:.1f} s, stage alone "
                   f"{times['stage'][-1]:.1f} s", flush=True)
-        direct, job_time, stage = (statistics.median(times[k]) for k in ("direct", "job",
-                                                                          "stage"))
+        direct, job_time = statistics.median(times["direct"]), statistics.median(times["job"])
+        stage = statistics.median(times["stage"]) if times["stage"] else None
         overhead = (job_time - direct) / direct
         overheads.append(overhead)
         cpu_direct, cpu_job = statistics.median(cpu["direct"]), statistics.median(cpu["job"])
         t = f"t{threads}_"
-        figures.update({t + "direct_s": direct, t + "job_s": job_time, t + "stage_s": stage,
-                        t + "overhead": overhead, t + "job_system_share": (job_time - stage)
-                        / direct, t + "cpu_overhead": (cpu_job - cpu_direct) / cpu_direct,
+        if stage is not None:
+            figures.update({t + "stage_s": stage,
+                            t + "job_system_share": (job_time - stage) / direct})
+        figures.update({t + "direct_s": direct, t + "job_s": job_time,
+                        t + "overhead": overhead,
+                        t + "cpu_overhead": (cpu_job - cpu_direct) / cpu_direct,
                         t + "direct_min_s": min(times["direct"]),
                         t + "direct_max_s": max(times["direct"]),
                         t + "job_min_s": min(times["job"]), t + "job_max_s": max(times["job"])})
@@ -184,7 +195,8 @@ def main() -> None:
     print(summary)
     record("job_overhead", figures, "seconds and ratio",
            COMMAND + f" --steps {args.steps} --repeats {args.repeats} --batch-size "
-           f"{args.batch_size} --threads {args.threads}", summary)
+           f"{args.batch_size} --threads {args.threads}"
+           + (" --no-stage-arm" if args.no_stage_arm else ""), summary)
     services.close()
 
 
