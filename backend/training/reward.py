@@ -167,7 +167,8 @@ def run(ctx: StageContext) -> StageResult:
     note_model(ctx, "backbone", ref.ref, ref.location)
     tokenizer = models.load_tokenizer(ref.location)
     model = models.load_reward_model(ref.location, tokenizer,
-                                     dtype=models.torch_dtype_for(cfg))
+                                     dtype=models.torch_dtype_for(cfg),
+                                     pooling=str(cfg.get("reward_pooling") or "auto"))
     max_length = int(cfg["max_length"])
     train_rows = tokenized(train, tokenizer, max_length)
     eval_rows = tokenized(held, tokenizer, max_length)

