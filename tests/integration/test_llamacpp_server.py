@@ -168,6 +168,7 @@ def test_cancelling_a_run(services: Services, llama_server: LlamaServer) -> None
         dataset_id=ds, version_id=head, actor=AS_ANN,
         config=EvaluationConfig(batch_size=3, both_orders=False))
     cancel = threading.Event()
+    services.evaluations.commit_group = 1  # one chunk per commit: the cancel stops it at 3
     stopped = services.evaluations.run(info.id, actor=AS_ANN, cancel=cancel,
                                        on_chunk=lambda done, total: cancel.set())
     assert stopped.status == "cancelled" and stopped.done_count == 3

@@ -52,6 +52,7 @@ def test_cancel_then_resume_redoes_nothing_and_loses_nothing(svc: Services) -> N
                                   config=EvaluationConfig(batch_size=4, both_orders=False),
                                   actor=AS_ANN)
     cancel = threading.Event()
+    svc.evaluations.commit_group = 1  # one chunk per commit (see test_a_resumed_run_keeps_...)
     stopped = svc.evaluations.run(info.id, actor=AS_ANN, cancel=cancel,
                                   on_chunk=lambda done, total: cancel.set())
     assert stopped.status == "cancelled" and stopped.done_count == 4
@@ -124,6 +125,9 @@ def test_a_resumed_run_keeps_its_judge(svc: Services) -> None:
                                   config=EvaluationConfig(batch_size=4, both_orders=False),
                                   actor=AS_ANN)
     cancel = threading.Event()
+    # one chunk per commit: the cancel after the first acknowledgement stops the run at 4 (a
+    # writer that finds the second chunk already waiting would otherwise store both at once)
+    svc.evaluations.commit_group = 1
     svc.evaluations.run(info.id, actor=AS_ANN, cancel=cancel,
                         on_chunk=lambda done, total: cancel.set())
     judge = svc.engines.get()
