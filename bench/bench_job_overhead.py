@@ -149,10 +149,10 @@ def main() -> None:
             assert info.status == "succeeded", info.error
             steps = services.jobs.metrics(job.id).last_step
             assert steps == args.steps, steps
+            line = (f"{threads} thread(s), round {i + 1}: wall: direct "
+                    f"{times['direct'][-1]:.1f} s, job system {times['job'][-1]:.1f} s")
             if args.no_stage_arm:
-                print(f"{threads} thread(s), round {i + 1}: wall: direct "
-                      f"{times['direct'][-1]:.1f} s, job system {times['job'][-1]:.1f} s",
-                      flush=True)
+                print(line, flush=True)
                 continue
             stage_dir = tmp / f"stage-{threads}-{i}"
             stage_dir.mkdir()
@@ -164,9 +164,7 @@ def main() -> None:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times["stage"].append(time.perf_counter() - start)
             cpu["stage"].append(cpu_s() - cpu0)
-            print(f"{threads} thread(s), round {i + 1}: wall: direct {times['direct'][-1]:.1f} "
-                  f"s, job system {times['job'][-1]:.1f} s, stage alone "
-                  f"{times['stage'][-1]:.1f} s", flush=True)
+            print(f"{line}, stage alone {times['stage'][-1]:.1f} s", flush=True)
         direct, job_time = statistics.median(times["direct"]), statistics.median(times["job"])
         stage = statistics.median(times["stage"]) if times["stage"] else None
         overhead = (job_time - direct) / direct

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from db.base_models import utcnow
-from db.bulk import insert_rows
+from db.bulk import give_ids, insert_rows
 from db.critique_log_models import CritiqueLogRecord
 from db.paging import iter_by_id
 from db.record_seal import note_inserted
@@ -80,14 +80,7 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        # A SQLite writer holds the database's only write lock (BEGIN IMMEDIATE) for the whole
-        # transaction, so the next ids are max(id)+1... and can be given explicitly: multi-row
-        # INSERTs (db/bulk.py) instead of a statement per row (which is what RETURNING with a
-        # guaranteed order costs on SQLite).
-        top = conn.execute(select(func.max(table.c.id))).scalar() or 0
-        ids = list(range(top + 1, top + 1 + len(values)))
-        for row, record_id in zip(values, ids, strict=True):
-            row["id"] = record_id
+        ids = give_ids(conn, table, values)
         insert_rows(conn, table, values)
         note_inserted(conn, table.name, values)  # sealed at commit without a read-back
         return ids

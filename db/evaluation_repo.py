@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from db.base_models import utcnow
-from db.bulk import insert_rows
+from db.bulk import give_ids, insert_rows
 from db.dataset_models import PairItemRow
 from db.evaluation_models import Evaluation, UnscorableItem, VerdictCount, VerdictRow
 from db.record_seal import note_inserted
@@ -133,10 +133,8 @@ def insert_chunk(session: Session, *, evaluation_id: int, verdicts: Sequence[dic
     if verdicts:
         table: Any = VerdictRow.__table__  # type: ignore[attr-defined]
         rows = [{"evaluation_id": evaluation_id, "created_at": now, **r} for r in verdicts]
-        if conn.dialect.name == "sqlite":  # ids given (the write lock is held): sealed from
-            top = conn.execute(core_select(func.max(table.c.id))).scalar() or 0  # the values
-            for i, row in enumerate(rows, start=top + 1):
-                row["id"] = i
+        if conn.dialect.name == "sqlite":
+            give_ids(conn, table, rows)
         insert_rows(conn, table, rows)
         note_inserted(conn, table.name, rows)
     if unscorable:

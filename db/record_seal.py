@@ -17,6 +17,7 @@ are read back as usual.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
@@ -93,30 +94,27 @@ def _stored_form(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """A row's values as they read back: REAL, INTEGER and BOOLEAN columns give float, int and
     bool whatever Python type was inserted (JSON and text come back as written)."""
     out = dict(row)
+    types = _scalar_types(table)
     for name, value in row.items():
         if value is None or isinstance(value, bool):
             continue
-        python_type = _scalar_types(table).get(name)
+        python_type = types.get(name)
         if python_type is not None and type(value) is not python_type:
             out[name] = python_type(value)
     return out
 
 
-_SCALAR_TYPES: dict[str, dict[str, type]] = {}
-
-
+@functools.cache
 def _scalar_types(table: Table) -> dict[str, type]:
-    found = _SCALAR_TYPES.get(table.name)
-    if found is None:
-        found = {}
-        for column in table.columns:
-            try:
-                python_type = column.type.python_type
-            except NotImplementedError:
-                continue
-            if python_type in (float, int, bool):
-                found[column.name] = python_type
-        _SCALAR_TYPES[table.name] = found
+    """{column: float, int or bool} for the table's scalar columns."""
+    found: dict[str, type] = {}
+    for column in table.columns:
+        try:
+            python_type = column.type.python_type
+        except NotImplementedError:
+            continue
+        if python_type in (float, int, bool):
+            found[column.name] = python_type
     return found
 
 
