@@ -32,6 +32,7 @@ from sqlmodel import Session
 from db.audit_models import FLAG, AuditFlag
 from db.constitution_models import ConstitutionVersion
 from db.critique_log_models import CritiqueLogRecord
+from db.critique_log_repo import whole_records
 from db.evaluation_models import Evaluation, VerdictRow
 from db.provenance_repo import dataset_chains
 
@@ -282,7 +283,7 @@ def search_page(session: Session, *, filters: SearchFilters, limit: int = 50,
     if stmt is None:
         return None
     rows = session.execute(stmt.limit(limit)).mappings().all()
-    return [CritiqueLogRecord.model_validate(dict(r)) for r in rows]
+    return whole_records(session, rows)
 
 
 def count_matches(session: Session, *, filters: SearchFilters, cap: int = 10_000) -> int:
@@ -314,14 +315,15 @@ def iter_matches(session: Session, *, filters: SearchFilters, batch: int = 1000
         rows = session.execute(stmt.limit(batch)).mappings().all()
         if not rows:
             return
-        page = [CritiqueLogRecord.model_validate(dict(r)) for r in rows]
+        page = whole_records(session, rows)
         yield page
         session.expunge_all()
         cursor = page[-1].id
 
 
 def like_scan_ids(session: Session, *, needle: str, limit: int = 50) -> list[int]:
-    """The naive alternative (a LIKE '%…%' scan over prompt and output), for the benchmark."""
+    """The naive alternative (a LIKE '%…%' scan over prompt and output), for the benchmark
+    (the stored prompt: after its shared prefix, as the search index has it)."""
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     stmt = select(LOG.c.id).where(LOG.c.prompt_sent.like(pattern, escape="\\")
                                   | LOG.c.output.like(pattern, escape="\\")

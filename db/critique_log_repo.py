@@ -1,4 +1,13 @@
-"""Keyword-only repository functions for the append-only critique log."""
+"""Keyword-only repository functions for the append-only critique log.
+
+A batch of records whose prompts begin with the same long text (the few-shot examples in front
+of every question of an agreement run or a data stage) stores that text once, in
+``prompt_prefix``, and each record only the rest (``shared_prefix``: at least
+``MIN_PREFIX_CHARS``, cut at a line break, only across ``MIN_PREFIX_CHAINS`` or more chains so
+that one item's own conversation never becomes a prefix). Every reader here gives the whole
+prompt back; the record hash is over the whole prompt, as before. The search index covers the
+part after the prefix (see docs/audit.md).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +18,18 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import func, insert
-from sqlmodel import Session, col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
 
 from db.base_models import utcnow
 from db.bulk import give_ids, insert_rows
-from db.critique_log_models import CritiqueLogRecord
-from db.paging import iter_by_id
+from db.critique_log_models import CritiqueLogRecord, PromptPrefix
 from db.record_seal import note_inserted
+
+MIN_PREFIX_CHARS = 512
+MIN_PREFIX_CHAINS = 4
+LOG: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
+PREFIX: Any = PromptPrefix.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -72,13 +86,19 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     if not rows:
         return []
     now = utcnow()
+    conn = session.connection()
+    prefix = shared_prefix([r.prompt_sent for r in rows], {r.chain_id for r in rows})
+    prefix_id = _prefix_id(conn, prefix) if prefix else None
+    cut = len(prefix)
     values = []
     for new in rows:
         row = {**_columns(new), "created_at": now}
-        row["record_hash"] = _hash_fields(row)
+        row["record_hash"] = _hash_fields(row)  # over the whole prompt
+        if cut:
+            row["prompt_sent"] = new.prompt_sent[cut:]
+        row["prompt_prefix_id"] = prefix_id
         values.append(row)
-    table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
-    conn = session.connection()
+    table = LOG
     if conn.dialect.name == "sqlite":
         ids = give_ids(conn, table, values)
         insert_rows(conn, table, values)
@@ -89,6 +109,61 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     return [int(r[0]) for r in result]
 
 
+def shared_prefix(prompts: Sequence[str], chains: set[str]) -> str:
+    """The text every prompt begins with, up to and including its last line break, when it is
+    at least MIN_PREFIX_CHARS long and the prompts belong to MIN_PREFIX_CHAINS or more chains;
+    otherwise ''."""
+    if len(chains) < MIN_PREFIX_CHAINS or len(prompts) < 2:
+        return ""
+    first, last = min(prompts), max(prompts)  # the common prefix of all is theirs
+    lo, hi = 0, min(len(first), len(last))
+    while lo < hi:  # longest n with first[:n] == last[:n] (C-speed compares, log steps)
+        mid = (lo + hi + 1) // 2
+        if last.startswith(first[:mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = first.rfind("\n", 0, lo) + 1
+    return first[:cut] if cut >= MIN_PREFIX_CHARS else ""
+
+
+def _prefix_id(conn: Any, text: str) -> int:
+    """The id of the stored prefix ``text``, storing it first if it is new."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    found = conn.execute(select(PREFIX.c.id).where(PREFIX.c.sha256 == digest)).scalar()
+    if found is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(PREFIX).values(sha256=digest, text=text, created_at=utcnow())
+                     .on_conflict_do_nothing(index_elements=["sha256"]))
+        found = conn.execute(select(PREFIX.c.id).where(PREFIX.c.sha256 == digest)).scalar_one()
+    return int(found)
+
+
+def prefix_texts(session: Session, ids: set[int]) -> dict[int, str]:
+    """{prefix id: text} of the given prefixes."""
+    if not ids:
+        return {}
+    rows = session.execute(select(PREFIX.c.id, PREFIX.c.text).where(PREFIX.c.id.in_(ids)))
+    return {int(i): str(t) for i, t in rows}
+
+
+def whole_records(session: Session, rows: Sequence[Any],
+                  known: dict[int, str] | None = None) -> list[CritiqueLogRecord]:
+    """Stored rows (mappings of every column) as detached records holding their whole prompt
+    (prefix + the rest). ``known``: prefix texts already read (updated in place)."""
+    texts = known if known is not None else {}
+    missing = {int(r["prompt_prefix_id"]) for r in rows
+               if r["prompt_prefix_id"] is not None} - texts.keys()
+    texts.update(prefix_texts(session, missing))
+    out = []
+    for r in rows:
+        data = dict(r)
+        if data["prompt_prefix_id"] is not None:
+            data["prompt_sent"] = texts[int(data["prompt_prefix_id"])] + data["prompt_sent"]
+        out.append(CritiqueLogRecord.model_validate(data))
+    return out
+
+
 def _hash_fields(row: dict[str, Any]) -> str:
     fields = {name: row.get(name) for name in HASHED_FIELDS}
     fields["created_at"] = row["created_at"].isoformat(timespec="microseconds")
@@ -96,23 +171,26 @@ def _hash_fields(row: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _read(session: Session, stmt: Any) -> list[CritiqueLogRecord]:
+    return whole_records(session, session.execute(stmt).mappings().all())
+
+
 def get_record(session: Session, *, record_id: int) -> CritiqueLogRecord | None:
-    return session.get(CritiqueLogRecord, record_id)
+    found = _read(session, select(LOG).where(LOG.c.id == record_id))
+    return found[0] if found else None
+
+
+def records_by_ids(session: Session, *, ids: Sequence[int]) -> dict[int, CritiqueLogRecord]:
+    return {int(r.id or 0): r for r in _read(session, select(LOG).where(LOG.c.id.in_(ids)))}
 
 
 def chain_records(session: Session, *, chain_id: str) -> Sequence[CritiqueLogRecord]:
-    return session.exec(
-        select(CritiqueLogRecord).where(CritiqueLogRecord.chain_id == chain_id)
-        .order_by(col(CritiqueLogRecord.id))
-    ).all()
+    return _read(session, select(LOG).where(LOG.c.chain_id == chain_id).order_by(LOG.c.id))
 
 
 def recent_records(session: Session, *, limit: int = 50, offset: int = 0
                    ) -> Sequence[CritiqueLogRecord]:
-    return session.exec(
-        select(CritiqueLogRecord).order_by(col(CritiqueLogRecord.id).desc())
-        .offset(offset).limit(limit)
-    ).all()
+    return _read(session, select(LOG).order_by(LOG.c.id.desc()).offset(offset).limit(limit))
 
 
 def count_records(session: Session) -> int:
@@ -120,4 +198,12 @@ def count_records(session: Session) -> int:
 
 
 def iter_records(session: Session, batch: int = 2000) -> Iterator[CritiqueLogRecord]:
-    return iter_by_id(session, CritiqueLogRecord, batch)
+    """Every record, whole, in id order (keyset paging: constant memory)."""
+    last, known = 0, {}  # type: tuple[int, dict[int, str]]
+    while True:
+        rows = session.execute(select(LOG).where(LOG.c.id > last).order_by(LOG.c.id)
+                               .limit(batch)).mappings().all()
+        if not rows:
+            return
+        yield from whole_records(session, rows, known)
+        last = int(rows[-1]["id"])

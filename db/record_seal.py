@@ -39,7 +39,7 @@ SEALED_TABLES: tuple[str, ...] = (
     "constitution_version", "principle", "few_shot_example", "critique_log", "pair_item",
     "verdict", "audit_flag", "audit_comment", "sl_cai_sample", "ai_pair_sample",
     "comparison_response", "comparison_verdict", "comparison_vote", "constitution_alias",
-    "comparison_adjudication",
+    "comparison_adjudication", "prompt_prefix",
 )
 _SEAL: Any = RecordSeal.__table__  # type: ignore[attr-defined]
 _PG_SEAL_LOCK = 0x5EA1ED

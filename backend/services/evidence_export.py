@@ -30,7 +30,7 @@ from db.audit_search_repo import SearchFilters
 from db.base_models import utcnow
 from db.constitution_models import Constitution, ConstitutionVersion
 from db.critique_log_models import CritiqueLogRecord
-from db.critique_log_repo import HASHED_FIELDS, record_hash
+from db.critique_log_repo import HASHED_FIELDS, record_hash, records_by_ids
 from db.engine import Database
 from db.record_seal import head as seal_head
 
@@ -262,10 +262,7 @@ class EvidenceExportService:
     def _check_batch(s: Any, items: list[dict[str, Any]], check: ExportCheck) -> None:
         if not items:
             return
-        table: Any = CritiqueLogRecord.__table__  # type: ignore[attr-defined]
-        ids = [int(d["id"]) for d in items]
-        stored = {r.id: r for r in s.execute(select(CritiqueLogRecord).where(
-            table.c.id.in_(ids))).scalars()}
+        stored = records_by_ids(s, ids=[int(d["id"]) for d in items])
         for d in items:
             check.records_checked += 1
             row = stored.get(d["id"])

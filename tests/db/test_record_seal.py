@@ -33,12 +33,14 @@ def _seals(services: Services) -> list[tuple[str, int, str]]:
 
 @pytest.fixture
 def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The batch size of every read-back of rows to seal (1: the fast path's spot check)."""
+    """The batch size of every read-back of rows to seal (1: the fast path's spot check); a
+    run's one new prompt prefix (read back as usual) is left out."""
     calls: list[int] = []
     real = rs._iter_rows
 
     def counting(session: Any, table: Any, after: int, batch: int) -> Any:
-        calls.append(batch)
+        if table.name != "prompt_prefix":
+            calls.append(batch)
         return real(session, table, after, batch)
 
     monkeypatch.setattr(rs, "_iter_rows", counting)
