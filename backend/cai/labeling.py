@@ -164,6 +164,7 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
     shot_kind = "choice_cot" if config.cot else "choice"
     used = P.shots_of(content.few_shots, shot_kind) if config.use_few_shots else []
     shots = [f for _, f in used]
+    memo: P.ShotMemo = {}  # the examples are built once per principle, not once per question
     chains = [new_chain_id() for _ in clean]
     reasoning: list[str | None] = [None] * len(jobs)
     cot_ids: list[int | None] = [None] * len(jobs)
@@ -176,7 +177,8 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
         "few_shots": {"kind": shot_kind, "positions": [i for i, _ in used]}}
     if config.cot:
         cot_prompts = [P.cot_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order),
-                                    j.principle, config.form, shots=shots) for j in jobs]
+                                    j.principle, config.form, shots=shots, memo=memo)
+                       for j in jobs]
         gens = engine.generate(cot_prompts, config.cot_params)
         reasoning = [_trim_reasoning(g.text) for g in gens]
         cot_ids = list(logger.log([
@@ -185,7 +187,7 @@ def label_pairs(engine: Engine, content: ConstitutionContent, version_id: int | 
             for j, g in zip(jobs, gens, strict=True)]))
     score_prompts: list[Prompt] = [
         P.choice_prompt(clean[j.item].prompt, *_shown(clean[j.item], j.order), j.principle,
-                        config.form, reasoning=r, shots=shots)
+                        config.form, reasoning=r, shots=shots, memo=memo)
         for j, r in zip(jobs, reasoning, strict=True)]
     answers: list[str | None] = [None] * len(jobs)
     if config.judge == "parsed":

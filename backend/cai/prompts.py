@@ -204,24 +204,41 @@ def _with_shots(form: PromptForm, shots: Sequence[tuple[str, list[ChatMessage]]]
                   continue_final=True)
 
 
+# Solved examples already built, by (instruction, with CoT): a caller that builds many
+# questions from the same examples passes one dict to every call (they differ only by item).
+ShotMemo = dict[tuple[str, bool], list[tuple[str, list[ChatMessage]]]]
+
+
+def _solved(shots: Sequence[FewShotExample], instruction: str, cot: bool,
+            memo: ShotMemo | None) -> list[tuple[str, list[ChatMessage]]]:
+    found = memo.get((instruction, cot)) if memo is not None else None
+    if found is None:
+        build = _cot_shot if cot else _choice_shot
+        found = [build(i, s.data, instruction) for i, s in enumerate(shots)]
+        if memo is not None:
+            memo[(instruction, cot)] = found
+    return found
+
+
 def choice_prompt(prompt: str, response_a: str, response_b: str, principle: Principle,
                   form: PromptForm, *, reasoning: str | None = None,
-                  shots: Sequence[FewShotExample] = ()) -> Prompt:
+                  shots: Sequence[FewShotExample] = (), memo: ShotMemo | None = None) -> Prompt:
     """The A/B question ending in our own ``The answer is: (`` (after CoT reasoning, if any).
-    ``shots``: ``choice`` examples (no CoT) or ``choice_cot`` examples (with reasoning)."""
+    ``shots``: ``choice`` examples (no CoT) or ``choice_cot`` examples (with reasoning);
+    ``memo``: shared by calls with the same ``shots`` (see ShotMemo)."""
     body = _choice_body(prompt, response_a, response_b, principle.choice_instruction)
     tail = ANSWER_PREFIX if reasoning is None else (
         f"{COT_PREFIX} {reasoning.strip()}\nTherefore, the answer is: (")
-    build = _choice_shot if reasoning is None else _cot_shot
-    solved = [build(i, s.data, principle.choice_instruction) for i, s in enumerate(shots)]
+    solved = _solved(shots, principle.choice_instruction, reasoning is not None, memo)
     return _with_shots(form, solved, body, tail)
 
 
 def cot_prompt(prompt: str, response_a: str, response_b: str, principle: Principle,
-               form: PromptForm, *, shots: Sequence[FewShotExample] = ()) -> Prompt:
+               form: PromptForm, *, shots: Sequence[FewShotExample] = (),
+               memo: ShotMemo | None = None) -> Prompt:
     """Ask for step-by-step reasoning before the verdict (after ``choice_cot`` examples)."""
     body = _choice_body(prompt, response_a, response_b, principle.choice_instruction)
-    solved = [_cot_shot(i, s.data, principle.choice_instruction) for i, s in enumerate(shots)]
+    solved = _solved(shots, principle.choice_instruction, True, memo)
     return _with_shots(form, solved, body, COT_PREFIX)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from typing import Any
 
 import pytest
 from scipy.stats import chisquare
@@ -125,3 +126,23 @@ def test_multi_turn_dialogues_become_alternating_messages() -> None:
 def test_dialogue_split_keeps_text_that_only_looks_like_a_critique_label() -> None:
     turns = P.dialogue_turns("Human: Rate this.\n\nCritique: it is fine?\n\nAssistant: Sure.")
     assert turns == [("user", "Rate this.\n\nCritique: it is fine?"), ("assistant", "Sure.")]
+
+
+def test_shared_shot_memo_gives_the_same_prompts_as_building_each() -> None:
+    content = default_constitution()
+    own: list[Any] = [f for _, f in P.shots_of(content.few_shots, "choice")]
+    cot: list[Any] = [f for _, f in P.shots_of(paper_shots(), "choice_cot")]  # type: ignore[arg-type]
+    forms: tuple[P.PromptForm, ...] = ("raw", "chat")
+    for (shots, with_cot), form, reasoning in itertools.product(
+            [(own, False), (cot, True)], forms, (None, "r")):
+        assert shots
+        memo: P.ShotMemo = {}
+        for i, principle in enumerate([*content.principles, *content.principles[:3]]):
+            args = (f"Human: item {i}", f"a{i}", f"b{i}", principle, form)
+            if with_cot and reasoning is None:
+                built = [P.cot_prompt(*args, shots=shots, memo=m) for m in (memo, None)]
+            else:
+                built = [P.choice_prompt(*args, reasoning=reasoning if with_cot else None,
+                                         shots=shots, memo=m) for m in (memo, None)]
+            assert built[0] == built[1]
+        assert len(memo) == len(content.principles)  # built once per instruction
