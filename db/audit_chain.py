@@ -24,8 +24,12 @@ GENESIS_HASH = "0" * 64
 _PG_AUDIT_LOCK = 0x0A0D17  # advisory lock id: serialises appends on PostgreSQL
 
 
+# One encoder for every call (json.dumps would build one per call); output is the same.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def event_hash(event: AuditEvent) -> str:

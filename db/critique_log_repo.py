@@ -12,7 +12,6 @@ part after the prefix (see docs/audit.md).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy import func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from db.audit_chain import canonical_json
 from db.base_models import utcnow
 from db.bulk import give_ids, insert_rows
 from db.critique_log_models import CritiqueLogRecord, PromptPrefix
@@ -65,8 +65,7 @@ def record_hash(record: CritiqueLogRecord) -> str:
     """sha256 over the row's content and time (not its id, which is assigned on insert)."""
     fields: dict[str, Any] = {name: getattr(record, name) for name in HASHED_FIELDS}
     fields["created_at"] = record.created_at.isoformat(timespec="microseconds")
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 def insert_record(session: Session, new: NewCritiqueRecord) -> CritiqueLogRecord:
@@ -167,8 +166,7 @@ def whole_records(session: Session, rows: Sequence[Any],
 def _hash_fields(row: dict[str, Any]) -> str:
     fields = {name: row.get(name) for name in HASHED_FIELDS}
     fields["created_at"] = row["created_at"].isoformat(timespec="microseconds")
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 def _read(session: Session, stmt: Any) -> list[CritiqueLogRecord]:
