@@ -6,7 +6,7 @@ of every question of an agreement run or a data stage) stores that text once, in
 ``MIN_PREFIX_CHARS``, cut at a line break, only across ``MIN_PREFIX_CHAINS`` or more chains so
 that one item's own conversation never becomes a prefix). Every reader here gives the whole
 prompt back; the record hash is over the whole prompt, as before. The search index covers the
-part after the prefix (see docs/audit.md).
+part after the prefix (docs/architecture.md, "Shared prompt prefixes").
 """
 
 from __future__ import annotations
@@ -97,14 +97,13 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
             row["prompt_sent"] = new.prompt_sent[cut:]
         row["prompt_prefix_id"] = prefix_id
         values.append(row)
-    table = LOG
     if conn.dialect.name == "sqlite":
-        ids = give_ids(conn, table, values)
-        insert_rows(conn, table, values)
-        note_inserted(conn, table.name, values)  # sealed at commit without a read-back
+        ids = give_ids(conn, LOG, values)
+        insert_rows(conn, LOG, values)
+        note_inserted(conn, LOG.name, values)  # sealed at commit without a read-back
         return ids
     result = conn.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), values)
+        insert(LOG).returning(LOG.c.id, sort_by_parameter_order=True), values)
     return [int(r[0]) for r in result]
 
 
@@ -197,7 +196,8 @@ def count_records(session: Session) -> int:
 
 def iter_records(session: Session, batch: int = 2000) -> Iterator[CritiqueLogRecord]:
     """Every record, whole, in id order (keyset paging: constant memory)."""
-    last, known = 0, {}  # type: tuple[int, dict[int, str]]
+    last = 0
+    known: dict[int, str] = {}
     while True:
         rows = session.execute(select(LOG).where(LOG.c.id > last).order_by(LOG.c.id)
                                .limit(batch)).mappings().all()
