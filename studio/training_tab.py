@@ -143,7 +143,7 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
         resume_btn = gr.Button("Resume job", elem_id="tr-resume", scale=1)
     action_result = gr.Markdown(elem_id="tr-action-result")
     status_md = gr.Markdown(elem_id="tr-status")
-    with gr.Accordion("Error details", open=False, elem_id="tr-error-details"):
+    with gr.Accordion("Error details", open=False, elem_id="tr-error-details") as error_details:
         error_box = gr.Textbox(label="Full error (traceback, last lines of the log)", lines=12,
                                max_lines=30, interactive=False, elem_id="tr-error")
     curves = gr.Plot(label="Curves", elem_id="tr-curves")
@@ -244,6 +244,10 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
     # the buttons follow the picked job's status (no cancelling a finished job)
     status_md.change(h.controls, inputs=job, outputs=[cancel_btn, resume_btn, error_box],
                      show_progress="hidden", api_name="job_controls")
+    # opening the details reads the error again (the status line's change may have been handled
+    # before the picked job reached the server, leaving the box empty)
+    error_details.expand(h.error_details, inputs=job, outputs=error_box, show_progress="hidden",
+                         api_name="job_error_details")
     cancel_btn.click(h.cancel, inputs=job, outputs=action_result, api_name="job_cancel").then(
         h.view, inputs=job, outputs=[status_md, log, curves, artifact, shown],
         api_name="job_cancel_view")
