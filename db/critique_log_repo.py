@@ -24,6 +24,7 @@ from db.audit_chain import canonical_json
 from db.base_models import utcnow
 from db.bulk import give_ids, insert_rows
 from db.critique_log_models import CritiqueLogRecord, PromptPrefix
+from db.paging import row_batches
 from db.record_seal import note_inserted
 
 MIN_PREFIX_CHARS = 512
@@ -196,12 +197,6 @@ def count_records(session: Session) -> int:
 
 def iter_records(session: Session, batch: int = 2000) -> Iterator[CritiqueLogRecord]:
     """Every record, whole, in id order (keyset paging: constant memory)."""
-    last = 0
     known: dict[int, str] = {}
-    while True:
-        rows = session.execute(select(LOG).where(LOG.c.id > last).order_by(LOG.c.id)
-                               .limit(batch)).mappings().all()
-        if not rows:
-            return
+    for rows in row_batches(session, LOG, batch=batch):
         yield from whole_records(session, rows, known)
-        last = int(rows[-1]["id"])

@@ -34,6 +34,7 @@ from db.audit_chain import GENESIS_HASH, canonical_json
 from db.audit_models import RecordSeal
 from db.base_models import utcnow
 from db.bulk import insert_rows
+from db.paging import row_batches
 
 SEALED_TABLES: tuple[str, ...] = (
     "constitution_version", "principle", "few_shot_example", "critique_log", "pair_item",
@@ -71,15 +72,8 @@ def _table(name: str) -> Table:
 
 def _iter_rows(session: Session, table: Table, after: int, batch: int
                ) -> Iterator[dict[str, Any]]:
-    last = after
-    while True:
-        rows = session.execute(select(table).where(table.c.id > last).order_by(table.c.id)
-                               .limit(batch)).mappings().all()
-        if not rows:
-            return
-        for r in rows:
-            yield dict(r)
-        last = rows[-1]["id"]
+    for rows in row_batches(session, table, after=after, batch=batch):
+        yield from (dict(r) for r in rows)
 
 
 def note_inserted(conn: Connection, table_name: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -42,22 +42,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Records stored with a prefix get their whole prompt back before the column goes.
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS critique_log_no_update")
-    else:
-        op.execute("ALTER TABLE critique_log DISABLE TRIGGER critique_log_append_only")
+    # Records stored with a prefix get their whole prompt back before the column goes (the
+    # log's append-only guard is lifted for that one UPDATE and put back as it was).
+    drop_append_only("critique_log")
     op.execute("UPDATE critique_log SET prompt_sent = (SELECT p.text FROM prompt_prefix p "
                "WHERE p.id = critique_log.prompt_prefix_id) || prompt_sent "
                "WHERE prompt_prefix_id IS NOT NULL")
-    if bind.dialect.name == "sqlite":
-        op.execute("CREATE TRIGGER critique_log_no_update BEFORE UPDATE ON critique_log "
-                   "BEGIN SELECT RAISE(ABORT, 'critique_log is append-only'); END")
-        with op.batch_alter_table('critique_log', recreate="never") as batch_op:
-            batch_op.drop_column('prompt_prefix_id')
-    else:
-        op.execute("ALTER TABLE critique_log ENABLE TRIGGER critique_log_append_only")
-        op.drop_column('critique_log', 'prompt_prefix_id')
+    create_append_only("critique_log")
+    with op.batch_alter_table('critique_log', recreate="never") as batch_op:
+        batch_op.drop_column('prompt_prefix_id')
     drop_append_only(TABLE)
     op.drop_table(TABLE)
