@@ -236,10 +236,13 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
                         *slot_components, job, succeeded_seen], show_progress="hidden",
                api_name="jobs_tick")
     if tab is not None:  # opening the tab relists what other tabs and jobs changed
-        tab.select(lambda current: [*h.relist_inputs(slot_specs),
-                                    gr.update(choices=h.job_choices(), value=current),
-                                    gr.update(choices=h.job_choices())],
-                   inputs=job, outputs=[*slot_components, job, compare_jobs],
+        # the picked job is left as it is: a value sent back here was read when the tab was
+        # selected, and a job link selects the tab while the page's load is still picking the
+        # linked job, so sending it back put the picker back to none (a flaky browser test)
+        tab.select(lambda: [*h.relist_inputs(slot_specs),
+                            gr.update(choices=h.job_choices()),
+                            gr.update(choices=h.job_choices())],
+                   inputs=None, outputs=[*slot_components, job, compare_jobs],
                    show_progress="hidden", api_name="jobs_tab_opened")
     # the buttons follow the picked job's status (no cancelling a finished job)
     status_md.change(h.controls, inputs=job, outputs=[cancel_btn, resume_btn, error_box],
