@@ -25,7 +25,7 @@ from db.base_models import utcnow
 from db.bulk import give_ids, insert_rows
 from db.critique_log_models import CritiqueLogRecord, PromptPrefix
 from db.paging import row_batches
-from db.record_seal import note_inserted
+from db.record_seal import note_inserted, stored_form
 
 MIN_PREFIX_CHARS = 512
 MIN_PREFIX_CHAINS = 4
@@ -82,30 +82,59 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     """Insert many records in one statement (fields as ``insert_record``); their ids, in order.
 
     Plain dicts through SQLAlchemy Core (no ORM objects, one multi-row INSERT ... RETURNING),
-    each hashed exactly as ``insert_record`` hashes it."""
+    each hashed as ``insert_record`` hashes it (over the values as they read back). On SQLite
+    each row's seal hash is composed from its record hash's JSON (``_row_json``) instead of
+    encoding the row a second time."""
     if not rows:
         return []
     now = utcnow()
+    stamp = now.isoformat(timespec="microseconds")
     conn = session.connection()
     prefix = shared_prefix([r.prompt_sent for r in rows], {r.chain_id for r in rows})
     prefix_id = _prefix_id(conn, prefix) if prefix else None
     cut = len(prefix)
     values = []
+    texts = []
     for new in rows:
-        row = {**_columns(new), "created_at": now}
-        row["record_hash"] = _hash_fields(row)  # over the whole prompt
+        row = stored_form(LOG, _columns(new))  # hashed as it will read back (0 -> 0.0)
+        text = canonical_json({**row, "created_at": stamp})
+        row["created_at"] = now
+        row["record_hash"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if cut:
             row["prompt_sent"] = new.prompt_sent[cut:]
         row["prompt_prefix_id"] = prefix_id
         values.append(row)
+        texts.append(text)
     if conn.dialect.name == "sqlite":
         ids = give_ids(conn, LOG, values)
         insert_rows(conn, LOG, values)
-        note_inserted(conn, LOG.name, values)  # sealed at commit without a read-back
+        skip = len(canonical_json(prefix)) - 2  # the prefix's escaped text, without quotes
+        note_inserted(conn, LOG.name, values,  # sealed at commit without a read-back
+                      [hashlib.sha256(_row_json(text, row, skip).encode("utf-8")).hexdigest()
+                       for text, row in zip(texts, values, strict=True)])
         return ids
     result = conn.execute(
         insert(LOG).returning(LOG.c.id, sort_by_parameter_order=True), values)
     return [int(r[0]) for r in result]
+
+
+def _row_json(hashed: str, row: dict[str, Any], skip: int) -> str:
+    """The canonical JSON of the stored row (what its seal hashes), made from ``hashed``, the
+    canonical JSON its record hash was taken over: the same sorted keys plus ``id``,
+    ``prompt_prefix_id`` and ``record_hash``, and the prompt without its first ``skip``
+    escaped characters (the stored prefix; escaping is per character, so the stored rest's
+    escape is the tail of the whole prompt's). Key searches cannot hit text inside a value:
+    an escaped string holds no bare quote, every value before "kind" is a string or a number,
+    and only numbers follow the prompt. tests/db/test_critique_log_repo.py checks it equals
+    ``canonical_json`` of the row for odd text."""
+    kind = hashed.index(',"kind":')
+    sent = hashed.rindex(',"prompt_sent":"')
+    after = hashed.rindex(',"round":')
+    prompt = hashed[sent + 16:after]
+    prefix_id = "null" if row["prompt_prefix_id"] is None else str(int(row["prompt_prefix_id"]))
+    return "".join((hashed[:kind], ',"id":', str(int(row["id"])), hashed[kind:sent],
+                    ',"prompt_prefix_id":', prefix_id, ',"prompt_sent":"', prompt[skip:],
+                    ',"record_hash":"', row["record_hash"], '"', hashed[after:]))
 
 
 def shared_prefix(prompts: Sequence[str], chains: set[str]) -> str:
@@ -161,12 +190,6 @@ def whole_records(session: Session, rows: Sequence[Any],
             data["prompt_sent"] = texts[int(data["prompt_prefix_id"])] + data["prompt_sent"]
         out.append(CritiqueLogRecord.model_validate(data))
     return out
-
-
-def _hash_fields(row: dict[str, Any]) -> str:
-    fields = {name: row.get(name) for name in HASHED_FIELDS}
-    fields["created_at"] = row["created_at"].isoformat(timespec="microseconds")
-    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 def _read(session: Session, stmt: Any) -> list[CritiqueLogRecord]:

@@ -76,15 +76,29 @@ def _iter_rows(session: Session, table: Table, after: int, batch: int
         yield from (dict(r) for r in rows)
 
 
-def note_inserted(conn: Connection, table_name: str, rows: Sequence[dict[str, Any]]) -> None:
+@dataclass
+class _Noted:
+    """Rows noted for one table: their values and, where the writer computed it, the hash of
+    each row's stored form (``row_hash``), else None."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    hashes: list[str | None] = field(default_factory=list)
+
+
+def note_inserted(conn: Connection, table_name: str, rows: Sequence[dict[str, Any]],
+                  hashes: Sequence[str] | None = None) -> None:
     """Keep the values of rows just inserted (every column, ids included) for sealing them at
-    commit without a read-back. Only on SQLite and only inside a transaction that db.anchor
-    tracks (it clears them when the next one begins), so nothing is kept otherwise."""
+    commit without a read-back; ``hashes``: their ``row_hash`` when the writer has it already
+    (the critique log composes it from the record hash's JSON). Only on SQLite and only inside
+    a transaction that db.anchor tracks (it clears them when the next one begins), so nothing
+    is kept otherwise."""
     if conn.dialect.name == "sqlite" and conn.info.get(TRACK_ROWS):
-        conn.info.setdefault(KNOWN_ROWS, {}).setdefault(table_name, []).extend(rows)
+        noted = conn.info.setdefault(KNOWN_ROWS, {}).setdefault(table_name, _Noted())
+        noted.rows.extend(rows)
+        noted.hashes.extend(hashes if hashes is not None else [None] * len(rows))
 
 
-def _stored_form(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+def stored_form(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """A row's values as they read back: REAL, INTEGER and BOOLEAN columns give float, int and
     bool whatever Python type was inserted (JSON and text come back as written)."""
     out = dict(row)
@@ -112,25 +126,29 @@ def _scalar_types(table: Table) -> dict[str, type]:
     return found
 
 
-def _known_rows(session: Session, table: Table, last: int) -> list[dict[str, Any]] | None:
-    """The noted rows of ``table`` when they are exactly its rows after ``last`` and the first
-    one read back hashes as noted; else None (the caller reads the rows back)."""
+def _known_rows(session: Session, table: Table, last: int
+                ) -> list[tuple[int, str]] | None:
+    """(id, row hash) of the noted rows of ``table`` when they are exactly its rows after
+    ``last`` and the first and last of them read back hash as noted; else None (the caller
+    reads the rows back)."""
     conn = session.connection()
-    known = conn.info.get(KNOWN_ROWS, {}).pop(table.name, None)
-    if not known:
+    known: _Noted | None = conn.info.get(KNOWN_ROWS, {}).pop(table.name, None)
+    if known is None or not known.rows:
         return None
-    ids = [row.get("id") for row in known]
-    if ids != list(range(last + 1, last + 1 + len(known))):
+    ids = [row.get("id") for row in known.rows]
+    if ids != list(range(last + 1, last + 1 + len(ids))):
         return None
     if session.execute(select(func.max(table.c.id))).scalar() != ids[-1]:
         return None  # rows inserted some other way too
-    rows = [_stored_form(table, row) for row in known]
-    first = next(_iter_rows(session, table, last, 1), None)
-    if first is None or set(first) != set(rows[0]) or row_hash(first) != row_hash(rows[0]):
-        log.warning("%s: noted row values differ from the stored row %s; reading rows back",
-                    table.name, last + 1)
-        return None
-    return rows
+    hashes = [given or row_hash(stored_form(table, row))
+              for row, given in zip(known.rows, known.hashes, strict=True)]
+    for at in {0, len(ids) - 1}:  # spot checks: the noted values are what was stored
+        stored = next(_iter_rows(session, table, int(ids[at]) - 1, 1), None)
+        if stored is None or set(stored) != set(known.rows[at]) or row_hash(stored) != hashes[at]:
+            log.warning("%s: noted row values differ from the stored row %s; reading rows back",
+                        table.name, ids[at])
+            return None
+    return [(int(i), h) for i, h in zip(ids, hashes, strict=True)]
 
 
 def _iter_seals(session: Session, table_name: str | None, batch: int) -> Iterator[RecordSeal]:
@@ -171,11 +189,13 @@ def seal_new_rows(session: Session, *, tables: Sequence[str] = SEALED_TABLES,
         pending: list[dict[str, Any]] = []
         n = 0
         table = _table(name)
-        rows = _known_rows(session, table, int(last))
-        for row in rows if rows is not None else _iter_rows(session, table, int(last), batch):
-            hashed = row_hash(row)
-            prev = seal_hash(prev, name, int(row["id"]), hashed)
-            pending.append({"table_name": name, "row_id": int(row["id"]), "row_hash": hashed,
+        known = _known_rows(session, table, int(last))
+        hashed_rows = known if known is not None else (
+            (int(row["id"]), row_hash(row))
+            for row in _iter_rows(session, table, int(last), batch))
+        for row_id, hashed in hashed_rows:
+            prev = seal_hash(prev, name, row_id, hashed)
+            pending.append({"table_name": name, "row_id": row_id, "row_hash": hashed,
                             "prev_hash": "", "hash": prev, "created_at": utcnow()})
             if len(pending) >= batch:
                 _flush(session, pending)

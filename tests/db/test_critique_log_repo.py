@@ -4,17 +4,21 @@ seals, search and evidence exports see the whole prompt as before."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from backend.access import local_admin
 from backend.services.container import Services
 from db import critique_log_repo as repo
+from db.audit_chain import canonical_json
 from db.audit_search_repo import SearchFilters
 from db.critique_log_repo import NewCritiqueRecord, shared_prefix
-from db.record_seal import verify_seals
+from db.record_seal import stored_form, verify_seals
 from tests.databases import drop_append_only_guard
 
 SHOTS = "".join(f"\n\nHuman: example question {i} ünï\n\nAssistant: The answer is: (A)"
@@ -121,3 +125,37 @@ def test_downgrade_gives_records_their_whole_prompt_back(services: Services) -> 
         rows = conn.execute(text("SELECT prompt_sent FROM critique_log ORDER BY id")).all()
     assert [r[0] for r in rows] == [_prompt(i) for i in range(6)]
     migrate.upgrade(services.db)
+
+
+# text with what JSON escapes (quotes, backslashes, control characters) and keys of the row's
+# own JSON ("kind", "prompt_sent", "round") inside values; no lone surrogates (not UTF-8)
+ODD = st.text(st.characters(exclude_categories=("Cs",)), max_size=40) | st.sampled_from(
+    ['","kind":"x', ',"prompt_sent":"', '\\",\\"round\\":1', '"\n\t\\\x00\x1f\u2028é😀'])
+
+
+@settings(max_examples=150, deadline=None)
+@given(shots=ODD, rest=ODD, output=ODD, params=st.dictionaries(ODD, ODD | st.integers(),
+                                                                max_size=3),
+       probabilities=st.none() | st.dictionaries(ODD, st.floats(allow_nan=False), max_size=3),
+       number=st.none() | st.integers(-2**40, 2**40), latency=st.floats(0, 1e6) | st.integers(0, 9),
+       prefix_id=st.none() | st.integers(1, 10**6))
+def test_a_seal_composed_from_the_record_hash_json_is_the_stored_rows(
+        shots: str, rest: str, output: str, params: dict[str, object],
+        probabilities: dict[str, object] | None, number: int | None, latency: float,
+        prefix_id: int | None) -> None:
+    prefix = "\n".join([shots] * 30) + "\n" if prefix_id is not None else ""
+    new = NewCritiqueRecord(
+        kind=output, chain_id=rest, parent_id=number, round=number,
+        constitution_version_id=number, principle_key=shots, engine_kind=rest, model=output,
+        params={**params, "kind": rest, "round": output}, seed=number,
+        prompt_sent=prefix + rest, output=output, probabilities=probabilities,
+        latency_s=latency, actor=shots)
+    row = stored_form(repo.LOG, {name: getattr(new, name) for name in repo.HASHED_FIELDS})
+    stamp = datetime.now(UTC)
+    hashed = canonical_json({**row, "created_at": stamp.isoformat(timespec="microseconds")})
+    stored = {**row, "id": 7, "created_at": stamp, "record_hash": "h" * 64,
+              "prompt_prefix_id": prefix_id, "prompt_sent": rest}
+    skip = len(canonical_json(prefix)) - 2
+    assert repo._row_json(hashed, stored, skip) == canonical_json(
+        {k: v.isoformat(timespec="microseconds") if isinstance(v, datetime) else v
+         for k, v in stored.items()})
