@@ -11,7 +11,9 @@ store them. Other databases get SQLAlchemy's ``executemany``.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert, select
@@ -32,7 +34,8 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     one = "(" + ", ".join("?" * len(names)) + ")"
     per_statement = max(1, SQLITE_MAX_VARIABLES // len(names))
-    cache: dict[tuple[int, int], Any] = {}  # a JSON value shared by many rows is encoded once
+    # a JSON value or a time shared by many rows (a batch's created_at) is encoded once
+    cache: dict[tuple[int, int], Any] = {}
     for lo in range(0, len(rows), per_statement):
         batch = rows[lo:lo + per_statement]
         params: list[Any] = []
@@ -40,10 +43,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             for k, (name, process) in enumerate(zip(names, processors, strict=True)):
                 value = row[name]
                 if process is not None and value is not None:
-                    if isinstance(value, dict | list):
+                    if isinstance(value, dict | list | datetime):
                         key = (k, id(value))
-                        if key not in cache:
-                            cache[key] = (value, process(value))  # keep value alive: stable id
+                        if key not in cache:  # keep value alive: stable id
+                            cache[key] = (value, _adapted(process(value)))
                         value = cache[key][1]
                     else:
                         value = process(value)
@@ -52,6 +55,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         sql = (f"INSERT INTO {conn.dialect.identifier_preparer.quote(table.name)} "  # noqa: S608
                f"({quoted}) VALUES " + ", ".join([one] * len(batch)))
         conn.exec_driver_sql(sql, tuple(params))
+
+
+def _adapted(value: Any) -> Any:
+    """``value`` as the sqlite3 module would adapt it when binding (its registered adapter,
+    e.g. datetime -> ISO text), so that a cached value is not adapted again for every row."""
+    adapt = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return adapt(value) if adapt is not None else value
 
 
 def give_ids(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:

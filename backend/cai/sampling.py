@@ -41,6 +41,8 @@ def sample_k(pool: Sequence[Principle], k: int, seed: int, *parts: object) -> li
     if k < 1:
         raise ValidationError("The number of principles to ensemble must be at least 1.")
     rng = random.Random(derived_seed(seed, *parts))
+    if k == 1:  # the same draw as sample(pool, 1) (one _randbelow(len)), without its set-up
+        return [rng.choice(pool)]
     return rng.sample(list(pool), min(k, len(pool)))
 
 

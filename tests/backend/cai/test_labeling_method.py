@@ -199,3 +199,18 @@ def test_own_format_cot_examples_are_used() -> None:
     label_pairs(ScriptedEngine(), content, 1, [PairItem("q", "a", "b")],
                 LabelConfig(cot=True, both_orders=False), log)
     assert "(A) is right.\nTherefore, the answer is: (A)" in log.records[0].prompt_sent
+
+
+@pytest.mark.parametrize("size", [1, 3, 16, 40])  # 40: random.sample's set-based branch
+def test_one_principle_is_the_draw_random_sample_makes(size: int) -> None:
+    """k=1 takes a shortcut; runs started before it must pick the same principles on resume."""
+    import random
+
+    from backend.cai.sampling import derived_seed, sample_k
+
+    pool = [Principle(key=f"p{i}", title="t", critique_request="c", revision_request="r",
+                      choice_instruction="x")
+            for i in range(size)]
+    for item in range(300):
+        expected = random.Random(derived_seed(9, "label", item)).sample(pool, 1)
+        assert sample_k(pool, 1, 9, "label", item) == expected
