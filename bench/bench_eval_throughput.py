@@ -38,6 +38,7 @@ from sqlalchemy import insert
 from backend.access import local_admin
 from backend.engines.base import ChoiceScores, EngineInfo, Prompt
 from backend.engines.scripted import ScriptedEngine
+from backend.heap import settle_heap
 from backend.services.container import start
 from backend.services.evaluations import EvaluationConfig
 from backend.settings import Settings
@@ -103,6 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--no-settle", action="store_true",
+                        help="leave the garbage collector as it is (the code before gc.freeze)")
     parser.add_argument("--note", default="shared machine, other work running")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cstudio-bench-tp-"))
@@ -115,6 +118,8 @@ def main() -> None:
         run = services.evaluations.create(
             dataset_id=dataset_id, version_id=head, actor=ACTOR,
             config=EvaluationConfig(batch_size=args.batch_size))
+        if not args.no_settle:
+            settle_heap()  # as `cstudio serve` and `cstudio eval run` do once started
         start_t, start_cpu = time.perf_counter(), time.process_time()
         info = services.evaluations.run(run.id, actor=ACTOR)
         wall = time.perf_counter() - start_t

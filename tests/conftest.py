@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -156,3 +157,13 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_stays_frozen() -> Iterator[None]:
+    """``cstudio serve`` and ``cstudio eval run`` freeze the heap once started
+    (backend.heap); a test that runs them in this process gives the objects back to the
+    garbage collector afterwards, so one test's garbage is not kept for the whole suite."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from backend.heap import settle_heap
 from backend.threads import apply_torch_threads
 from studio.cli.common import DataDir, DbUrl, NameOrId, VersionOpt, cli_actor, open_services, out
 from studio.cli.compare import JudgeOpt, check_judge
@@ -58,6 +59,7 @@ def eval_run(run_id: RunId, data_dir: DataDir = None, database_url: DbUrl = None
     """Judge the items of a run that have no verdict yet (resumes where it stopped)."""
     services = open_services(data_dir, database_url)
     apply_torch_threads(services.settings.torch_threads)
+    settle_heap()
     info = services.evaluations.run(
         run_id, actor=cli_actor(services),
         on_chunk=lambda done, total: out.print(f"{done}/{total}", markup=False))

@@ -10,6 +10,7 @@ import typer
 
 from backend.access import local_admin
 from backend.errors import StudioError
+from backend.heap import settle_heap
 from backend.services.container import Services, build_services, start
 from backend.threads import apply_torch_threads
 from studio.cli.common import DataDir, DbUrl, make_settings, out
@@ -57,8 +58,10 @@ def serve(
     signed = "sign-in required" if services.users.any_users() else "single local user"
     out.print(f"Access: {signed}.")
     job_worker = _embedded_worker(services)
+    app = build_app(settings, services)
+    settle_heap()  # what start-up built stays: out of the garbage collector's walks
     try:
-        launch(build_app(settings, services), settings, services=services)
+        launch(app, settings, services=services)
     finally:
         if job_worker is not None:
             job_worker.stop(timeout=settings.job_cancel_grace_s + 20)

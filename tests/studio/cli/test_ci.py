@@ -3,6 +3,7 @@ case, and `eval compare --fail-on-regression`."""
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_eval_compare_fail_on_regression(tmp_path: Path) -> None:
     for _ in range(2):
         assert cli(data_dir, "eval", "create", "1", name, "--one-order")[0] == 0
     assert cli(data_dir, "eval", "run", "1")[0] == 0
+    assert gc.get_freeze_count() > 0  # a run settles the heap first (backend.heap)
     assert cli(data_dir, "eval", "run", "2")[0] == 0
     code, out = cli(data_dir, "eval", "compare", "1", "2", "--fail-on-regression",
                     "--n-boot", "200")
