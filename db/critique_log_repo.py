@@ -56,6 +56,8 @@ class NewCritiqueRecord:
 
 
 HASHED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NewCritiqueRecord))
+_PARAMS_MARK = "\x00params"  # stands in for the params while a record's JSON is encoded
+_PARAMS_MARK_JSON = '"params":"\\u0000params"'
 
 
 def _columns(record: NewCritiqueRecord) -> dict[str, Any]:
@@ -95,9 +97,10 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     cut = len(prefix)
     values = []
     texts = []
+    params_json: dict[int, str] = {}  # a batch's records share one params dict: encoded once
     for new in rows:
         row = stored_form(LOG, _columns(new))  # hashed as it will read back (0 -> 0.0)
-        text = canonical_json({**row, "created_at": stamp})
+        text = _hash_json(row, stamp, params_json)
         row["created_at"] = now
         row["record_hash"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if cut:
@@ -116,6 +119,18 @@ def insert_records(session: Session, rows: Sequence[NewCritiqueRecord]) -> list[
     result = conn.execute(
         insert(LOG).returning(LOG.c.id, sort_by_parameter_order=True), values)
     return [int(r[0]) for r in result]
+
+
+def _hash_json(row: dict[str, Any], stamp: str, params_json: dict[int, str]) -> str:
+    """``canonical_json`` of a record's hashed fields and time, with its params encoded once
+    per dict object (``params_json``, by id: a batch's records share the run's params)."""
+    text = canonical_json({**row, "created_at": stamp, "params": _PARAMS_MARK})
+    encoded = params_json.get(id(row["params"]))
+    if encoded is None:
+        encoded = params_json[id(row["params"])] = canonical_json(row["params"])
+    # the first match is the top-level key: every key before it holds a string or a number,
+    # and an escaped string holds no bare quote
+    return text.replace(_PARAMS_MARK_JSON, '"params":' + encoded, 1)
 
 
 def _row_json(hashed: str, row: dict[str, Any], skip: int) -> str:

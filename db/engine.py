@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import make_url
@@ -39,13 +41,33 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# values json.dumps refuses (datetimes, dataclasses) or writes differently (subclasses) go to
+# json.dumps too, so they fail or store as they did
+_STRICT = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's stored text: orjson's (several times faster than ``json.dumps``; an
+    agreement run writes five JSON values per verdict) when it reads back the same, else
+    ``json.dumps``'s. orjson writes NaN and infinities as null and refuses non-string keys and
+    integers beyond 64 bits, so a text with a null in it, or a value orjson refuses, is written
+    by ``json.dumps`` (as before). Any valid JSON text reads back to the same values."""
+    try:
+        text = orjson.dumps(value, option=_STRICT)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value)
+    return json.dumps(value) if b"null" in text else text.decode()
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
+                               json_serializer=json_text)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)

@@ -139,7 +139,7 @@ ODD = st.text(st.characters(exclude_categories=("Cs",)), max_size=40) | st.sampl
        probabilities=st.none() | st.dictionaries(ODD, st.floats(allow_nan=False), max_size=3),
        number=st.none() | st.integers(-2**40, 2**40), latency=st.floats(0, 1e6) | st.integers(0, 9),
        prefix_id=st.none() | st.integers(1, 10**6))
-def test_a_seal_composed_from_the_record_hash_json_is_the_stored_rows(
+def test_record_and_seal_json_composed_in_pieces_is_the_canonical_json(
         shots: str, rest: str, output: str, params: dict[str, object],
         probabilities: dict[str, object] | None, number: int | None, latency: float,
         prefix_id: int | None) -> None:
@@ -153,6 +153,9 @@ def test_a_seal_composed_from_the_record_hash_json_is_the_stored_rows(
     row = stored_form(repo.LOG, {name: getattr(new, name) for name in repo.HASHED_FIELDS})
     stamp = datetime.now(UTC)
     hashed = canonical_json({**row, "created_at": stamp.isoformat(timespec="microseconds")})
+    shared: dict[int, str] = {}
+    for _ in range(2):  # the params encoded once, then reused
+        assert repo._hash_json(row, stamp.isoformat(timespec="microseconds"), shared) == hashed
     stored = {**row, "id": 7, "created_at": stamp, "record_hash": "h" * 64,
               "prompt_prefix_id": prefix_id, "prompt_sent": rest}
     skip = len(canonical_json(prefix)) - 2
