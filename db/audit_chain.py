@@ -56,7 +56,7 @@ def _plain(value: Any) -> bool:
     if kind in _SCALARS:
         return True
     if kind is float:  # NaN and infinities fail both comparisons
-        return value == 0.0 or 1e-4 <= abs(value) < 1e16
+        return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
     items = value.values() if kind is dict else value if kind is list or kind is tuple else None
     if items is None:
         return False
