@@ -15,6 +15,8 @@ from sqlalchemy.engine.url import make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_CACHE_KIB = 32_768
+SQLITE_CHECKPOINT_PAGES = 10_000
 
 
 def sqlite_url(path: Path) -> str:
@@ -30,6 +32,13 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
+        # A writer's page cache of 32 MiB (SQLite's default is 2 MiB) keeps the log's indexes
+        # and search index in memory through an agreement run's chunk, and a checkpoint every
+        # 10,000 WAL pages (~40 MiB; default 1,000) copies a page changed by many commits once:
+        # together +12 % verdicts/s (bench_eval_throughput, docs/benchmarks.md). The cache
+        # is allocated as pages are used; durability is unchanged (FULL sync on each commit).
+        cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 

@@ -6,7 +6,8 @@ writes it to the append-only critique log) and gets back the record id, which it
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -51,4 +52,8 @@ class MemoryLogger:
 
 
 def new_chain_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits: the time in nanoseconds, then 64 random bits (as in UUIDv7, ids made
+    later sort later). The log's chain index then grows at its end instead of at random places
+    (uuid4): an agreement run writes two chains per verdict, and random index inserts were a
+    large part of its SQLite time."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"

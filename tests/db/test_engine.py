@@ -34,6 +34,8 @@ def test_sqlite_pragmas_are_set_on_every_connection(db: Database) -> None:
         assert s.connection().execute(text("PRAGMA journal_mode")).one()[0] == "wal"
         assert s.connection().execute(text("PRAGMA foreign_keys")).one()[0] == 1
         assert s.connection().execute(text("PRAGMA busy_timeout")).one()[0] >= 10_000
+        assert s.connection().execute(text("PRAGMA cache_size")).one()[0] == -32_768
+        assert s.connection().execute(text("PRAGMA wal_autocheckpoint")).one()[0] == 10_000
 
 
 def test_foreign_keys_are_enforced(db: Database) -> None:
