@@ -214,3 +214,13 @@ def test_one_principle_is_the_draw_random_sample_makes(size: int) -> None:
     for item in range(300):
         expected = random.Random(derived_seed(9, "label", item)).sample(pool, 1)
         assert sample_k(pool, 1, 9, "label", item) == expected
+
+
+def test_chain_ids_are_unique_fit_the_column_and_sort_by_time() -> None:
+    from backend.cai.steplog import new_chain_id
+
+    ids = [new_chain_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)  # chain_id is 40 characters
+    times = [i[:16] for i in ids]  # made later, sorts later: the chain index grows at its end
+    assert times == sorted(times)
