@@ -11,12 +11,13 @@ store them. Other databases get SQLAlchemy's ``executemany``.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Float, Table, func, insert, select
 
 SQLITE_MAX_VARIABLES = 32_000  # SQLite's default limit is 32,766 since 3.32
 
@@ -29,8 +30,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         conn.execute(insert(table), list(rows))
         return
     names = list(rows[0])
-    processors: list[Callable[[Any], Any] | None] = [
-        table.c[name].type.bind_processor(conn.dialect) for name in names]
+    # (position, bind processor, is a Float column) of the columns that have a processor
+    processed: list[tuple[int, Callable[[Any], Any], bool]] = []
+    for k, name in enumerate(names):
+        bind = table.c[name].type.bind_processor(conn.dialect)
+        if bind is not None:
+            processed.append((k, bind, isinstance(table.c[name].type, Float)))
+    pick = operator.itemgetter(*names)
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     one = "(" + ", ".join("?" * len(names)) + ")"
     per_statement = max(1, SQLITE_MAX_VARIABLES // len(names))
@@ -40,17 +46,19 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         batch = rows[lo:lo + per_statement]
         params: list[Any] = []
         for row in batch:
-            for k, (name, process) in enumerate(zip(names, processors, strict=True)):
-                value = row[name]
-                if process is not None and value is not None:
-                    if isinstance(value, dict | list | datetime):
-                        key = (k, id(value))
-                        if key not in cache:  # keep value alive: stable id
-                            cache[key] = (value, _adapted(process(value)))
-                        value = cache[key][1]
-                    else:
-                        value = process(value)
-                params.append(value)
+            values = list(pick(row)) if len(names) > 1 else [row[names[0]]]
+            for k, process, is_float in processed:
+                value = values[k]
+                if value is None or (is_float and type(value) is float):
+                    continue  # a Float column's processor gives a float back as it is
+                if isinstance(value, dict | list | datetime):
+                    key = (k, id(value))
+                    if key not in cache:  # keep value alive: stable id
+                        cache[key] = (value, _adapted(process(value)))
+                    values[k] = cache[key][1]
+                else:
+                    values[k] = process(value)
+            params.extend(values)
         # Names come from the table's own metadata, every value is a bound parameter.
         sql = (f"INSERT INTO {conn.dialect.identifier_preparer.quote(table.name)} "  # noqa: S608
                f"({quoted}) VALUES " + ", ".join([one] * len(batch)))

@@ -180,6 +180,7 @@ def seal_new_rows(session: Session, *, tables: Sequence[str] = SEALED_TABLES,
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_SEAL_LOCK})
     prev = head(session)
+    sealed_at = utcnow()  # one time for the seals of one commit (stored once per batch)
     counts: dict[str, int] = {}
     for name in tables:
         if name not in SQLModel.metadata.tables:
@@ -196,7 +197,7 @@ def seal_new_rows(session: Session, *, tables: Sequence[str] = SEALED_TABLES,
         for row_id, hashed in hashed_rows:
             prev = seal_hash(prev, name, row_id, hashed)
             pending.append({"table_name": name, "row_id": row_id, "row_hash": hashed,
-                            "prev_hash": "", "hash": prev, "created_at": utcnow()})
+                            "prev_hash": "", "hash": prev, "created_at": sealed_at})
             if len(pending) >= batch:
                 _flush(session, pending)
                 n += len(pending)
