@@ -161,9 +161,11 @@ def _one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _nothing_stays_frozen() -> Iterator[None]:
-    """``cstudio serve`` and ``cstudio eval run`` freeze the heap once started
-    (backend.heap); a test that runs them in this process gives the objects back to the
-    garbage collector afterwards, so one test's garbage is not kept for the whole suite."""
+    """``cstudio serve`` and ``cstudio eval run`` freeze the heap and space collections out
+    once started (backend.heap); a test that runs them in this process gives the objects and
+    the thresholds back afterwards, so one test's garbage is not kept for the whole suite."""
+    thresholds = gc.get_threshold()
     yield
     if gc.get_freeze_count():
         gc.unfreeze()
+    gc.set_threshold(*thresholds)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from backend.heap import settle_heap
+from backend.heap import THRESHOLDS, settle_heap
 
 
 class _Node:
@@ -18,11 +18,14 @@ def test_start_up_garbage_is_collected_and_live_objects_are_frozen() -> None:
     garbage, kept = _Node(), _Node()
     gone = weakref.ref(garbage)
     del garbage
+    before = gc.get_threshold()
     try:
         frozen = settle_heap()
+        assert gc.get_threshold() == THRESHOLDS
         assert gone() is None  # collected before the freeze, not kept forever
         assert frozen == gc.get_freeze_count() > 0
         assert not any(o is kept for o in gc.get_objects())  # out of the collector's lists
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
     assert any(o is kept for o in gc.get_objects())
