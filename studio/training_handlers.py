@@ -338,10 +338,6 @@ class TrainingHandlers:
                 gr.update(interactive=j.status in ("interrupted", "failed", "cancelled")),
                 j.error)
 
-    def error_details(self, job_id: int | None) -> str:
-        """The picked job's full error (traceback and log lines), '' when it has none."""
-        return str(self.controls(job_id)[2] or "")
-
     def log(self, job_id: int | None) -> str:
         if job_id is None:
             return ""

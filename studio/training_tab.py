@@ -143,7 +143,7 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
         resume_btn = gr.Button("Resume job", elem_id="tr-resume", scale=1)
     action_result = gr.Markdown(elem_id="tr-action-result")
     status_md = gr.Markdown(elem_id="tr-status")
-    with gr.Accordion("Error details", open=False, elem_id="tr-error-details") as error_details:
+    with gr.Accordion("Error details", open=False, elem_id="tr-error-details"):
         error_box = gr.Textbox(label="Full error (traceback, last lines of the log)", lines=12,
                                max_lines=30, interactive=False, elem_id="tr-error")
     curves = gr.Plot(label="Curves", elem_id="tr-curves")
@@ -239,18 +239,16 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
         # the picked job is left as it is: a value sent back here was read when the tab was
         # selected, and a job link selects the tab while the page's load is still picking the
         # linked job, so sending it back put the picker back to none (a flaky browser test)
-        tab.select(lambda: [*h.relist_inputs(slot_specs),
-                            gr.update(choices=h.job_choices()),
-                            gr.update(choices=h.job_choices())],
-                   inputs=None, outputs=[*slot_components, job, compare_jobs],
+        def tab_opened() -> list[Any]:
+            choices = h.job_choices()
+            return [*h.relist_inputs(slot_specs), gr.update(choices=choices),
+                    gr.update(choices=choices)]
+
+        tab.select(tab_opened, inputs=None, outputs=[*slot_components, job, compare_jobs],
                    show_progress="hidden", api_name="jobs_tab_opened")
     # the buttons follow the picked job's status (no cancelling a finished job)
     status_md.change(h.controls, inputs=job, outputs=[cancel_btn, resume_btn, error_box],
                      show_progress="hidden", api_name="job_controls")
-    # opening the details reads the error again (the status line's change may have been handled
-    # before the picked job reached the server, leaving the box empty)
-    error_details.expand(h.error_details, inputs=job, outputs=error_box, show_progress="hidden",
-                         api_name="job_error_details")
     cancel_btn.click(h.cancel, inputs=job, outputs=action_result, api_name="job_cancel").then(
         h.view, inputs=job, outputs=[status_md, log, curves, artifact, shown],
         api_name="job_cancel_view")

@@ -672,8 +672,7 @@ READS = {
     # Everyday use (issue 14): tab refreshes, links, permissions, controls
     "linked_tab", "constitution_permissions", "constitution_imported", "constitution_copied",
     "playground_relist_constitutions", "agreement_refresh", "agreement_seen_head",
-    "audit_opening", "audit_reopened", "job_controls", "job_error_details", "jobs_tab_opened",
-    "playground_stop",
+    "audit_opening", "audit_reopened", "job_controls", "jobs_tab_opened", "playground_stop",
     *(f"job_launched_{kind}" for kind in ("sl_cai_data", "sft", "preference_data", "reward",
                                           "rl", "dpo")),
 }
