@@ -30,6 +30,8 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+# floats both encoders write alike (Python switches to exponents outside this range)
+_PLAIN_LOW, _PLAIN_HIGH = 1e-4, 1e16
 
 
 def canonical_json(value: Any) -> str:
@@ -56,16 +58,16 @@ def _plain(value: Any) -> bool:
     if kind in _SCALARS:
         return True
     if kind is float:  # NaN and infinities fail both comparisons
-        return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)
+        return bool(value == 0.0 or _PLAIN_LOW <= abs(value) < _PLAIN_HIGH)
     items = value.values() if kind is dict else value if kind is list or kind is tuple else None
     if items is None:
         return False
-    for item in items:
+    for item in items:  # leaves checked inline: a call per leaf would double the check's cost
         kind = type(item)
         if kind in _SCALARS:
             continue
         if kind is float:
-            if not (item == 0.0 or 1e-4 <= abs(item) < 1e16):
+            if not (item == 0.0 or _PLAIN_LOW <= abs(item) < _PLAIN_HIGH):
                 return False
         elif not _plain(item):
             return False
