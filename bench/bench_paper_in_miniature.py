@@ -12,7 +12,9 @@ saw the constitution.
    → RL (KL to the SFT policy), with the studio's default constitution and the product's
    default engine path (``smollm2``), then the comparison of base, SFT and RL on the held-out
    prompts plus the project's helpful prompts (tagged), judged by the studio's AI judge under
-   the constitution and scored by both reward models.
+   the constitution and scored by both reward models. ``--preference-source revisions``
+   makes the preference pairs from the SL-CAI data instead (each final revision preferred
+   over its first response; no labeller calls).
 4. Figures: win rates of RL and SL vs base on the held-out prompts by the human-label reward
    model (a response wins when it scores higher; ties ½; 95 % bootstrap interval over prompts)
    and by the AI judge, mean rewards, refusal rate and length on the helpful prompts, wall time.
@@ -82,7 +84,7 @@ def stage_sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
         "sl_cai_data": {**sample, "rounds": args.rounds},
         "sft": dict(train),
-        "preference_data": dict(sample),
+        "preference_data": {**sample, "source": args.preference_source},
         "reward": {**train, "eval_pairs": 0},
         "rl": {**train, "algorithm": args.rl_algorithm, "max_prompts": args.train_prompts,
                "num_generations": args.num_generations, "batch_size": args.num_generations,
@@ -108,6 +110,10 @@ def main() -> None:
     p.add_argument("--rl-algorithm", choices=("grpo", "rloo", "ppo"), default="grpo")
     p.add_argument("--num-generations", type=int, default=4)
     p.add_argument("--beta", type=float, default=0.05)
+    p.add_argument("--preference-source", choices=("labeller", "revisions"),
+                   default="labeller", help="the preference-data stage's source: the AI "
+                   "labeller on two SFT samples (the paper) or the SL-CAI revisions "
+                   "preferred over the first responses")
     p.add_argument("--judge-pairs", type=int, default=1200,
                    help="HH-RLHF human pairs for the independent reward model")
     p.add_argument("--judge-steps", type=int, default=0, help="0: one epoch")
@@ -234,7 +240,9 @@ def main() -> None:
         if k not in ("no_record", "judge_backbone")))
     record("paper_in_miniature", figures, "fraction / s", command,
            f"SmolLM2-135M-Instruct, default constitution, {len(train)} HH-RLHF train prompts, "
-           f"{len(held)} held out; RL-CAI ({args.rl_algorithm}) vs base by the human-label RM: "
+           f"{len(held)} held out; preference pairs from "
+           f"{'the AI labeller' if args.preference_source == 'labeller' else 'SL-CAI revisions'}"
+           f"; RL-CAI ({args.rl_algorithm}) vs base by the human-label RM: "
            f"{rl[0]:.1%} ({rl[1]:.1%}–{rl[2]:.1%}), SL-CAI {sl[0]:.1%} ({sl[1]:.1%}–"
            f"{sl[2]:.1%}); AI judge RL {rl_ai[0]:.1%}; refusals on helpful prompts base "
            f"{figures['base_refusal_rate_helpful']:.0%} / RL "

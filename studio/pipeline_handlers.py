@@ -44,7 +44,7 @@ class PipelineHandlers:
     def launch(self, request: gr.Request, name: str, version_id: int | None, base_model: str,
                prompt_set: str, prompts: float | None, steps: float | None,
                compare_prompts: float | None, algorithm: str, device: str,
-               overrides: str) -> tuple[Any, ...]:
+               overrides: str, preference_source: str = "labeller") -> tuple[Any, ...]:
         try:
             extra = json.loads(overrides) if (overrides or "").strip() else {}
             if not isinstance(extra, dict):
@@ -55,7 +55,9 @@ class PipelineHandlers:
         n, k = int(prompts or 16), int(steps or 20)
         stages: dict[str, dict[str, Any]] = {
             "sl_cai_data": {"max_prompts": n}, "sft": {"max_steps": k},
-            "preference_data": {"max_prompts": n}, "reward": {"max_steps": k},
+            "preference_data": {"max_prompts": n,
+                                "source": preference_source or "labeller"},
+            "reward": {"max_steps": k},
             "rl": {"max_steps": k, "max_prompts": n, "algorithm": algorithm or "grpo"}}
         comparison: dict[str, Any] = {"max_prompts": int(compare_prompts or 8)}
         more = extra.pop("comparison", None)

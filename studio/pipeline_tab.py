@@ -30,6 +30,11 @@ def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
         algorithm = gr.Radio(["grpo", "rloo", "ppo"], value="grpo", label="RL algorithm",
                              elem_id="pl-algorithm")
         device = gr.Textbox(label="Device", value="auto", elem_id="pl-device")
+    preference_source = gr.Radio(
+        [("AI labeller on two SFT samples (the paper)", "labeller"),
+         ("SL-CAI revisions preferred over first responses (no labeller calls)", "revisions")],
+        value="labeller", label="Preference pairs for the reward model",
+        elem_id="pl-preference-source")
     overrides = gr.Code(label='More settings (JSON: per stage, e.g. {"sft": {"lora": true}}, '
                         'and "comparison")',
                         language="json", value="", elem_id="pl-overrides")
@@ -53,7 +58,8 @@ def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
     view_outputs = [summary, stages, curves, result]
     demo.load(h.load, inputs=None, outputs=[version, picked], api_name="pipeline_load")
     launch_btn.click(h.launch, inputs=[name, version, base, prompt_set, prompts, steps,
-                                       compare_prompts, algorithm, device, overrides],
+                                       compare_prompts, algorithm, device, overrides,
+                                       preference_source],
                      outputs=[launch_result, picked], api_name="pipeline_launch")
     picked.change(h.view, inputs=picked, outputs=view_outputs, api_name="pipeline_view")
     refresh.click(h.view, inputs=picked, outputs=view_outputs, api_name="pipeline_refresh")

@@ -42,7 +42,8 @@ STAGES = ("sl_cai_data", "sft", "preference_data", "reward", "rl")
 # the fields of each stage that name an earlier stage's output (checked when it is claimed)
 DEFERRED: dict[str, frozenset[str]] = {
     "sl_cai_data": frozenset(), "sft": frozenset({"sl_cai_dataset_id"}),
-    "preference_data": frozenset({"model"}), "reward": frozenset({"preference_dataset_id"}),
+    "preference_data": frozenset({"model", "sl_cai_dataset_id"}),
+    "reward": frozenset({"preference_dataset_id"}),
     "rl": frozenset({"model", "reward_models"}),
 }
 COMMON_KEYS = ("seed", "device")
@@ -149,6 +150,8 @@ def stage_configs(spec: PipelineSpec, version_id: int, ids: dict[str, int]
             raise ValidationError(f"{stage}: {sorted(clash)} come from the earlier stages of "
                                   "the pipeline; leave them out.")
         out[stage] = {**common, **base[stage], **mine}
+    if out["preference_data"].get("source") == "revisions":  # pairs from the SL-CAI data
+        out["preference_data"]["sl_cai_dataset_id"] = ref("sl_cai_data")
     return out
 
 

@@ -83,9 +83,9 @@ def open_data_run(ctx: StageContext, kind: str, title: str) -> DataRun:
 
 
 def job_dataset(ctx: StageContext, kind: str, *, name: str, model: str, source: str,
-                source_sha256: str) -> int:
+                source_sha256: str, constitution_version_id: int | None = None) -> int:
     """The dataset this job appends to: the one recorded in the job directory (or made by
-    this job id), else a new one."""
+    this job id), else a new one (its constitution version: the config's unless given)."""
     marker = ctx.files.dataset_marker
     with ctx.db.write() as s:
         if marker.is_file():
@@ -100,7 +100,8 @@ def job_dataset(ctx: StageContext, kind: str, *, name: str, model: str, source: 
                 return row.id
         row = training_repo.create_dataset(
             s, kind=kind, name=name, job_id=_existing_job(s, ctx.job_id),
-            constitution_version_id=ctx.config.get("constitution_version_id"), model=model,
+            constitution_version_id=constitution_version_id
+            or ctx.config.get("constitution_version_id"), model=model,
             config=ctx.config, source=source, source_sha256=source_sha256,
             created_by=ctx.actor)
         assert row.id is not None

@@ -1,4 +1,6 @@
-"""Stage ``preference_data``: two sampled responses per prompt, labelled by the CAI labeller.
+"""Stage ``preference_data``: two sampled responses per prompt, labelled by the CAI labeller
+(source ``labeller``, the paper), or an SL-CAI dataset's revisions preferred over its first
+responses (source ``revisions``, see ``revision_pairs``).
 
 The policy writes responses A and B (two seeded samples at ``temperature``; both go to the
 critique log as ``response`` steps); the labeller (the policy itself or ``labeler_model``)
@@ -26,9 +28,11 @@ from backend.errors import ValidationError
 from backend.training.context import StageContext, StageResult
 from backend.training.data_common import (
     build_engine,
+    job_dataset,
     open_data_run,
     pending_chunks,
 )
+from backend.training.inputs import note_dataset
 from db import training_repo
 
 
@@ -43,6 +47,8 @@ def _sample(engine: Engine, prompts: list[str], params: GenerationParams, form: 
 
 
 def run(ctx: StageContext) -> StageResult:
+    if ctx.config.get("source") == "revisions":
+        return revision_pairs(ctx)
     cfg = ctx.config
     run_in = open_data_run(ctx, "preference", "AI preference pairs")
     version_id, content, prompts = run_in.version_id, run_in.content, run_in.prompts
@@ -117,6 +123,53 @@ def run(ctx: StageContext) -> StageResult:
                                 "identical_skipped": identical,
                                 "unusable_skipped": unusable,
                                 "unscorable_skipped": unscorable, "prompts": len(prompts)})
+
+
+def revision_pairs(ctx: StageContext) -> StageResult:
+    """Source ``revisions``: one pair per SL-CAI sample, its final revision (A) preferred over
+    its first response (B) with p = 1, as the critique→revision chain under the constitution
+    judged it (the variant of Huang et al. 2024's open CAI recipe; no model is called). Each
+    pair links to the sample's chain: the response and final revision records and every
+    critique and revision in between. Samples whose revision equals the response are skipped
+    and counted. All pairs are stored in one transaction, so a restart stores them once."""
+    source_id = int(ctx.config["sl_cai_dataset_id"])
+    with ctx.db.read() as s:
+        source = training_repo.get_dataset(s, dataset_id=source_id)
+        samples = list(training_repo.sl_cai_samples(s, dataset_id=source_id))
+    if source is None or source.kind != "sl_cai":
+        raise ValidationError(f"sl_cai_dataset_id: no SL-CAI dataset {source_id}; run the "
+                              "SL-CAI data stage or pick another.")
+    digest = _hash([x.content_hash for x in samples])
+    note_dataset(ctx, "sl_cai_dataset", {"id": source_id, "samples": len(samples),
+                                         "sha256": digest})
+    dataset_id = job_dataset(ctx, "preference", name=f"Revision pairs (job {ctx.job_id})",
+                             model=source.model, source=f"sl_cai:{source_id}",
+                             source_sha256=digest,
+                             constitution_version_id=source.constitution_version_id)
+    with ctx.db.read() as s:
+        done = training_repo.done_positions(s, dataset_id=dataset_id, kind="preference")
+    rows: list[dict[str, Any]] = []
+    identical = 0
+    for x in samples:
+        if x.position in done:
+            continue
+        if x.revision.strip() == x.response.strip():
+            identical += 1
+            continue
+        response_ids = [i for i in (x.final_record_id, x.response_record_id) if i is not None]
+        rows.append({
+            "position": x.position, "prompt": x.prompt, "response_a": x.revision,
+            "response_b": x.response, "p_a": 1.0, "verdict_chain_id": x.chain_id,
+            "response_record_ids": response_ids, "verdict_record_ids": list(x.record_ids),
+            "principle_keys": list(x.principle_keys), "variants": [],
+            "content_hash": _hash([x.prompt, x.revision, x.response, 1.0, x.record_ids])})
+    with ctx.db.write() as s:
+        training_repo.insert_ai_pairs(s, dataset_id=dataset_id, rows=rows)
+    ctx.metrics.write(len(samples), progress=1.0, pairs=len(rows) + len(done))
+    total = len(rows) + len(done)
+    return StageResult(outputs={"dataset_id": dataset_id, "pairs": total},
+                       summary={"pairs": total, "new_pairs": len(rows),
+                                "identical_skipped": identical, "samples": len(samples)})
 
 
 def _usable(response: str) -> bool:

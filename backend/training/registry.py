@@ -345,6 +345,10 @@ def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
         if source in ("human", "mix") and cfg.get("pair_dataset_id") is None:
             problems.append(f"pair_dataset_id: is required for label_source {source} "
                             "(human labels)")
+    if kind == "preference_data" and cfg.get("source") == "revisions" and \
+            cfg.get("sl_cai_dataset_id") is None:
+        problems.append("sl_cai_dataset_id: is required for source revisions (the SL-CAI "
+                        "dataset whose revisions become the preferred side)")
     if kind == "sft" and cfg.get("helpful_samples") and cfg.get("helpful_dataset_id") is None:
         problems.append("helpful_dataset_id: is required when helpful_samples > 0")
     if cfg.get("report_to") in ("tensorboard", "trackio") and \

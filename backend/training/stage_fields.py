@@ -148,6 +148,12 @@ SFT_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 PREFERENCE_DATA_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("source", "choice", "labeller", "labeller: the policy writes two responses per "
+              "prompt and the CAI labeller gives p(A better) (the paper); revisions: each "
+              "sample of an SL-CAI dataset gives its final revision preferred over its first "
+              "response (p = 1, no model calls).", choices=("labeller", "revisions")),
+    FieldSpec("sl_cai_dataset_id", "dataset", None, "SL-CAI dataset whose (revision, first "
+              "response) pairs are used when source is revisions.", dataset_kind="sl_cai"),
     _model("tiny", "Policy that writes the two responses (e.g. the SL-CAI model)."),
     FieldSpec("labeler_model", "model", "", "Feedback model that labels the pairs "
               "(empty: the policy itself)."),

@@ -111,6 +111,21 @@ def test_a_cancelled_stage_cancels_the_rest(services: Services) -> None:
     assert after.status == "cancelled"
 
 
+def test_revision_preferences_name_the_pipelines_sl_cai_data(services: Services) -> None:
+    spec = tiny_spec()
+    spec = tiny_spec(stages={**(spec.stages or {}), "preference_data": {
+        **(spec.stages or {}).get("preference_data", {}), "source": "revisions"}})
+    info = services.pipelines.launch(spec, actor=ADMIN)
+    ids = {s.stage: s.job.id for s in info.stages}
+    config = {s.stage: s.job.config for s in info.stages}["preference_data"]
+    assert (config["source"], config["sl_cai_dataset_id"]) == (
+        "revisions", f"job:{ids['sl_cai_data']}")
+    assert _launch(services).stages[2].job.config["sl_cai_dataset_id"] is None
+    with pytest.raises(ValidationError, match="come from the earlier stages"):
+        services.pipelines.launch(tiny_spec(stages={"preference_data": {
+            "source": "revisions", "sl_cai_dataset_id": 1}}), actor=ADMIN)
+
+
 def test_dataset_references_are_filled_in_when_the_job_is_claimed(services: Services) -> None:
     info = _launch(services)
     data_job, sft_job = info.stages[0].job.id, info.stages[1].job.id

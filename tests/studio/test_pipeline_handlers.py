@@ -1,0 +1,23 @@
+"""Pipelines tab handlers against real services (no browser): the form's choices become the
+launched stages' configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.services.container import Services
+from studio.pipeline_handlers import PipelineHandlers
+
+
+@pytest.mark.parametrize("source", ["labeller", "revisions"])
+def test_the_preference_source_reaches_the_preference_stage(services: Services,
+                                                            source: str) -> None:
+    h = PipelineHandlers(services)
+    message, _ = h.launch(None, "mine", None, "tiny", "default", 4, 2, 2,  # type: ignore[arg-type]
+                          "grpo", "cpu", "", source)
+    assert "Queued pipeline" in message
+    info = services.pipelines.list_all()[0]
+    config = info.job_of("preference_data").config
+    assert config["source"] == source
+    expected = f"job:{info.job_of('sl_cai_data').id}" if source == "revisions" else None
+    assert config["sl_cai_dataset_id"] == expected
