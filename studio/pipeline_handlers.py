@@ -10,7 +10,7 @@ import gradio as gr
 
 from backend.errors import StudioError
 from backend.services.container import Services
-from backend.services.pipelines import STAGES, PipelineInfo, PipelineSpec
+from backend.services.pipelines import STAGES, PipelineInfo, PipelineSpec, StageView
 from studio import compare_charts
 from studio.render import escape_md, job_link
 from studio.session import principal
@@ -19,6 +19,13 @@ from studio.training_charts import curves_figure
 STAGE_HEADERS = ["Stage", "Job", "Status", "Attempt", "Needs", "Message"]
 STAGE_TITLES = {"sl_cai_data": "SL-CAI data", "sft": "SFT", "preference_data":
                 "AI preference labels", "reward": "Reward model", "rl": "RL (KL to SFT)"}
+
+
+def stage_title(stage: StageView) -> str:
+    """The stage's name in the tab; preference pairs say where they come from."""
+    if stage.stage == "preference_data" and stage.job.config.get("source") == "revisions":
+        return "Preference pairs (SL-CAI revisions)"
+    return STAGE_TITLES.get(stage.stage, stage.stage)
 
 
 class PipelineHandlers:
@@ -102,7 +109,7 @@ class PipelineHandlers:
                 f"(`{version.info.content_hash[:16]}…`) · by {escape_md(info.created_by)}")
         if info.error:
             line += f"\n\n{escape_md(info.error)}"
-        links = " · ".join(f"{STAGE_TITLES.get(s.stage, s.stage)}: {job_link(s.job.id)}"
+        links = " · ".join(f"{stage_title(s)}: {job_link(s.job.id)}"
                            for s in info.stages)
         return f"{line}\n\nCurves and logs on the Training tab: {links}"
 
@@ -111,7 +118,7 @@ class PipelineHandlers:
         rows: list[list[Any]] = []
         for s in info.stages:
             needs = ", ".join(f"#{n}" for n in s.needs)
-            rows.append([STAGE_TITLES.get(s.stage, s.stage), f"#{s.job.id}", s.job.status,
+            rows.append([stage_title(s), f"#{s.job.id}", s.job.status,
                          s.job.attempt, needs, s.job.error[-300:]])
         if info.comparison is not None:
             c = info.comparison
@@ -121,7 +128,7 @@ class PipelineHandlers:
         return rows
 
     def _curves(self, info: PipelineInfo) -> Any:
-        runs = {f"{STAGE_TITLES.get(s.stage, s.stage)} #{s.job.id}": self.s.jobs.metrics(s.job.id)
+        runs = {f"{stage_title(s)} #{s.job.id}": self.s.jobs.metrics(s.job.id)
                 for s in info.stages if s.stage in ("sft", "reward", "rl")}
         return curves_figure(runs, title=f"Pipeline #{info.id}")
 

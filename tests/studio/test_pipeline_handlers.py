@@ -21,3 +21,7 @@ def test_the_preference_source_reaches_the_preference_stage(services: Services,
     assert config["source"] == source
     expected = f"job:{info.job_of('sl_cai_data').id}" if source == "revisions" else None
     assert config["sl_cai_dataset_id"] == expected
+    rows = h.view(info.id)[1]
+    title = "Preference pairs (SL-CAI revisions)" if source == "revisions" else \
+        "AI preference labels"
+    assert rows[2][0] == title
