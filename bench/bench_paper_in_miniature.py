@@ -16,8 +16,10 @@ saw the constitution.
    makes the preference pairs from the SL-CAI data instead (each final revision preferred
    over its first response; no labeller calls).
 4. Figures: win rates of RL and SL vs base on the held-out prompts by the human-label reward
-   model (a response wins when it scores higher; ties ½; 95 % bootstrap interval over prompts)
-   and by the AI judge, mean rewards, refusal rate and length on the helpful prompts, wall time.
+   model (a response wins when it scores higher; ties ½; 95 % bootstrap interval over prompts;
+   also over the prompts whose RL and base answers are within ±25 % in length, since the judge
+   prefers shorter replies) and by the AI judge, mean rewards, refusal rate and length on the
+   helpful prompts, wall time.
 
 Every size is a flag. A smoke run (minutes):
 
@@ -206,14 +208,28 @@ def main() -> None:
         texts = [by[(policy, i)].response for i in helps]
         return sum(bool(REFUSAL.search(t)) for t in texts) / len(texts) if texts else 0.0
 
-    def length(policy: int) -> float:
-        return statistics.fmean(len(by[(policy, i)].response) for i in helps) if helps else 0.0
+    def length(policy: int, idx: list[int] | None = None) -> float:
+        idx = helps if idx is None else idx
+        return statistics.fmean(len(by[(policy, i)].response) for i in idx) if idx else 0.0
+
+    def similar_length(policy: int) -> list[int]:
+        """Held-out prompts whose policy and base answers are within ±25 % in length: the
+        judge prefers shorter replies, so wins there are not a length effect."""
+        out = []
+        for i in harm:
+            a, b = len(by[(policy, i)].response), len(by[(0, i)].response)
+            if max(a, b) <= 1.25 * max(1, min(a, b)):
+                out.append(i)
+        return out
 
     base_s = scores(0, harm, judge_ref)
     rl = bootstrap(wins(scores(2, harm, judge_ref), base_s), args.seed)
     sl = bootstrap(wins(scores(1, harm, judge_ref), base_s), args.seed + 1)
     rl_ai = bootstrap(ai_wins(2, harm), args.seed + 2)
     sl_ai = bootstrap(ai_wins(1, harm), args.seed + 3)
+    matched = similar_length(2)
+    rl_matched = bootstrap(wins(scores(2, matched, judge_ref), scores(0, matched, judge_ref)),
+                           args.seed + 4)
     figures: dict[str, float] = {
         "rl_win_rate": rl[0], "rl_win_rate_ci95_low": rl[1], "rl_win_rate_ci95_high": rl[2],
         "sl_win_rate": sl[0], "sl_win_rate_ci95_low": sl[1], "sl_win_rate_ci95_high": sl[2],
@@ -227,8 +243,14 @@ def main() -> None:
         "base_refusal_rate_helpful": refusal(0), "sl_refusal_rate_helpful": refusal(1),
         "rl_refusal_rate_helpful": refusal(2), "base_length_helpful": length(0),
         "sl_length_helpful": length(1), "rl_length_helpful": length(2),
+        "base_length_held_out": length(0, harm), "rl_length_held_out": length(2, harm),
+        "similar_length_prompts": len(matched),
         "held_out_prompts": len(held), "train_prompts": len(train), "wall_s": wall,
     }
+    if matched:  # none: no interval to report
+        figures.update({"rl_win_rate_similar_length": rl_matched[0],
+                        "rl_win_rate_similar_length_ci95_low": rl_matched[1],
+                        "rl_win_rate_similar_length_ci95_high": rl_matched[2]})
     print(json.dumps(figures, indent=2))
     if args.no_record:
         return
