@@ -57,12 +57,12 @@ def encode(texts: list[str], tokenizer: Any, model: Any, max_length: int, *, nor
     return np.concatenate(means), np.concatenate(lasts)
 
 
-def probe(diff: Any, order: list[int], n_val: int, n_test: int) -> tuple[float, float, float]:
+def probe(diff: Any, train: list[int], val: list[int], test: list[int]
+          ) -> tuple[float, float, float]:
     """(test accuracy, validation accuracy, chosen C) of a logistic probe on ``diff``."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
     scale = np.concatenate([diff[train], -diff[train]]).std(0) + 1e-6
     x = diff / scale
     xs, ys = np.concatenate([x[train], -x[train]]), np.r_[np.ones(len(train)),
@@ -129,14 +129,15 @@ def main() -> None:
                         for c, r in zip(chosen, rejected, strict=True)])
     seeds = [int(s) for s in args.seeds.split(",")]
     figures: dict[str, float] = {}
-    lines = [str(i) for i in range(len(rows))]
+    # the pairs' indices, split exactly as bench_reward_model splits the file's lines
+    splits = {seed: split_lines(list(range(len(rows))), seed, args.val_pairs, args.test_pairs)
+              for seed in seeds}
     for name, diff in features.items():
         accs, margins = [], []
         for seed in seeds:
-            train, val, test = split_lines(lines, seed, args.val_pairs, args.test_pairs)
-            order = [int(i) for i in test + val + train]
-            acc, val_acc, c = probe(diff, order, args.val_pairs, args.test_pairs)
-            base = float(shorter[[int(i) for i in test]].mean())
+            train, val, test = splits[seed]
+            acc, val_acc, c = probe(diff, train, val, test)
+            base = float(shorter[test].mean())
             accs.append(acc)
             margins.append(acc - base)
             figures.update({f"{name}_seed{seed}_test_accuracy": acc,

@@ -38,18 +38,20 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 HH_FILE = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.first2000.jsonl.gz"
 
 
-def split_lines(lines: list[str], seed: int, n_val: int, n_test: int
-                ) -> tuple[list[str], list[str], list[str]]:
+def split_lines(lines: Sequence[T], seed: int, n_val: int, n_test: int
+                ) -> tuple[list[T], list[T], list[T]]:
     """(train, validation, test) lines: a seeded permutation, test first, then validation."""
     order = list(range(len(lines)))
     random.Random(seed).shuffle(order)

@@ -128,7 +128,7 @@ def run(ctx: StageContext) -> StageResult:
 def revision_pairs(ctx: StageContext) -> StageResult:
     """Source ``revisions``: one pair per SL-CAI sample, its final revision (A) preferred over
     its first response (B) with p = 1, as the critique→revision chain under the constitution
-    judged it (the variant of Huang et al. 2024's open CAI recipe; no model is called). Each
+    judged it (the pairs of Hugging Face's open CAI recipe, 2024; no model is called). Each
     pair links to the sample's chain: the response and final revision records and every
     critique and revision in between. Samples whose revision equals the response are skipped
     and counted. All pairs are stored in one transaction, so a restart stores them once."""
@@ -156,7 +156,9 @@ def revision_pairs(ctx: StageContext) -> StageResult:
         if x.revision.strip() == x.response.strip():
             identical += 1
             continue
-        response_ids = [i for i in (x.final_record_id, x.response_record_id) if i is not None]
+        # [A's record, B's record], as the labeller's pairs store them (none if one is unknown)
+        response_ids = [x.final_record_id, x.response_record_id] \
+            if x.final_record_id is not None and x.response_record_id is not None else []
         rows.append({
             "position": x.position, "prompt": x.prompt, "response_a": x.revision,
             "response_b": x.response, "p_a": 1.0, "verdict_chain_id": x.chain_id,
@@ -165,8 +167,8 @@ def revision_pairs(ctx: StageContext) -> StageResult:
             "content_hash": _hash([x.prompt, x.revision, x.response, 1.0, x.record_ids])})
     with ctx.db.write() as s:
         training_repo.insert_ai_pairs(s, dataset_id=dataset_id, rows=rows)
-    ctx.metrics.write(len(samples), progress=1.0, pairs=len(rows) + len(done))
     total = len(rows) + len(done)
+    ctx.metrics.write(len(samples), progress=1.0, pairs=total)
     return StageResult(outputs={"dataset_id": dataset_id, "pairs": total},
                        summary={"pairs": total, "new_pairs": len(rows),
                                 "identical_skipped": identical, "samples": len(samples)})
