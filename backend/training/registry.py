@@ -345,6 +345,9 @@ def _check_stage(kind: str, cfg: dict[str, object]) -> list[str]:
         if source in ("human", "mix") and cfg.get("pair_dataset_id") is None:
             problems.append(f"pair_dataset_id: is required for label_source {source} "
                             "(human labels)")
+    if kind == "reward" and cfg.get("trainable_layers") and cfg.get("lora"):
+        problems.append("trainable_layers: LoRA already freezes the backbone's weights; set "
+                        "trainable_layers to 0 with LoRA, or turn LoRA off")
     if kind == "preference_data" and cfg.get("source") == "revisions" and \
             cfg.get("sl_cai_dataset_id") is None:
         problems.append("sl_cai_dataset_id: is required for source revisions (the SL-CAI "

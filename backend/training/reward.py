@@ -169,6 +169,7 @@ def run(ctx: StageContext) -> StageResult:
     model = models.load_reward_model(ref.location, tokenizer,
                                      dtype=models.torch_dtype_for(cfg),
                                      pooling=str(cfg.get("reward_pooling") or "auto"))
+    models.train_top_layers(model, int(cfg.get("trainable_layers") or 0))
     max_length = int(cfg["max_length"])
     train_rows = tokenized(train, tokenizer, max_length)
     eval_rows = tokenized(held, tokenizer, max_length)

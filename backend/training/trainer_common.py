@@ -52,6 +52,7 @@ def args_kwargs(ctx: StageContext, **extra: Any) -> dict[str, Any]:
         "dataloader_pin_memory": not cpu,
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": 0,
+        "gradient_checkpointing": bool(cfg.get("gradient_checkpointing", True)),
     }
     if cfg.get("report_to") == "trackio":
         kwargs["project"] = f"cstudio-job-{ctx.job_id}"

@@ -154,3 +154,10 @@ def test_a_failing_stage_exits_nonzero_and_marks_the_manifest(services: Services
     m = manifest(job_dir)
     assert m["status"] == "failed" and "holds no prompts" in m["error"]
     assert not (job_dir / "result.json").exists()
+
+
+def test_trainable_layers_is_refused_with_lora(services: Services) -> None:
+    problems = _problems(services, "reward", {"model": "tiny", "label_source": "human",
+                                              "pair_dataset_id": 1, "trainable_layers": 4,
+                                              "lora": True})
+    assert any(p.startswith("trainable_layers: LoRA already freezes") for p in problems)

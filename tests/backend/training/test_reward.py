@@ -185,3 +185,43 @@ def test_mean_pooling_scores_the_masked_mean_and_survives_save_and_reload(
     assert again.config.reward_pooling == "mean"
     with torch.no_grad():
         assert torch.allclose(again(**batch).logits.squeeze(-1), scores, atol=1e-5)
+
+
+def test_train_top_layers_freezes_the_embeddings_and_the_lower_blocks(
+        tiny_model_path: Path) -> None:
+    from backend.errors import ValidationError
+    from backend.training import models
+
+    tok = models.load_tokenizer(str(tiny_model_path))
+    model = models.load_reward_model(str(tiny_model_path), tok)
+    models.train_top_layers(model, 0)
+    assert all(p.requires_grad for p in model.parameters())
+    models.train_top_layers(model, 1)  # the tiny model has 2 blocks
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(("model.layers.1.", "model.norm", "score"))
+                           for n in trained)
+    assert any(n.startswith("score") for n in trained)
+    assert any(n.startswith("model.layers.1.") for n in trained)
+    with pytest.raises(ValidationError, match="has 2 transformer blocks"):
+        models.train_top_layers(models.load_reward_model(str(tiny_model_path), tok), 3)
+
+
+def test_reward_stage_with_trainable_layers_leaves_the_lower_blocks_as_they_were(
+        services: Services, make_job: MakeJob, tiny_model_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    human = import_human_pairs(services, 12)
+    job_dir = make_job("reward", {
+        "model": str(tiny_model_path), "label_source": "human", "pair_dataset_id": human,
+        "eval_pairs": 4, "max_steps": 3, "batch_size": 4, "learning_rate": 1e-2,
+        "max_length": 64, "trainable_layers": 1, "device": "cpu"})
+    assert run_job(job_dir) == 0
+    before = load_file(str(tiny_model_path / "model.safetensors"))
+    after = load_file(str(Path(result(job_dir)["outputs"]["model_dir"]) / "model.safetensors"))
+    kept = [k for k in after if k in before and not k.startswith("model.layers.1.")
+            and not k.startswith("model.norm")]
+    assert any("embed" in k for k in kept) and any(k.startswith("model.layers.0.") for k in kept)
+    assert all(torch.equal(before[k], after[k]) for k in kept)
+    assert any(not torch.equal(before[k], after[k]) for k in after
+               if k.startswith("model.layers.1.") and k in before)
