@@ -113,7 +113,17 @@ def ensure_converted(gguf_file: Path, data_dir: Path) -> Path:
 
 
 def convert_gguf(gguf_file: Path, out_dir: Path) -> None:
-    """Dequantise ``gguf_file`` and save model, tokenizer and chat template to ``out_dir``."""
+    """Dequantise ``gguf_file`` and save model, tokenizer and chat template to ``out_dir``.
+    The global random state is left as it was: building the model initialises weights at
+    random before they are overwritten, and a job that converts on first use must draw the
+    same head initialisation and data order from its seed as one that finds the folder."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        _convert(gguf_file, out_dir)
+
+
+def _convert(gguf_file: Path, out_dir: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
