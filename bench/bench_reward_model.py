@@ -289,7 +289,7 @@ def main() -> None:
            f"{'; then retrained on train + validation' if args.refit else ''}; "
            f"test accuracy per split seed: {each}; mean {figures['test_accuracy_mean']:.1%}, "
            f"smallest margin {min(margins):+.1%} — {goal} the goal (mean ≥ 62 %, ≥ 6 points "
-           f"over the baseline); wall {wall:.0f} s on a machine shared with other work")
+           f"over the baseline); wall {wall:.0f} s")
 
 if __name__ == "__main__":
     main()
