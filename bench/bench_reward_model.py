@@ -174,6 +174,9 @@ def main() -> None:
                              "the split seed. Vary it to see one split's training noise")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
+    if args.backbone not in ("", "smollm2") and not args.no_record:
+        parser.error("a row is recorded for the default backbone (all-MiniLM-L6-v2) or "
+                     "smollm2 only; add --no-record to try another backbone")
 
     import torch
 
@@ -206,12 +209,11 @@ def main() -> None:
                 grid = [(pool, lr, args.epochs) for pool in poolings for lr in rates]
             else:
                 grid = [chosen]
+            train_seed = seed if args.train_seed is None else args.train_seed
             val_acc: dict[Key, float] = {}
             dirs: dict[Key, Path] = {}
             for pool, lr, epochs in grid:
-                trained = runner.train(train_id, len(train_pairs), lr, pool,
-                                       seed if args.train_seed is None else args.train_seed,
-                                       epochs)
+                trained = runner.train(train_id, len(train_pairs), lr, pool, train_seed, epochs)
                 for epoch, folder in trained.items():
                     if len(grid) == 1 and epoch != epochs:
                         continue
@@ -225,8 +227,7 @@ def main() -> None:
             scored = dirs[best]
             if args.refit:  # the chosen settings, trained again on train + validation
                 both_id, both = runner.dataset(f"train-val-{seed}", train_l + val_l)
-                scored = runner.train(both_id, len(both), best[1], best[0],
-                                      seed if args.train_seed is None else args.train_seed,
+                scored = runner.train(both_id, len(both), best[1], best[0], train_seed,
                                       best[2])[best[2]]
             test = runner.accuracy(scored, test_pairs)  # the only look at the test split
             base = length_baseline(test_pairs)
