@@ -44,11 +44,28 @@ def choose(page: Page, elem_id: str, option_text: str) -> None:
                                                   timeout=TIMEOUT)
 
 
+# Two animation frames: when a closed accordion opens (or a hidden form is shown), Gradio
+# mounts its fields and, once they have settled, pushes the values it holds for them into
+# them again (gradio js/core/src/init.svelte.ts, render_previously_invisible_children), a
+# frame or so later. Text typed in between is replaced by the stored value: a person cannot
+# type that fast, a test can (seen once in a full run: max_steps typed 2, read back 100).
+_TWO_FRAMES = ("() => new Promise(r => requestAnimationFrame("
+               "() => requestAnimationFrame(() => r(null))))")
+
+
 def set_number(page: Page, elem_id: str, value: object) -> None:
-    """Fill a gr.Number (or a one-line text box) and leave it with Tab."""
+    """Fill a gr.Number (or a one-line text box) and leave it with Tab; checked a few frames
+    later and typed again if a just-rendered field was set back (see _TWO_FRAMES)."""
     box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
-    box.fill(str(value))
-    box.press("Tab")
+    for _ in range(3):
+        box.fill(str(value))
+        box.press("Tab")
+        page.evaluate(_TWO_FRAMES)
+        try:
+            expect(box).to_have_value(str(value), timeout=3_000)
+            return
+        except AssertionError:
+            continue
     expect(box).to_have_value(str(value))
 
 

@@ -16,6 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from backend.engines.base import Engine
 from tests.browser.conftest import Studio
+from tests.browser.journey_helpers import set_number
 from tests.conftest import PAPER_DIR
 
 pytestmark = pytest.mark.browser
@@ -55,15 +56,6 @@ def choose(page: Page, elem_id: str, option_text: str) -> None:
     option.first.click()
     expect(dropdown(page, elem_id)).to_have_value(re.compile(re.escape(option_text)),
                                                   timeout=TIMEOUT)
-
-
-def set_number(page: Page, elem_id: str, value: int) -> None:
-    """Fill a gr.Number and leave it (Tab), so its value reaches the server with the next
-    event."""
-    box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first  # number or text box
-    box.fill(str(value))
-    box.press("Tab")
-    expect(box).to_have_value(str(value))
 
 
 def open_accordion(page: Page, title: str) -> None:

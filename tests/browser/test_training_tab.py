@@ -14,6 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 from backend.jobs.worker import Worker
 from db import training_repo
 from tests.browser.conftest import Studio
+from tests.browser.journey_helpers import set_number
 
 pytestmark = pytest.mark.browser
 
@@ -49,16 +50,7 @@ def field(page: Page, kind: str, name: str) -> Locator:
 
 def set_value(page: Page, kind: str, name: str, value: object) -> None:
     """Fill a form field and leave it (Tab), so the value reaches the server on launch."""
-    box = field(page, kind, name)
-    for _ in range(3):  # a form still settling after the tab opened may re-render the field
-        box.fill(str(value))
-        box.press("Tab")
-        try:
-            expect(box).to_have_value(str(value), timeout=3_000)
-            return
-        except AssertionError:
-            continue
-    expect(box).to_have_value(str(value))
+    set_number(page, f"tr-{kind}-{name}", value)
 
 
 def open_sft_form(page: Page, studio: Studio) -> None:
