@@ -45,8 +45,11 @@ class PipelineHandlers:
     def load(self) -> tuple[Any, ...]:
         versions = self.version_choices()
         pipelines = self.choices()
+        defaults = self.s.engines.job_defaults()  # the studio's model, not the demo model
+        base = gr.update(value=defaults.model) if defaults is not None else gr.skip()
         return (gr.update(choices=versions, value=versions[0][1] if versions else None),
-                gr.update(choices=pipelines, value=pipelines[0][1] if pipelines else None))
+                gr.update(choices=pipelines, value=pipelines[0][1] if pipelines else None),
+                base)
 
     def launch(self, request: gr.Request, name: str, version_id: int | None, base_model: str,
                prompt_set: str, prompts: float | None, steps: float | None,

@@ -56,7 +56,7 @@ def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
     timer = gr.Timer(3.0)
 
     view_outputs = [summary, stages, curves, result]
-    demo.load(h.load, inputs=None, outputs=[version, picked], api_name="pipeline_load")
+    demo.load(h.load, inputs=None, outputs=[version, picked, base], api_name="pipeline_load")
     launch_btn.click(h.launch, inputs=[name, version, base, prompt_set, prompts, steps,
                                        compare_prompts, algorithm, device, overrides,
                                        preference_source],

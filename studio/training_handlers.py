@@ -19,6 +19,7 @@ from studio.render import error_cause, escape_md, fenced, problems_md
 from studio.session import principal
 
 if TYPE_CHECKING:
+    from backend.services.engines import JobModelDefaults
     from backend.training.stage_fields import FieldSpec, StageInfo
 
 PAGE = 10
@@ -86,6 +87,23 @@ class InputSlot:
 
     kind: str
     spec: FieldSpec
+
+
+def _with_default(spec: FieldSpec, update: Any, defaults: JobModelDefaults) -> Any:
+    """One slot's update with the studio's model defaults filled in where nothing upstream
+    picked a value."""
+    if isinstance(update, dict) and "value" in update:
+        return update  # an upstream job (or dataset) is the pick
+    if spec.name == "model":
+        choices = list(update.get("choices", [])) if isinstance(update, dict) else []
+        if defaults.model not in {value for _, value in choices}:
+            choices.append((f"{defaults.model} (the studio's model)", defaults.model))
+        return gr.update(choices=choices, value=defaults.model)
+    if spec.name == "engine" and defaults.engine in spec.choices:
+        return gr.update(value=defaults.engine)
+    if spec.name == "base_url" and defaults.base_url:
+        return gr.update(value=defaults.base_url)
+    return update
 
 
 def total_steps(config: dict[str, object]) -> int | None:
@@ -163,6 +181,19 @@ class TrainingHandlers:
 
     def refresh_inputs(self, slots: list[InputSlot]) -> list[Any]:
         return [self.slot_update(slot) for slot in slots]
+
+    def initial_inputs(self, slots: list[InputSlot]) -> list[Any]:
+        """The chained inputs when the page opens: as refresh_inputs, and a model field with
+        no upstream job to start from (and SL-CAI data's engine and server) starts at the
+        studio's own model instead of the stage's static default, the demo model. Only here,
+        not on each refresh, so a model the user picked is not put back."""
+        defaults = self.s.engines.job_defaults()
+        out = []
+        for slot, update in zip(slots, self.refresh_inputs(slots), strict=True):
+            if defaults is not None and defaults.model != "tiny":
+                update = _with_default(slot.spec, update, defaults)
+            out.append(update)
+        return out
 
     def relist_inputs(self, slots: list[InputSlot]) -> list[Any]:
         """New choices for the chained inputs, leaving what the user picked as it is."""

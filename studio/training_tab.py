@@ -29,7 +29,9 @@ from studio.training_handlers import (
 if TYPE_CHECKING:
     from backend.training.stage_fields import FieldSpec, StageInfo
 
-CHAINED = ("model", "dataset", "reward_models", "constitution_version_id", "prompt_set")
+# fields whose value comes from earlier runs or from the studio's engine (InputSlot)
+CHAINED = ("model", "dataset", "reward_models", "constitution_version_id", "prompt_set",
+           "engine", "base_url")
 GROUP_TITLES = {"training": "Training settings", "device": "Devices and distribution"}
 
 
@@ -182,7 +184,7 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
         choices = h.job_choices()
         picked = h.linked_job(request, choices)  # a link ?job=ID opens that job
         return [rows, info, gr.update(choices=choices, value=picked),
-                gr.update(choices=choices), *h.refresh_inputs(slot_specs)]
+                gr.update(choices=choices), *h.initial_inputs(slot_specs)]
 
     # api_names: tests/security/test_roles_api.py calls every write endpoint with each role
     demo.load(load, inputs=None,

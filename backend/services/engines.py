@@ -23,7 +23,7 @@ from backend.engines import registry
 from backend.engines.base import Engine, EngineInfo, Health
 from backend.engines.gguf_models import SMOLLM2_INSTALL, WEAK_JUDGE_NOTE, smollm2_gguf
 from backend.engines.tiny import tiny_model_dir
-from backend.errors import EngineError, ValidationError
+from backend.errors import EngineError, StudioError, ValidationError
 from backend.hub import hub_reachable, in_hub_cache
 from backend.settings import Settings
 from db.audit_chain import append_event
@@ -64,6 +64,32 @@ class EngineConfig:
         return EngineConfig(settings.engine, settings.engine_base_url, settings.engine_model, key,
                             settings.local_model, settings.engine_max_in_flight,
                             settings.engine_timeout_s, settings.engine_chat_template)
+
+
+@dataclass(frozen=True)
+class JobModelDefaults:
+    """What a Training form's model fields start at: the model the studio itself answers with
+    (the header's), so a job queued on the defaults does not generate or train with the
+    random-weights demo model unless the studio uses it too (docs/decisions.md)."""
+
+    model: str = "tiny"
+    engine: str = "local"  # the SL-CAI data stage's engine field
+    base_url: str = ""
+
+
+def job_model_defaults(info: EngineInfo, config: EngineConfig) -> JobModelDefaults:
+    """The job model reference for the engine in use: the demo model stays ``tiny``, SmolLM2
+    is ``smollm2``, a local model is its Hub id or path, and a server is called by its model
+    name (engine ``openai_compat`` at its base URL; a training stage loads that name, which for
+    vLLM is the Hub id it serves)."""
+    if info.is_demo:
+        return JobModelDefaults()
+    if info.kind == "smollm2":
+        return JobModelDefaults("smollm2")
+    if info.kind == "openai_compat":
+        return JobModelDefaults(config.model or info.model, "openai_compat",
+                                config.base_url or "")
+    return JobModelDefaults(config.local_model)
 
 
 class EngineManager:
@@ -122,6 +148,15 @@ class EngineManager:
     def info(self) -> EngineInfo | None:
         """The active engine's description, without building one."""
         return self._engine.info if self._engine is not None else None
+
+    def job_defaults(self) -> JobModelDefaults | None:
+        """The Training forms' model defaults for the engine in use (built if need be, as the
+        header does); None when no engine can be built, so the stages' own defaults stay."""
+        try:
+            info = self.get().info
+        except StudioError:
+            return None
+        return job_model_defaults(info, self._config)
 
     def configure(self, config: EngineConfig, *, actor: Principal) -> Engine:
         """Switch engines once the new one passes its health check; otherwise the previous

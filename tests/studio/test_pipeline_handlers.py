@@ -7,6 +7,7 @@ import pytest
 
 from backend.services.container import Services
 from studio.pipeline_handlers import PipelineHandlers
+from tests.studio.engine_stub import DescribedEngine
 
 
 @pytest.mark.parametrize("source", ["labeller", "revisions"])
@@ -25,3 +26,11 @@ def test_the_preference_source_reaches_the_preference_stage(services: Services,
     title = "Preference pairs (SL-CAI revisions)" if source == "revisions" else \
         "AI preference labels"
     assert rows[2][0] == title
+
+
+def test_the_base_model_starts_at_the_studio_model(services: Services) -> None:
+    h = PipelineHandlers(services)
+    services.engines.use(DescribedEngine("smollm2", "SmolLM2-135M-Instruct"))
+    assert h.load()[2]["value"] == "smollm2"
+    services.engines.use(DescribedEngine("tiny", "tiny", is_demo=True))
+    assert h.load()[2]["value"] == "tiny"  # a studio on the demo model

@@ -6,6 +6,7 @@ stay inside the job directory."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -16,7 +17,9 @@ from backend.services.container import Services
 from db import job_repo
 from db.base_models import utcnow
 from studio.training_handlers import InputSlot, TrainingHandlers, config_from_form
+from studio.training_tab import CHAINED
 from tests.backend.services.test_jobs import sft_config, sl_cai_dataset
+from tests.studio.engine_stub import DescribedEngine
 
 ADMIN = local_admin("tester")
 
@@ -183,3 +186,44 @@ def test_export_dataset_of_a_job_downloads_a_zip_that_loads_back(
     path, message = h.export_dataset(sft.id, "", None)
     assert path is None and "**Not exported.**" in message and "made no dataset" in message
     assert h.export_dataset(None, "", None)[0] is None
+
+
+def _initial(h: TrainingHandlers, services: Services) -> dict[tuple[str, str], object]:
+    """What each chained input of every form starts at when the page opens."""
+    slots = [InputSlot(info.kind, spec) for info in services.jobs.stages()
+             for spec in info.fields if spec.type in CHAINED or spec.name in CHAINED]
+    return {(slot.kind, slot.spec.name): update for slot, update
+            in zip(slots, h.initial_inputs(slots), strict=True)}
+
+
+def test_forms_start_at_the_studio_model_not_the_demo_model(services: Services,
+                                                           h: TrainingHandlers) -> None:
+    services.engines.use(DescribedEngine("smollm2", "SmolLM2-135M-Instruct"))
+    dataset = sl_cai_dataset(services)
+    sft_job = services.jobs.create("sft", sft_config(dataset), actor=ADMIN)
+    finish(services, sft_job.id, result={"outputs": {"model_dir": "/x"}})
+    start = _initial(h, services)
+    for kind in ("sl_cai_data", "sft", "reward"):
+        assert start[(kind, "model")]["value"] == "smollm2", kind
+    for kind in ("preference_data", "rl", "dpo"):  # the chain still leads: the SL-CAI model
+        assert start[(kind, "model")]["value"] == f"job:{sft_job.id}", kind
+    assert "value" not in start[("preference_data", "labeler_model")]  # empty: the policy
+    assert start[("sl_cai_data", "engine")]["value"] == "local"  # as the stage has it
+
+    services.engines.use(DescribedEngine("openai_compat", "served/model"))
+    services.engines._config = replace(services.engines.config, base_url="http://vllm:8000/v1",
+                                       model="served/model")
+    start = _initial(h, services)
+    data_model = start[("sl_cai_data", "model")]
+    assert data_model["value"] == "served/model"
+    assert ("served/model (the studio's model)", "served/model") in data_model["choices"]
+    assert start[("sl_cai_data", "engine")]["value"] == "openai_compat"
+    assert start[("sl_cai_data", "base_url")]["value"] == "http://vllm:8000/v1"
+
+
+def test_with_the_demo_model_the_forms_keep_the_stage_defaults(services: Services,
+                                                               h: TrainingHandlers) -> None:
+    services.engines.use(DescribedEngine("tiny", "tiny", is_demo=True))
+    start = _initial(h, services)
+    assert "value" not in start[("sl_cai_data", "model")]  # the form's own default: tiny
+    assert start[("sl_cai_data", "engine")] == gr.skip()

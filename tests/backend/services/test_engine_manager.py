@@ -10,10 +10,16 @@ import pytest
 from sqlmodel import select
 
 from backend.access import Principal, Role
+from backend.engines.base import EngineInfo
 from backend.errors import EngineError
 from backend.services import engines as engines_service
 from backend.services.container import Services
-from backend.services.engines import EngineConfig, EngineManager
+from backend.services.engines import (
+    EngineConfig,
+    EngineManager,
+    JobModelDefaults,
+    job_model_defaults,
+)
 from backend.settings import Settings
 from db.audit_models import AuditEvent
 from db.settings_models import StoredSetting
@@ -101,3 +107,33 @@ def test_applied_settings_are_stored_audited_and_restored(services: Services,
         restarted.close()
     fresh = EngineManager(services.settings)  # no store: the environment's settings
     assert not fresh.restored and fresh.config.kind == "tiny"
+
+
+def test_training_forms_start_at_the_model_the_studio_uses(tmp_path: Path,
+                                                           tiny_model_path: Path) -> None:
+    served = EngineManager(_auto(tmp_path, engine_base_url="http://127.0.0.1:9",
+                                 engine_model="served/model"))
+    try:  # a server: called by its model name, from the SL-CAI data stage too
+        assert served.job_defaults() == JobModelDefaults("served/model", "openai_compat",
+                                                         "http://127.0.0.1:9")
+    finally:
+        served.close()
+    local = EngineManager(Settings(data_dir=tmp_path / "data", engine="auto",
+                                   local_model=str(tiny_model_path)))
+    try:  # a local model: its path or Hub id
+        assert local.job_defaults() == JobModelDefaults(str(tiny_model_path), "local", "")
+    finally:
+        local.close()
+    demo = EngineManager(Settings(data_dir=tmp_path / "data", engine="tiny"))
+    try:  # the demo model stays the demo model
+        assert demo.job_defaults() == JobModelDefaults("tiny", "local", "")
+    finally:
+        demo.close()
+    smollm2 = EngineInfo(kind="smollm2", model="SmolLM2-135M-Instruct")
+    assert job_model_defaults(smollm2, EngineConfig()).model == "smollm2"
+
+
+def test_no_engine_leaves_the_forms_their_own_defaults(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engines_service, "smollm2_gguf", lambda: None)
+    assert EngineManager(_auto(tmp_path)).job_defaults() is None
