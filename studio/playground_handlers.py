@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,11 @@ from studio.session import principal
 SAMPLE = "sample"
 BASE_CHOICE = ("base (the active model)", "base")
 TIE_MARGIN = 0.05  # a verdict this close to 0.5 is called close to a tie
+# While a step streams, the page gets at most one update per STREAM_INTERVAL_S: each update
+# re-renders the whole preview's Markdown in the browser, and one per token (a server streams
+# 50-100 tokens a second) kept a slow page too busy to take clicks on other tabs. A finished
+# step is always sent at once.
+STREAM_INTERVAL_S = 0.2
 VARIANT_HEADERS = ["principle", "order", "p(A)", "p(first shown)", "clamped", "CoT", "record"]
 
 
@@ -168,8 +174,11 @@ class PlaygroundHandlers:
             done.append(f"Policy: **{escape_md(self._policy_label(policy))}**")
         try:
             actor = principal(self.s, request)
+            sent = 0.0  # when the page was last updated
             for event in self.s.playground.preview(int(version_id), prompt, config,
                                                    actor=actor, policy=policy):
+                if not event.done and time.monotonic() - sent < STREAM_INTERVAL_S:
+                    continue  # the next update carries this token too
                 block = f"**{_step_title(event, titles)}**\n\n{prose(event.text or '')}"
                 if event.done:
                     if event.record_id is not None:
@@ -178,6 +187,7 @@ class PlaygroundHandlers:
                     yield "\n\n".join(done)
                 else:
                     yield "\n\n".join([*done, block])
+                sent = time.monotonic()
         except StudioError as exc:
             yield "\n\n".join([*done, f"**Stopped:** {escape_md(exc.message)}"])
 

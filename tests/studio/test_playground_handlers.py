@@ -3,9 +3,12 @@ version was picked on purpose."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from backend.access import local_admin
+from backend.engines.base import GenerationParams, Prompt
+from backend.engines.scripted import ScriptedEngine
 from backend.services.container import Services
 from studio.playground_handlers import PlaygroundHandlers
 
@@ -75,3 +78,23 @@ def test_judge_can_switch_the_labelling_examples_off(monkeypatch) -> None:  # ty
         handlers.judge(None, 1, None, "q", "a", "b", False, True, 1, True, 0,  # type: ignore[arg-type]
                        "chat", flag)
     assert [c.use_few_shots for c in seen] == [True, False]
+
+
+class _FastTokens(ScriptedEngine):
+    """Streams 300 one-letter tokens as fast as it can (a server streams 50-100 a second)."""
+
+    def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[str]:
+        yield from "x" * 300
+
+
+def test_a_fast_stream_updates_the_page_a_few_times_not_once_per_token(
+        services: Services) -> None:
+    services.engines.use(_FastTokens())
+    h = PlaygroundHandlers(services)
+    (summary,) = services.constitutions.list_all()
+    head = services.constitutions.head(summary.id).info.id
+    updates = list(h.preview(None, head, "sample", "hello", 1, 64, 0.0, 0, "chat"))
+    # three steps (response, critique, revision) of 300 tokens each: each finished step is
+    # sent, and in between at most one update per STREAM_INTERVAL_S
+    assert 3 <= len(updates) < 30
+    assert "x" * 300 in updates[-1] and updates[-1].count("critique log record") == 3
