@@ -146,12 +146,9 @@ def _build_model(tokenizer: Any) -> Any:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    rng_state = torch.random.get_rng_state()
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
         torch.manual_seed(SEED)
         model: Any = LlamaForCausalLM(config)
-    finally:
-        torch.random.set_rng_state(rng_state)
     model.eval()
     model.generation_config.do_sample = False
     return model
