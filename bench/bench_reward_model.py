@@ -270,6 +270,9 @@ def main() -> None:
     name, described = (("reward_model_hh_smollm2", "SmolLM2-135M-Instruct")
                        if args.backbone == "smollm2" else
                        ("reward_model_hh_minilm", "all-MiniLM-L6-v2"))
+    if args.backbone == "smollm2" and not args.trainable_layers:
+        # Every weight trained: its own row beside the top-8-blocks one, which stays.
+        name, described = name + "_full", described + " (every weight trained)"
     options = (f" --backbone {args.backbone}" if args.backbone else "") + (
         f" --trainable-layers {args.trainable_layers}" if args.trainable_layers else "") + (
         "" if args.gradient_checkpointing else " --no-gradient-checkpointing") + (
