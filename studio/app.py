@@ -26,6 +26,7 @@ from studio.training_tab import build_training_tab
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # package data (pyproject.toml)
 MAX_UPLOAD = "200mb"  # per file, checked again (smaller) by each importer
+MODEL_LOADING = "Model: loading…"  # the header until the model is in (the first load takes seconds)
 
 
 def _model_line(services: Services) -> str:
@@ -56,17 +57,21 @@ def linked_tab(request: gr.Request) -> Any:
 
 def build_app(settings: Settings, services: Services) -> gr.Blocks:
     with gr.Blocks(title="Constitution Studio", analytics_enabled=False) as demo:
-        with gr.Row(elem_id="studio-header"):
-            gr.Markdown("## Constitution Studio", elem_id="studio-title")
-            header = gr.Markdown(elem_id="active-constitution")
-            model_badge = gr.Markdown(elem_id="model-badge")
-            signed = services.users.any_users()
-            # with sign-in on, the page load fills in who signed in
-            user_badge = gr.Markdown("" if signed else user_line(services, None),
-                                     elem_id="user-badge")
-            if signed:
-                gr.Button("Sign out", link="/logout", size="sm", scale=0,
-                          elem_id="sign-out")
+        # The model line has a full-width row of its own, so its text, filled in once the
+        # model is loaded, stays one line on a desktop screen and the tabs below do not move
+        # (they jumped three lines down seconds after the page opened, under the pointer).
+        with gr.Column(elem_id="studio-header"):
+            with gr.Row(elem_id="studio-header-top"):
+                gr.Markdown("## Constitution Studio", elem_id="studio-title")
+                header = gr.Markdown(elem_id="active-constitution")
+                signed = services.users.any_users()
+                # with sign-in on, the page load fills in who signed in
+                user_badge = gr.Markdown("" if signed else user_line(services, None),
+                                         elem_id="user-badge")
+                if signed:
+                    gr.Button("Sign out", link="/logout", size="sm", scale=0,
+                              elem_id="sign-out")
+            model_badge = gr.Markdown(MODEL_LOADING, elem_id="model-badge")
         with gr.Tabs() as tabs:
             with gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
                 build_constitution_tab(services, header, demo)
@@ -87,7 +92,7 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
         demo.load(linked_tab, inputs=None, outputs=tabs, api_name="linked_tab",
                   show_progress="hidden")
         demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge,
-                  api_name="header_model")
+                  api_name="header_model", show_progress="hidden")
 
         def who(request: gr.Request) -> str:
             return user_line(services, request)

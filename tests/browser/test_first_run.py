@@ -4,12 +4,14 @@ SL-CAI data job with the default prompt set."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from backend.engines.base import Engine
 from backend.services import container
 from backend.services.container import start
 from backend.settings import Settings
@@ -51,3 +53,32 @@ def test_demo_prompts_and_the_default_prompt_set_work_without_shared_data(
     page.get_by_role("tab", name="Training").click()
     page.locator("#tr-sl_cai_data-launch").click()
     expect(page.locator("#tr-launch-result")).to_contain_text("Queued job", timeout=TIMEOUT)
+
+
+def test_the_tabs_stay_put_while_the_model_loads(bare_studio: Studio, page: Page,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header says "loading" until the model is in, and its final line (the demo warning,
+    the longest) does not push the tab bar down: it moved three lines, under the pointer, seconds
+    after the page opened."""
+    loaded = threading.Event()
+    build = bare_studio.services.engines.get
+
+    def slow_get() -> Engine:
+        loaded.wait(60)
+        return build()
+
+    monkeypatch.setattr(bare_studio.services.engines, "get", slow_get)
+    try:
+        page.goto(bare_studio.url)
+        badge = page.locator("#model-badge")
+        expect(badge).to_contain_text("Model: loading", timeout=TIMEOUT)
+        expect(page.locator("#active-constitution")).to_contain_text("v1", timeout=TIMEOUT)
+        tab = page.get_by_role("tab", name="Constitution")
+        before = tab.bounding_box()
+        loaded.set()
+        expect(badge).to_contain_text("demo model: random weights", timeout=TIMEOUT)
+        after = tab.bounding_box()
+    finally:
+        loaded.set()
+    assert before is not None and after is not None
+    assert abs(after["y"] - before["y"]) <= 2, (before, after)
