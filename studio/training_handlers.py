@@ -30,7 +30,9 @@ STATUS_FILTERS = [("all", ""), ("queued", "queued"), ("running", "running"),
 NONE_CHOICE = ("none", "")
 HEAD_CHOICE = ("newest version of the first constitution", "")
 DEFAULT_PROMPTS = ("built-in prompt set (red-team and helpful, tagged)", "default")
+TINY_CHOICE = ("tiny (demo model, random weights)", "tiny")
 SMOLLM2_CHOICE = ("smollm2 (SmolLM2-135M-Instruct, real, offline)", "smollm2")
+BUNDLED_MODELS = [TINY_CHOICE, SMOLLM2_CHOICE]  # the models every model field offers
 
 
 def form_value(spec: FieldSpec, value: Any) -> tuple[bool, Any]:
@@ -153,7 +155,7 @@ class TrainingHandlers:
             return gr.update(choices=self.prompt_set_choices())
         if spec.type == "model":
             jobs = self._model_jobs()
-            choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE] + [
+            choices = BUNDLED_MODELS + [
                 (f"job:{j.id} · {j.kind} · {j.name}", f"job:{j.id}") for j in jobs]
             start_from = self.s.jobs.upstream_of(slot.kind)  # the chain of the paper
             upstream = [j for j in jobs if start_from is not None and j.kind == start_from]

@@ -15,11 +15,11 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.training_handlers import (
+    BUNDLED_MODELS,
     DEFAULT_PROMPTS,
     HEAD_CHOICE,
     NONE_CHOICE,
     QUEUE_HEADERS,
-    SMOLLM2_CHOICE,
     STATUS_FILTERS,
     InputSlot,
     TrainingHandlers,
@@ -61,8 +61,8 @@ def field_component(kind: str, spec: FieldSpec) -> Any:
         return gr.Dropdown(choices=choice_options(spec), value=picked, **common)
     if spec.type == "model":
         default = str(spec.default or "")
-        choices = [("tiny (demo model, random weights)", "tiny"), SMOLLM2_CHOICE]
-        if default and default not in ("tiny", "smollm2"):
+        choices = list(BUNDLED_MODELS)
+        if default and default not in dict(BUNDLED_MODELS).values():
             choices.append((default, default))
         return gr.Dropdown(choices=choices, value=default or None, allow_custom_value=True,
                            **common)
