@@ -64,6 +64,11 @@ def job_submit(
     except ValidationError as exc:
         raise StudioError(f"Not queued. {exc}") from exc
     out.print(f"Queued job {info.id} ({info.kind}): {info.name}", markup=False, highlight=False)
+    if info.config.get("model") == "tiny" and "model" not in config:
+        out.print("Note: no model was set, so this job uses the demo model `tiny` (random "
+                  "weights: its outputs are meaningless). For real text pass --set "
+                  "model=smollm2 (bundled, offline) or a Hub id or path.", markup=False,
+                  highlight=False)
 
 
 @job_app.command("list")

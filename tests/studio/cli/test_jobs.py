@@ -46,3 +46,12 @@ def test_a_bad_config_is_refused_naming_the_field(tmp_path: Path) -> None:
     assert code != 0 and "FIELD=VALUE" in out
     code, out = cli(data_dir, "job", "list")
     assert "0 of 0 jobs" in out
+
+
+def test_a_job_left_on_the_demo_model_says_so(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    code, out = cli(data_dir, "job", "submit", "sl_cai_data", "--set", "max_prompts=2")
+    assert code == 0 and "demo model `tiny` (random weights" in out, out
+    assert "--set model=smollm2" in out
+    code, out = cli(data_dir, "job", "submit", "sl_cai_data", "--set", "model=tiny")
+    assert code == 0 and "demo model" not in out, out  # asked for by name: no note
