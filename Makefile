@@ -97,7 +97,7 @@ test: install-dev browser-deps compose-check lint typecheck postgres-up
 
 # The whole suite on SQLite.
 test-sqlite: install-dev
-	env -u CSTUDIO_TEST_DATABASE_URL $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	env -u CSTUDIO_TEST_DATABASE_URL $(VENV)/bin/pytest -n 2 --durations=30 $(PYTEST_ARGS)
 
 # The database, service and kill tests again, each test on a fresh PostgreSQL database.
 test-postgres: install-dev postgres-up
