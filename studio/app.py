@@ -37,7 +37,7 @@ def _model_line(services: Services) -> str:
         return f"Model: **unavailable** — {escape_md(exc.message)}"
     if info.is_demo:
         return ("Model: ⚠️ **demo model: random weights** — its outputs are meaningless; "
-                "configure a real model (CSTUDIO_ENGINE_BASE_URL or CSTUDIO_LOCAL_MODEL)")
+                "pick a real one in the Settings tab")
     if info.kind == "smollm2":
         return (f"Model: **{escape_md(info.model)}** (smollm2, offline) — a 135M model: "
                 "readable text, weak judge")
