@@ -127,7 +127,9 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
 
     def make() -> Page:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(15_000)
+        # actions (clicks, fills): on 2 cores with the suite's two workers, a busy page
+        # sometimes took over 15 s to finish a tab click (CI flakes); passing runs are no slower
+        context.set_default_timeout(30_000)
         contexts.append(context)
         pg = context.new_page()
         pages.append(pg)
