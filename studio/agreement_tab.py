@@ -12,10 +12,11 @@ from studio.agreement_handlers import (
     AgreementHandlers,
 )
 from studio.judge_marks import JUDGE_CHOICES
+from studio.page_load import PageLoad
 from studio.run_controls import build_run_controls, wire_run_controls
 
 
-def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
+def build_agreement_tab(services: Services, on_open: PageLoad, tab: gr.Tab | None = None
                         ) -> None:
     h = AgreementHandlers(services)
     with gr.Accordion("Datasets of human-labelled pairs", open=False):
@@ -97,9 +98,9 @@ def build_agreement_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None 
             compare_btn = gr.Button("Compare", elem_id="ag-compare")
         comparison = gr.Markdown(elem_id="ag-comparison")
 
-    demo.load(h.load, inputs=None,
-              outputs=[datasets, dataset, constitution, runs, run, run_a, run_b],
-              api_name="agreement_load")
+    on_open.add("agreement_load", h.load,
+                [datasets, dataset, constitution, runs, run, run_a, run_b],
+                where="the Agreement tab")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="agreement_versions")
     seen_head = gr.State(None)

@@ -11,6 +11,7 @@ import gradio as gr
 
 from backend.errors import StudioError
 from backend.services.container import Services
+from studio.page_load import PageLoad
 from studio.render import escape_md
 from studio.session import principal
 
@@ -76,7 +77,7 @@ class AliasHandlers:
         return message, *self.show(cid)
 
 
-def build_aliases_section(services: Services, demo: gr.Blocks) -> None:
+def build_aliases_section(services: Services, on_open: PageLoad) -> None:
     h = AliasHandlers(services)
     with gr.Accordion("Version aliases (production, staging)", open=False):
         with gr.Row():
@@ -94,7 +95,8 @@ def build_aliases_section(services: Services, demo: gr.Blocks) -> None:
                              elem_id="alias-table")
         history = gr.Dataframe(headers=HISTORY_HEADERS, datatype="str", interactive=False,
                                elem_id="alias-history", label="Alias history (newest first)")
-    demo.load(h.load, inputs=None, outputs=constitution, api_name="aliases_load")
+    on_open.add("aliases_load", h.load, constitution,
+                where="the aliases section")
     constitution.change(h.show, inputs=constitution, outputs=[table, history, version, name],
                         api_name="aliases_show")
     set_btn.click(h.set_alias, inputs=[constitution, name, version],

@@ -16,6 +16,7 @@ from studio.audit_tab import build_audit_tab
 from studio.compare_tab import build_compare_tab
 from studio.compression import app_kwargs as compression_kwargs
 from studio.constitution_tab import build_constitution_tab
+from studio.page_load import PageLoad
 from studio.pipeline_tab import build_pipeline_tab
 from studio.playground_tab import build_playground_tab
 from studio.render import escape_md
@@ -72,33 +73,34 @@ def build_app(settings: Settings, services: Services) -> gr.Blocks:
                     gr.Button("Sign out", link="/logout", size="sm", scale=0,
                               elem_id="sign-out")
             model_badge = gr.Markdown(MODEL_LOADING, elem_id="model-badge")
+        # the hidden tabs' page loads, and the header's user line, as one event (page_load.py)
+        on_open = PageLoad()
         with gr.Tabs() as tabs:
             with gr.Tab("Constitution", id="constitution", elem_id="tab-constitution"):
-                build_constitution_tab(services, header, demo)
+                build_constitution_tab(services, header, demo, on_open)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
-                build_playground_tab(services, demo, pg_tab)
+                build_playground_tab(services, on_open, pg_tab)
             with gr.Tab("Agreement", id="agreement", elem_id="tab-agreement") as ag_tab:
-                build_agreement_tab(services, demo, ag_tab)
+                build_agreement_tab(services, on_open, ag_tab)
             with gr.Tab("Training", id="training", elem_id="tab-training") as tr_tab:
-                build_training_tab(services, demo, tr_tab)
+                build_training_tab(services, on_open, tr_tab)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
-                build_compare_tab(services, demo)
+                build_compare_tab(services, on_open)
             with gr.Tab("Pipelines", id="pipelines", elem_id="tab-pipelines"):
-                build_pipeline_tab(services, demo)
+                build_pipeline_tab(services, on_open)
             with gr.Tab("Audit", id="audit", elem_id="tab-audit") as au_tab:
-                build_audit_tab(services, demo, au_tab)
+                build_audit_tab(services, on_open, au_tab)
             with gr.Tab("Settings", id="settings", elem_id="tab-settings"):
-                build_settings_tab(services, demo)
-        demo.load(linked_tab, inputs=None, outputs=tabs, api_name="linked_tab",
-                  show_progress="hidden")
+                build_settings_tab(services, on_open)
+        on_open.add("linked_tab", linked_tab, tabs, where="the link")
         demo.load(lambda: _model_line(services), inputs=None, outputs=model_badge,
                   api_name="header_model", show_progress="hidden")
 
         def who(request: gr.Request) -> str:
             return user_line(services, request)
 
-        demo.load(who, inputs=None, outputs=user_badge, api_name="header_user",
-                  show_progress="hidden")
+        on_open.add("header_user", who, user_badge, where="the header")
+        on_open.register(demo)
     app: gr.Blocks = demo
     return app
 

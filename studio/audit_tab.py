@@ -6,9 +6,10 @@ import gradio as gr
 
 from backend.services.container import Services
 from studio.audit_handlers import CHAIN_HEADERS, KINDS, RESULT_HEADERS, AuditHandlers, Paging
+from studio.page_load import PageLoad
 
 
-def build_audit_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
+def build_audit_tab(services: Services, on_open: PageLoad, tab: gr.Tab | None = None) -> None:
     h = AuditHandlers(services)
     paging = gr.State(Paging())
     record_id = gr.State(None)
@@ -90,11 +91,11 @@ def build_audit_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = No
                since, until, flagged]
     listing = [results, status, paging]
     opened = [detail, chain_table, notes, record_id]
-    demo.load(h.load, inputs=None, outputs=[constitution, model, evaluation],
-              api_name="audit_load")
+    on_open.add("audit_load", h.load, [constitution, model, evaluation],
+                where="the Audit tab")
     # the newest records at once (no empty table until Search), and a record a link named
-    demo.load(h.opening, inputs=None, outputs=[*listing, *opened, open_id],
-              api_name="audit_opening", show_progress="hidden")
+    on_open.add("audit_opening", h.opening, [*listing, *opened, open_id],
+                where="the Audit tab")
     if tab is not None:  # records written since (Playground, jobs) show up on return
         tab.select(h.reopened, inputs=paging, outputs=listing, api_name="audit_reopened",
                    show_progress="hidden")

@@ -8,10 +8,11 @@ from backend.services.container import Services
 from studio.compare_handlers import RUN_HEADERS, CompareHandlers
 from studio.compare_votes import CompareVoteHandlers
 from studio.judge_marks import JUDGE_CHOICES
+from studio.page_load import PageLoad
 from studio.run_controls import build_run_controls, wire_run_controls
 
 
-def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
+def build_compare_tab(services: Services, on_open: PageLoad) -> None:
     h = CompareHandlers(services)
     v = CompareVoteHandlers(services)
     gr.Markdown("Compare the base model with what training made of it: each policy answers "
@@ -81,11 +82,10 @@ def build_compare_tab(services: Services, demo: gr.Blocks) -> None:
             adj_btn = gr.Button("Adjudicate (editors)", elem_id="cmp-adjudicate")
         adj_result = gr.Markdown(elem_id="cmp-adj-result")
 
-    demo.load(h.load, inputs=None,
-              outputs=[policies, constitution, runs, run, rewards, earlier],
-              api_name="compare_load")
-    demo.load(h.playground_links, inputs=None, outputs=open_links,
-              api_name="compare_playground_links", show_progress="hidden")
+    on_open.add("compare_load", h.load, [policies, constitution, runs, run, rewards, earlier],
+                where="the Compare tab")
+    on_open.add("compare_playground_links", h.playground_links, open_links,
+                where="the Compare tab")
     constitution.change(h.versions, inputs=constitution, outputs=version,
                         api_name="compare_versions")
     launch_btn.click(h.launch, inputs=[policies, version, prompt_set, max_prompts, max_tokens,

@@ -10,9 +10,13 @@ from backend.services.container import Services
 from studio.aliases_section import build_aliases_section
 from studio.constitution_handlers import HISTORY_HEADERS, ConstitutionHandlers
 from studio.golden_handlers import CASE_HEADERS, GoldenHandlers
+from studio.page_load import PageLoad
 
 
-def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blocks) -> None:
+def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blocks,
+                           on_open: PageLoad) -> None:
+    """The visible tab: its page load is an event of its own on ``demo`` (it must not wait
+    for the other tabs'); the aliases section joins ``on_open``."""
     h = ConstitutionHandlers(services)
     draft = gr.State(None)
     page = gr.State(0)
@@ -161,7 +165,7 @@ def build_constitution_tab(services: Services, header: gr.Markdown, demo: gr.Blo
     copy_btn.click(h.copy_as_new, inputs=[draft, copy_name, *editor],
                    outputs=[copy_result, *full], api_name="constitution_copy",
                    **serial).success(api_name="constitution_copied", **cleared)
-    build_aliases_section(services, demo)
+    build_aliases_section(services, on_open)
 
 
 def _golden_cases(services: Services, draft: gr.State, editor: list[Any]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gradio as gr
 
 from backend.services.container import Services
+from studio.page_load import PageLoad
 from studio.pipeline_handlers import STAGE_HEADERS, PipelineHandlers, stage_order
 
 
-def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
+def build_pipeline_tab(services: Services, on_open: PageLoad) -> None:
     h = PipelineHandlers(services)
     services.pipelines.start_watcher()  # starts each final comparison when its jobs are done
     gr.Markdown("The paper's recipe in one launch: " + " → ".join(stage_order()) +
@@ -56,7 +57,8 @@ def build_pipeline_tab(services: Services, demo: gr.Blocks) -> None:
     timer = gr.Timer(3.0)
 
     view_outputs = [summary, stages, curves, result]
-    demo.load(h.load, inputs=None, outputs=[version, picked, base], api_name="pipeline_load")
+    on_open.add("pipeline_load", h.load, [version, picked, base],
+                where="the Pipelines tab")
     launch_btn.click(h.launch, inputs=[name, version, base, prompt_set, prompts, steps,
                                        compare_prompts, algorithm, device, overrides,
                                        preference_source],

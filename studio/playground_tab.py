@@ -7,12 +7,13 @@ from typing import Any
 import gradio as gr
 
 from backend.services.container import Services
+from studio.page_load import PageLoad
 from studio.playground_handlers import BASE_CHOICE, VARIANT_HEADERS, PlaygroundHandlers
 
 MODEL_CALLS = 2  # playground model calls running at once, all users together
 
 
-def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None) -> None:
+def build_playground_tab(services: Services, on_open: PageLoad, tab: gr.Tab | None = None) -> None:
     h = PlaygroundHandlers(services)
     engine_md = gr.Markdown(elem_id="playground-engine")
     policy = gr.Dropdown(label="Policy: the model that answers, critiques, revises and judges "
@@ -73,11 +74,11 @@ def build_playground_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None
         variants = gr.Dataframe(headers=VARIANT_HEADERS, datatype="str", interactive=False,
                                 wrap=True, elem_id="pg-variants")
 
-    demo.load(h.load, inputs=None,
-              outputs=[engine_md, constitution, version, principle, prompt_set],
-              api_name="playground_load")
-    demo.load(h.policy_choices, inputs=None, outputs=[policy, policy_b],
-              api_name="playground_policies", show_progress="hidden")
+    on_open.add("playground_load", h.load,
+                [engine_md, constitution, version, principle, prompt_set],
+                where="the Playground tab")
+    on_open.add("playground_policies", h.policy_choices, [policy, policy_b],
+                where="the Playground tab")
     constitution.input(h.versions, inputs=constitution, outputs=version,
                        api_name="playground_versions")
     seen_head = gr.State(None)

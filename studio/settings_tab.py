@@ -10,6 +10,7 @@ from backend.engines.registry import AUTO_DESCRIPTION, ENGINE_KINDS, setting_cho
 from backend.errors import StudioError
 from backend.services.container import Services
 from backend.services.engines import EngineConfig
+from studio.page_load import PageLoad
 from studio.render import escape_md
 from studio.session import principal
 from studio.users_section import build_users_section
@@ -63,7 +64,7 @@ class SettingsHandlers:
                 + self.status())
 
 
-def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
+def build_settings_tab(services: Services, on_open: PageLoad) -> None:
     h = SettingsHandlers(services)
     gr.Markdown("### Model engine")
     with gr.Row():
@@ -89,14 +90,14 @@ def build_settings_tab(services: Services, demo: gr.Blocks) -> None:
                 "(the previous one stays otherwise); applied settings are stored and restored "
                 "on the next start. The API key is never stored: set CSTUDIO_ENGINE_API_KEY.")
     status = gr.Markdown(elem_id="set-engine-status")
-    build_users_section(services, demo)
+    build_users_section(services, on_open)
     gr.Markdown("### Data")
     gr.Markdown(f"Database: **{escape_md(services.db.dialect)}** · data directory: "
                 f"`{str(services.settings.data_dir).replace('`', '')}`", elem_id="set-data")
 
-    demo.load(h.current, inputs=None,
-              outputs=[kind, base_url, model, api_key, local_model, max_in_flight, status],
-              api_name="engine_settings")
+    on_open.add("engine_settings", h.current,
+                [kind, base_url, model, api_key, local_model, max_in_flight, status],
+                where="the Settings tab")
     apply_btn.click(h.apply, inputs=[kind, base_url, model, api_key, local_model, max_in_flight],
                     outputs=status, api_name="engine_configure")
     check_btn.click(h.status, inputs=None, outputs=status, api_name="engine_health")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from backend.services.container import Services
+from studio.page_load import PageLoad
 from studio.training_handlers import (
     BUNDLED_MODELS,
     DEFAULT_PROMPTS,
@@ -97,7 +98,7 @@ def _stage_form(h: TrainingHandlers, info: StageInfo, visible: bool,
     return group, name, launch, components
 
 
-def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None = None
+def build_training_tab(services: Services, on_open: PageLoad, tab: gr.Tab | None = None
                        ) -> None:
     h = TrainingHandlers(services)
     stages = services.jobs.stages()
@@ -187,9 +188,8 @@ def build_training_tab(services: Services, demo: gr.Blocks, tab: gr.Tab | None =
                 gr.update(choices=choices), *h.initial_inputs(slot_specs)]
 
     # api_names: tests/security/test_roles_api.py calls every write endpoint with each role
-    demo.load(load, inputs=None,
-              outputs=[queue, page_info, job, compare_jobs, *slot_components],
-              api_name="jobs_load")
+    on_open.add("jobs_load", load, [queue, page_info, job, compare_jobs, *slot_components],
+                where="the Training tab")
     kind.change(lambda k: [gr.update(visible=info.kind == k) for info in stages],
                 inputs=kind, outputs=groups, api_name="job_stage_form")
     refresh_inputs.click(lambda: h.refresh_inputs(slot_specs), inputs=None,

@@ -13,6 +13,7 @@ import gradio as gr
 from backend.access import Action, Role
 from backend.errors import StudioError, ValidationError
 from backend.services.container import Services
+from studio.page_load import PageLoad
 from studio.render import escape_md, problems_md
 from studio.session import principal
 
@@ -118,7 +119,7 @@ def _same(password: str | None, confirm: str | None) -> None:
         raise ValidationError("The two passwords differ; type the same password twice.")
 
 
-def build_users_section(services: Services, demo: gr.Blocks) -> None:
+def build_users_section(services: Services, on_open: PageLoad) -> None:
     h = UsersHandlers(services)
     gr.Markdown("### Users and roles")
     intro = gr.Markdown(elem_id="users-intro")
@@ -142,8 +143,10 @@ def build_users_section(services: Services, demo: gr.Blocks) -> None:
     result = gr.Markdown(elem_id="users-result")
 
     outputs = [result, table, password, confirm]
-    demo.load(h.intro, inputs=None, outputs=intro, api_name="users_intro")
-    demo.load(h.rows, inputs=None, outputs=table, api_name="users_list")
+    on_open.add("users_intro", h.intro, intro,
+                where="the users section")
+    on_open.add("users_list", h.rows, table,
+                where="the users section")
     add_btn.click(h.add, inputs=[name, role, password, confirm], outputs=outputs,
                   api_name="user_add")
     role_btn.click(h.set_role, inputs=[name, role], outputs=outputs, api_name="user_set_role")

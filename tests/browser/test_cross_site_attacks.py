@@ -88,7 +88,7 @@ def test_the_studio_itself_still_works_in_the_browser(studio: Studio, page: Page
     page.get_by_role("tab", name="Settings").click()
     page.wait_for_timeout(500)
     r = httpx.post(studio.url + "/gradio_api/queue/join", headers={"Origin": studio.url},
-                   json={"data": [], "fn_index": _fn_index(studio.url, "users_list"),
+                   json={"data": [], "fn_index": _fn_index(studio.url, "page_load"),
                          "session_hash": "ownpage001", "event_data": None,
                          "trigger_id": None})
     assert r.status_code == 200

@@ -33,6 +33,7 @@ from backend.services.container import Services, start
 from backend.services.users import UserService
 from backend.settings import Settings
 from studio.app import build_app, launch
+from studio.page_load import PageLoad
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +81,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory, tiny_engine: Any,
     for role in [Role.ADMIN, *[r for r in ROLES if r is not Role.ADMIN]]:
         services.users.add(user_of(role), role, password_of(role), actor=ROOT)
     demo = build_app(settings, services)
+    _PAGE_LOAD[:] = [PageLoad.of(demo)]
     launch(demo, settings, block=False, services=services)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -129,6 +131,13 @@ def plain(outputs: Any) -> str:
 # --- the write endpoints ------------------------------------------------------------------
 
 Ctx = dict[str, Any]
+_PAGE_LOAD: list[PageLoad] = []  # the module's studio's, set by its fixture
+
+
+def _page_part(c: Client, name: str) -> list[Any]:
+    """One tab's values out of the page load (which also refreshes every picker's choices
+    in this client's session)."""
+    return _PAGE_LOAD[0].part(name, c.predict(api_name="/page_load"))
 
 
 @dataclass(frozen=True)
@@ -221,7 +230,7 @@ def _impact(c: Client, role: Role, ctx: Ctx) -> Any:
 
 
 def _playground_version(c: Client) -> int:
-    out = c.predict(api_name="/playground_load")
+    out = _page_part(c, "playground_load")
     return int(out[2]["value"])
 
 
@@ -278,7 +287,7 @@ def _prep_dataset(s: Studio, role: Role) -> Ctx:
 
 
 def _launch_evaluation(c: Client, role: Role, ctx: Ctx) -> Any:
-    out = c.predict(api_name="/agreement_load")
+    out = _page_part(c, "agreement_load")
     constitution = out[2]["value"]
     version = c.predict(constitution, api_name="/agreement_versions")["value"]
     return c.predict(ctx["dataset_id"], version, "2", False, False, 1, 0, True, "chat",
@@ -298,7 +307,7 @@ def _prep_evaluation(s: Studio, role: Role) -> Ctx:
 
 def _run_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     def call(c: Client, role: Role, ctx: Ctx) -> Any:
-        c.predict(api_name="/agreement_load")  # the run picker learns the new run
+        c.predict(api_name="/page_load")  # the run picker learns the new run
         return c.predict(ctx["run_id"], api_name=endpoint)
     return call
 
@@ -310,8 +319,8 @@ def _prep_compare_prompts(s: Studio, role: Role) -> Ctx:
 
 
 def _launch_comparison(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/compare_load")
-    constitution = c.predict(api_name="/agreement_load")[2]["value"]
+    c.predict(api_name="/page_load")
+    constitution = _page_part(c, "agreement_load")[2]["value"]
     version = c.predict(constitution, api_name="/compare_versions")["value"]
     return c.predict(["base", ctx["model"]], version, ctx["prompts"], 1, 4, False, False, 1, 0,
                      [], api_name="/compare_launch")
@@ -330,7 +339,7 @@ def _prep_comparison(s: Studio, role: Role) -> Ctx:
 
 def _comparison_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     def call(c: Client, role: Role, ctx: Ctx) -> Any:
-        c.predict(api_name="/compare_load")  # the picker learns the new comparison
+        c.predict(api_name="/page_load")  # the picker learns the new comparison
         return c.predict(ctx["comparison_id"], api_name=endpoint)
     return call
 
@@ -349,14 +358,14 @@ def _prep_cancelled_pipeline(s: Studio, role: Role) -> Ctx:
 
 
 def _launch_pipeline(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/pipeline_load")
+    c.predict(api_name="/page_load")
     return c.predict(f"pipeline by {role.value}", None, "tiny", "default", 2, 1, 2, "grpo",
                      "cpu", "", api_name="/pipeline_launch")
 
 
 def _pipeline_action(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     def call(c: Client, role: Role, ctx: Ctx) -> Any:
-        c.predict(api_name="/pipeline_load")  # the picker learns the new pipeline
+        c.predict(api_name="/page_load")  # the picker learns the new pipeline
         return c.predict(ctx["pipeline_id"], api_name=endpoint)
     return call
 
@@ -383,7 +392,7 @@ def _prep_voted_pair(s: Studio, role: Role) -> Ctx:
 
 
 def _vote(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/compare_load")
+    c.predict(api_name="/page_load")
     return c.predict(ctx["comparison_id"], ctx["pair"], "B", api_name="/compare_vote")
 
 
@@ -395,13 +404,13 @@ def _prep_disputed_pair(s: Studio, role: Role) -> Ctx:
 
 
 def _adjudicate(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/compare_load")
+    c.predict(api_name="/page_load")
     return c.predict(ctx["comparison_id"], ctx["pair"], "tie", f"ruled by {role.value}",
                      api_name="/compare_adjudicate")
 
 
 def _votes_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/compare_load")
+    c.predict(api_name="/page_load")
     return c.predict(ctx["comparison_id"], api_name="/compare_votes_dataset")
 
 
@@ -417,12 +426,12 @@ def _prep_constitution_id(s: Studio, role: Role) -> Ctx:
 
 
 def _alias_set(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/aliases_load")
+    c.predict(api_name="/page_load")
     return c.predict(ctx["constitution"], "production", 1, api_name="/alias_set")
 
 
 def _alias_remove(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/aliases_load")
+    c.predict(api_name="/page_load")
     return c.predict(ctx["constitution"], ctx["alias"], api_name="/alias_remove")
 
 
@@ -491,7 +500,7 @@ def _prep_job(s: Studio, role: Role) -> Ctx:
 
 def _job_call(endpoint: str) -> Callable[[Client, Role, Ctx], Any]:
     def call(c: Client, role: Role, ctx: Ctx) -> Any:
-        c.predict(api_name="/jobs_load")  # the job picker learns the new job
+        c.predict(api_name="/page_load")  # the job picker learns the new job
         return c.predict(ctx["job_id"], api_name=endpoint)
     return call
 
@@ -513,7 +522,7 @@ def _prep_job_with_dataset(s: Studio, role: Role) -> Ctx:
 
 
 def _export_dataset(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/jobs_load")  # the job picker learns the new job
+    c.predict(api_name="/page_load")  # the job picker learns the new job
     return c.predict(ctx["job_id"], "", api_name="/job_export_dataset")
 
 
@@ -538,7 +547,7 @@ def _prompt_import(c: Client, role: Role, ctx: Ctx) -> Any:
 def _launch_job(kind: str) -> Callable[[Client, Role, Ctx], Any]:
     """The stage's form with its defaults; a field without one gets its first choice."""
     def call(c: Client, role: Role, ctx: Ctx) -> Any:
-        c.predict(api_name="/jobs_load")
+        c.predict(api_name="/page_load")
         endpoint = f"/job_launch_{kind}"
         params = c.view_api(return_format="dict", print_info=False)[
             "named_endpoints"][endpoint]["parameters"]
@@ -646,33 +655,33 @@ for _kind in ("sft", "preference_data", "reward", "rl", "dpo"):
 # Endpoints that store nothing (page loads, pickers, live draft edits kept in the browser
 # session, reports, searches, downloads of what exists).
 READS = {
-    "header_model", "header_user",
+    # the page load of every tab but Constitution (studio/page_load.py), and the model line
+    "header_model", "page_load",
     "constitution_load", "constitution_open", "constitution_diff", "constitution_export",
     "draft_edit", "draft_pick", "draft_up", "draft_down", "draft_add", "draft_delete",
     "draft_discard", "draft_preview_changes", "history_newer", "history_older", "golden_list",
-    "playground_load", "playground_versions", "playground_refresh_versions", "playground_seen_head",
+    "playground_versions", "playground_refresh_versions", "playground_seen_head",
     "playground_principles", "playground_pick_prompt",
-    "agreement_load", "agreement_versions", "evaluation_progress", "evaluation_tick",
+    "agreement_versions", "evaluation_progress", "evaluation_tick",
     "agreement_report", "agreement_disagreements", "agreement_compare",
-    "engine_settings", "engine_health", "users_intro", "users_list",
-    "compare_load", "compare_versions", "compare_progress", "compare_tick", "compare_report",
-    "compare_browse", "compare_changes", "aliases_load", "aliases_show",
-    "playground_policies", "compare_playground_links",
+    "engine_health",
+    "compare_versions", "compare_progress", "compare_tick", "compare_report",
+    "compare_browse", "compare_changes", "aliases_show",
     "compare_votes_view",
-    "pipeline_load", "pipeline_view", "pipeline_refresh", "pipeline_tick",
-    "audit_load", "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
+    "pipeline_view", "pipeline_refresh", "pipeline_tick",
+    "audit_versions", "audit_search", "audit_search_enter", "audit_next_page",
     "audit_prev_page", "audit_pick", "audit_open_picked", "audit_pick_in_chain",
     "audit_open_in_chain", "audit_record", "audit_principle_records", "audit_verify",
     "audit_trace_run", "audit_dataset_records",
     # Training tab (engineer A)
-    "jobs_load", "job_stage_form", "job_refresh_inputs", "jobs_refresh_lists", "job_view",
+    "job_stage_form", "job_refresh_inputs", "jobs_refresh_lists", "job_view",
     "job_pick", "jobs_filter", "jobs_prev_page", "jobs_next_page", "jobs_page", "jobs_tick",
     "job_cancel_view", "job_resume_view", "jobs_compare", "job_download_file",
     "job_download_model", "prompt_set_imported",
     # Everyday use (issue 14): tab refreshes, links, permissions, controls
-    "linked_tab", "constitution_permissions", "constitution_imported", "constitution_copied",
+    "constitution_permissions", "constitution_imported", "constitution_copied",
     "playground_relist_constitutions", "agreement_refresh", "agreement_seen_head",
-    "audit_opening", "audit_reopened", "job_controls", "jobs_tab_opened", "playground_stop",
+    "audit_reopened", "job_controls", "jobs_tab_opened", "playground_stop",
     *(f"job_launched_{kind}" for kind in ("sl_cai_data", "sft", "preference_data", "reward",
                                           "rl", "dpo")),
 }
@@ -706,7 +715,7 @@ def test_signing_in_needs_the_right_password(studio: Studio) -> None:
         Client(studio.url, auth=(user_of(Role.ADMIN), "wrong password"), verbose=False)
     with pytest.raises(Exception, match=r"(?i)login|auth|401|credentials"):
         Client(studio.url, verbose=False).predict(api_name="/constitution_load")
-    badge = studio.clients[Role.AUDITOR].predict(api_name="/header_user")
+    badge = _page_part(studio.clients[Role.AUDITOR], "header_user")[0]
     assert plain(badge) == "Signed in: auditor-user · role auditor"
 
 

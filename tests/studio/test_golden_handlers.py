@@ -11,6 +11,7 @@ from studio import constitution_draft as drafts
 from studio.constitution_handlers import ConstitutionHandlers
 from studio.constitution_tab import build_constitution_tab
 from studio.golden_handlers import GoldenHandlers
+from studio.page_load import PageLoad
 from tests.backend.services.test_golden import MARKER, MarkerEngine
 
 XSS = '<img src=x onerror="alert(1)">'
@@ -88,6 +89,6 @@ def test_preview_without_cases_and_with_an_invalid_draft(services: Services) -> 
 def test_the_tab_builds_with_the_golden_section(services: Services) -> None:
     with gr.Blocks() as demo:
         header = gr.Markdown()
-        build_constitution_tab(services, header, demo)
+        build_constitution_tab(services, header, demo, PageLoad())
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"golden-pin", "golden-table", "golden-impact", "golden-impact-view"} <= ids
