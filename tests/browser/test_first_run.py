@@ -55,11 +55,14 @@ def test_demo_prompts_and_the_default_prompt_set_work_without_shared_data(
     expect(page.locator("#tr-launch-result")).to_contain_text("Queued job", timeout=TIMEOUT)
 
 
+@pytest.mark.parametrize("width", [1280, 390])  # a desktop, a phone
 def test_the_tabs_stay_put_while_the_model_loads(bare_studio: Studio, page: Page,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 width: int) -> None:
     """The header says "loading" until the model is in, and its final line (the demo warning,
     the longest) does not push the tab bar down: it moved three lines, under the pointer, seconds
     after the page opened."""
+    page.set_viewport_size({"width": width, "height": 900})
     loaded = threading.Event()
     build = bare_studio.services.engines.get
 
