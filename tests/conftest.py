@@ -23,6 +23,18 @@ from backend.services.container import Services, start
 from backend.settings import Settings
 from tests import databases
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """transformers' log handler writes to the ``sys.stderr`` of its first import: imported
+    inside a test with capsys/capfd, that stream is closed after the test, and a later
+    transformers warning prints a "Logging error" traceback into another test's output (the
+    journey test, which fails on any traceback, saw one). Set it up now, on the session's
+    stream."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.get_logger("transformers")
+
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAPER_DIR = SHARED_DATA / "cai-paper"
 PAPER_FILES = (
