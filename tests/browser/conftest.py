@@ -37,6 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# what the page itself may take to react (a click, a table filling in) on a busy 2-core CI
+# machine; model runs have longer limits of their own in each test
+UI_TIMEOUT = 30_000  # ms
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -129,7 +132,7 @@ def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Calla
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         # actions (clicks, fills): on 2 cores with the suite's two workers, a busy page
         # sometimes took over 15 s to finish a tab click (CI flakes); passing runs are no slower
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(UI_TIMEOUT)
         contexts.append(context)
         pg = context.new_page()
         pages.append(pg)

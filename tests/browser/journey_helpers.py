@@ -14,7 +14,9 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 
-TIMEOUT = 15_000  # ms, for the UI itself
+from tests.browser.conftest import UI_TIMEOUT
+
+TIMEOUT = UI_TIMEOUT
 SCREENSHOT_ENV = "CSTUDIO_SCREENSHOTS"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT: ViewportSize = {"width": 1400, "height": 900}

@@ -15,13 +15,13 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from backend.engines.base import Engine
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 from tests.browser.journey_helpers import set_number
 from tests.conftest import PAPER_DIR
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000  # ms, for the UI itself
+TIMEOUT = UI_TIMEOUT
 MODEL_TIMEOUT = 60_000  # ms, for reports (bootstrap intervals) and comparisons
 RUN_TIMEOUT = 120_000  # ms, for a run of the tiny model on CPU (the timer polls every 2 s)
 HHH_FILE = PAPER_DIR / "438HHHEvaluations.jsonl"

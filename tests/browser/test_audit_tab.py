@@ -16,11 +16,11 @@ from backend.services.container import start
 from backend.settings import Settings
 from studio.app import build_app, launch
 from tests.backend.services.audit_data import head_version, log_chain
-from tests.browser.conftest import Studio, _free_port, _require_browser
+from tests.browser.conftest import UI_TIMEOUT, Studio, _free_port, _require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 AUDITOR, PASSWORD = "audrey", "a long auditor passphrase"
 
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from backend.access import local_admin
 from backend.services.engines import EngineConfig
 from tests.backend.services.comparison_data import trained_sft_job
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 from tests.browser.journey_helpers import shoot
 from tests.browser.test_compare_tab import compare_in_the_tab
 from tests.conftest import link_smollm2
@@ -23,7 +23,7 @@ from tests.studio.cli.test_compare_smollm2 import PROMPTS, readable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 RUN_TIMEOUT = 300_000  # SmolLM2 generation and judging on a shared CPU
 
 

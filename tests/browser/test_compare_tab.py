@@ -12,12 +12,12 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.backend.services.comparison_data import trained_sft_job
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 from tests.browser.journey_helpers import open_tab, set_number, set_slider, textbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 RUN_TIMEOUT = 240_000  # generation and judging on a shared CPU
 
 

@@ -9,11 +9,11 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from backend.cai.default_constitution import DEFAULT_NAME
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000  # ms
+TIMEOUT = UI_TIMEOUT
 
 
 # --- helpers --------------------------------------------------------------------------------

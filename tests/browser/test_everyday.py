@@ -21,7 +21,7 @@ from backend.cai.default_constitution import DEFAULT_NAME
 from backend.engines.base import GenerationParams, Prompt
 from backend.engines.scripted import ScriptedEngine
 from tests.backend.services.audit_data import head_version, log_chain
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 from tests.browser.journey_helpers import dropdown
 from tests.browser.test_constitution_tab import (
     open_studio,
@@ -34,7 +34,7 @@ from tests.browser.test_xss_all_tabs import IMG, _assert_inert, _seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 LONG = " ".join(["unbroken-looking-but-spaced words"] * 120) + " " + "x" * 400
 
 

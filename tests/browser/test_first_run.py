@@ -16,10 +16,10 @@ from backend.services import container
 from backend.services.container import start
 from backend.settings import Settings
 from studio.app import build_app, launch
-from tests.browser.conftest import Studio, _free_port
+from tests.browser.conftest import UI_TIMEOUT, Studio, _free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-TIMEOUT = 20_000
+TIMEOUT = UI_TIMEOUT
 
 
 @pytest.fixture

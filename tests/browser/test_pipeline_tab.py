@@ -12,11 +12,11 @@ from playwright.sync_api import Locator, Page, expect
 
 from backend.jobs.worker import Worker
 from tests.backend.services.pipeline_data import TINY_COMPARISON, TINY_STAGES
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 PIPELINE_TIMEOUT = 600_000  # ms: five stage processes and a comparison on a shared CPU
 
 

@@ -16,13 +16,13 @@ from playwright.sync_api import Locator, Page, expect
 from backend.access import local_admin
 from backend.engines.base import Engine, Generation, GenerationParams, Prompt
 from backend.engines.scripted import ScriptedEngine
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 
 AS_T = local_admin("t")
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000  # ms, for the UI itself
+TIMEOUT = UI_TIMEOUT
 MODEL_TIMEOUT = 60_000  # ms, for anything the model computes on CPU
 
 XSS_PROMPT = 'Tell me about <img src=x onerror="window.__xss=1"> please'

@@ -13,12 +13,12 @@ from playwright.sync_api import Locator, Page, expect
 
 from backend.jobs.worker import Worker
 from db import training_repo
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 from tests.browser.journey_helpers import set_number
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000  # ms, for the UI itself
+TIMEOUT = UI_TIMEOUT
 JOB_TIMEOUT = 240_000  # ms: accelerate launch, TRL imports and 4 SFT steps on a shared CPU
 
 

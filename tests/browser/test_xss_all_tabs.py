@@ -17,11 +17,11 @@ from backend.access import local_admin
 from backend.services.container import Services
 from db.evaluation_models import Evaluation, VerdictRow
 from tests.backend.services.audit_data import head_version, log_chain
-from tests.browser.conftest import Studio
+from tests.browser.conftest import UI_TIMEOUT, Studio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TIMEOUT = 15_000
+TIMEOUT = UI_TIMEOUT
 IMG = '<img src=x onerror="window.__xss=1">'
 SCRIPT = "<script>window.__xss=2</script>"
 STYLE = "<style>/* xss-style */ body{display:none}</style>"
