@@ -29,6 +29,11 @@ the baseline on every seed.
 --no-gradient-checkpointing`` (the stage's ``trainable_layers`` and ``gradient_checkpointing``:
 ~8 s per step instead of ~20 s). ``--train-seed`` varies the training seed on fixed splits.
 
+``--extra-train FILE`` adds more human-labelled pairs (HH-RLHF JSON lines, ``.gz`` too; e.g. the
+harmless-base *train* split, ~42,000 pairs, on a machine that can download it) to every seed's
+train split; a pair that is also in that seed's validation or test split is dropped, so both
+stay unseen. Its rows are recorded under their own name (``..._extra_train``).
+
 Keep ``--max-length`` at 128 or more: the dialogues' median is ~125 tokens and the final reply
 alone ~33 (p90 ~94), so 64 tokens (kept from the end) usually cut off the request it answers.
 """
@@ -64,6 +69,30 @@ def split_lines(lines: Sequence[T], seed: int, n_val: int, n_test: int
     val = [lines[i] for i in order[n_test:n_test + n_val]]
     train = [lines[i] for i in order[n_test + n_val:]]
     return train, val, test
+
+
+def pair_key(line: str) -> tuple[str, str]:
+    row = json.loads(line)
+    return str(row["chosen"]), str(row["rejected"])
+
+
+def with_extra(train: list[str], extra: list[str], held: list[str]) -> list[str]:
+    """The train split plus the extra pairs that are neither in it nor held out (validation,
+    test): nothing scored is ever trained on."""
+    seen = {pair_key(line) for line in train + held}
+    added: list[str] = []
+    for line in extra:
+        key = pair_key(line)
+        if key not in seen:
+            seen.add(key)
+            added.append(line)
+    return train + added
+
+
+def read_lines(path: Path) -> list[str]:
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [line if line.endswith("\n") else line + "\n" for line in f if line.strip()]
 
 
 def length_baseline(pairs: list[Any]) -> float:
@@ -172,6 +201,8 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=None,
                         help="the stage's seed (head initialisation, data order); default: "
                              "the split seed. Vary it to see one split's training noise")
+    parser.add_argument("--extra-train", type=Path, default=None,
+                        help="more HH-RLHF pairs (JSON lines, .gz too) for every train split")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     if args.backbone not in ("", "smollm2") and not args.no_record:
@@ -190,8 +221,8 @@ def main() -> None:
     seeds = [int(x) for x in args.seeds.split(",")]
     rates = [float(x) for x in args.learning_rates.split(",")]
     poolings = args.poolings.split(",")
-    with gzip.open(HH_FILE, "rt", encoding="utf-8") as f:
-        lines = [line if line.endswith("\n") else line + "\n" for line in f if line.strip()]
+    lines = read_lines(HH_FILE)
+    extra = read_lines(args.extra_train) if args.extra_train else []
     if args.limit:
         lines = lines[:args.limit]
     started = time.perf_counter()
@@ -202,6 +233,7 @@ def main() -> None:
         runner = Runner(Path(tmp), backbone, args)
         for seed in seeds:
             train_l, val_l, test_l = split_lines(lines, seed, args.val_pairs, args.test_pairs)
+            train_l = with_extra(train_l, extra, val_l + test_l)
             train_id, train_pairs = runner.dataset(f"train-{seed}", train_l)
             _, val_pairs = runner.dataset(f"val-{seed}", val_l)
             _, test_pairs = runner.dataset(f"test-{seed}", test_l)
@@ -248,6 +280,8 @@ def main() -> None:
     figures: dict[str, float] = {
         "test_accuracy_mean": statistics.fmean(accs), "test_accuracy_min": min(accs),
         "margin_over_length_min": min(margins), "wall_s": wall}
+    if extra:
+        figures["extra_train_pairs"] = float(len(extra))
     for r in per_seed:
         s = f"seed{r['seed']}_"
         figures.update({s + "test_accuracy": r["test"], s + "ci95_low": r["low"],
@@ -273,10 +307,13 @@ def main() -> None:
     if args.backbone == "smollm2" and not args.trainable_layers:
         # Every weight trained: its own row beside the top-8-blocks one, which stays.
         name, described = name + "_full", described + " (every weight trained)"
+    if extra:
+        name, described = name + "_extra_train", described + f" + {args.extra_train.name}"
     options = (f" --backbone {args.backbone}" if args.backbone else "") + (
         f" --trainable-layers {args.trainable_layers}" if args.trainable_layers else "") + (
         "" if args.gradient_checkpointing else " --no-gradient-checkpointing") + (
-        f" --train-seed {args.train_seed}" if args.train_seed is not None else "")
+        f" --train-seed {args.train_seed}" if args.train_seed is not None else "") + (
+        f" --extra-train {args.extra_train}" if extra else "")
     record(name, figures, "fraction / s",
            f"python -m bench.bench_reward_model --seeds {args.seeds} --poolings "
            f"{args.poolings} --learning-rates {args.learning_rates} --select-on "
@@ -285,7 +322,8 @@ def main() -> None:
            f"RM stage, {described}"
            f"{f' (top {args.trainable_layers} blocks trained)' if args.trainable_layers else ''}"
            f", HH-RLHF harmless pairs (human labels), split per seed "
-           f"into train / validation / test {len(lines) - args.val_pairs - args.test_pairs} / "
+           f"into train / validation / test {len(lines) - args.val_pairs - args.test_pairs}"
+           f"{f' (+ {len(extra)} extra)' if extra else ''} / "
            f"{args.val_pairs} / {args.test_pairs}; pooling, learning rate and epochs "
            f"(1–{args.epochs}) chosen on validation only ({args.select_on} seed; seed "
            f"{first['seed']} validation, pooling/lr/epochs: {grid}) → {first['pooling']} "
