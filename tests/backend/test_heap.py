@@ -23,7 +23,10 @@ def test_start_up_garbage_is_collected_and_live_objects_are_frozen() -> None:
         frozen = settle_heap()
         assert gc.get_threshold() == THRESHOLDS
         assert gone() is None  # collected before the freeze, not kept forever
-        assert frozen == gc.get_freeze_count() > 0
+        # frozen objects that die later leave the count (another test's server thread freed
+        # two between the calls once), so the count can only have dropped since
+        assert 0 < gc.get_freeze_count() <= frozen
+        assert frozen > 1000  # every object alive: the modules, not a handful
         assert not any(o is kept for o in gc.get_objects())  # out of the collector's lists
     finally:
         gc.unfreeze()
