@@ -1,17 +1,16 @@
 """What the tabs fill in when the page opens, sent as one Gradio event.
 
 Gradio 6's page does work over every component of the app for each event it runs (it updates
-the loading state of every pending output by walking the component tree): with each tab on its
-own ``demo.load`` (14 events, ~800 components) the page spent ~4 s of browser CPU before it was
-usable on a 2-core machine. One event for the hidden tabs takes that to ~1 s (docs/decisions.md,
-"One page-load event"). The visible tab (Constitution) and the model line keep events of their
-own: the first must not wait for the others, the second waits for the model to load.
+the loading state of every pending output by walking the component tree, ~800 components): with
+17 load events a fresh page settled after ~9.7 s on a 2-core machine, ~5.8 s with the hidden
+tabs' 14 as one (docs/decisions.md, "One page-load event"). The visible tab (Constitution) and
+the model line keep events of their own: the first must not wait for the others, the second
+waits for the model to load.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +19,6 @@ import gradio as gr
 from gradio.blocks import Block
 
 from backend.errors import StudioError
-
-log = logging.getLogger(__name__)
 
 API_NAME = "page_load"
 

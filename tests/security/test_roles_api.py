@@ -319,8 +319,7 @@ def _prep_compare_prompts(s: Studio, role: Role) -> Ctx:
 
 
 def _launch_comparison(c: Client, role: Role, ctx: Ctx) -> Any:
-    c.predict(api_name="/page_load")
-    constitution = _page_part(c, "agreement_load")[2]["value"]
+    constitution = _page_part(c, "agreement_load")[2]["value"]  # and the policy choices
     version = c.predict(constitution, api_name="/compare_versions")["value"]
     return c.predict(["base", ctx["model"]], version, ctx["prompts"], 1, 4, False, False, 1, 0,
                      [], api_name="/compare_launch")
